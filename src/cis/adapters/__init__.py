@@ -1,0 +1,1 @@
+"""Adapters: the ports made real (AWS, in-memory, local files and SQLite)."""

@@ -1,0 +1,142 @@
+"""Settings from the environment, read once on the first invocation, never at import."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from enum import StrEnum
+from urllib.parse import urlparse
+
+from email_validator import EmailNotValidError, validate_email
+
+from cis.domain.claims import DEFAULT_LEASE
+from cis.errors import ConfigurationError
+
+REGION = "REGION"
+DYNAMODB_TABLE = "DYNAMODB_TABLE"
+SENDER = "SENDER"
+RSVP_EMAIL = "RSVP_EMAIL"
+SQS_URL = "SQS_URL"
+BATCH_FAILURE_MODE = "BATCH_FAILURE_MODE"
+CLAIM_LEASE_SECONDS = "CLAIM_LEASE_SECONDS"
+SES_CONFIGURATION_SET = "SES_CONFIGURATION_SET"
+AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+
+REQUIRED = (REGION, DYNAMODB_TABLE, SENDER, RSVP_EMAIL, SQS_URL)
+_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+class BatchFailureMode(StrEnum):
+    """How the Lambda tells SQS which records to redeliver."""
+
+    #: Return `batchItemFailures` (needs ReportBatchItemFailures on the event source).
+    REPORT = "report"
+    #: Delete the handled messages through the queue port, then raise.
+    RAISE = "raise"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the Lambda entrypoint needs, validated as a whole."""
+
+    region: str
+    dynamodb_table: str
+    sender: str
+    rsvp_email: str
+    sqs_url: str
+    batch_failure_mode: BatchFailureMode = BatchFailureMode.REPORT
+    claim_lease: dt.timedelta = DEFAULT_LEASE
+    ses_configuration_set: str | None = None
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and check every variable, reporting all problems in one error.
+
+        Raises:
+            ConfigurationError: listing each missing or malformed variable.
+
+        """
+        problems: list[str] = []
+        values = {name: environ.get(name, "").strip() for name in REQUIRED}
+        for name in REQUIRED:
+            if not values[name]:
+                problems.append(f"{name} is not set")
+
+        def check(name: str, ok: bool, expected: str) -> None:
+            if values[name] and not ok:
+                problems.append(f"{name}={values[name]!r} is not {expected}")
+
+        check(REGION, bool(_REGION_PATTERN.match(values[REGION])), "an AWS region like eu-west-1")
+        check(DYNAMODB_TABLE, bool(_TABLE_PATTERN.match(values[DYNAMODB_TABLE])),
+              "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+        check(SENDER, sender_problem(values[SENDER]) is None,
+              f"a From address ({sender_problem(values[SENDER])})")
+        check(RSVP_EMAIL, _is_address(values[RSVP_EMAIL]), "an email address")
+        check(SQS_URL, _is_url(values[SQS_URL]), "an http(s) queue URL")
+
+        mode_text = environ.get(BATCH_FAILURE_MODE, "").strip().lower() or BatchFailureMode.REPORT
+        mode = BatchFailureMode.REPORT
+        try:
+            mode = BatchFailureMode(mode_text)
+        except ValueError:
+            problems.append(f"{BATCH_FAILURE_MODE}={mode_text!r} is not 'report' or 'raise'")
+
+        lease = DEFAULT_LEASE
+        lease_text = environ.get(CLAIM_LEASE_SECONDS, "").strip()
+        if lease_text:
+            if lease_text.isdigit() and int(lease_text) > 0:
+                lease = dt.timedelta(seconds=int(lease_text))
+            else:
+                problems.append(f"{CLAIM_LEASE_SECONDS}={lease_text!r} is not a positive integer")
+
+        endpoint = environ.get(AWS_ENDPOINT_URL, "").strip() or None
+        if endpoint and not _is_url(endpoint):
+            problems.append(f"{AWS_ENDPOINT_URL}={endpoint!r} is not an http(s) URL")
+
+        if problems:
+            raise ConfigurationError(problems)
+        return cls(
+            region=values[REGION],
+            dynamodb_table=values[DYNAMODB_TABLE],
+            sender=values[SENDER],
+            rsvp_email=values[RSVP_EMAIL],
+            sqs_url=values[SQS_URL],
+            batch_failure_mode=mode,
+            claim_lease=lease,
+            ses_configuration_set=environ.get(SES_CONFIGURATION_SET, "").strip() or None,
+            endpoint_url=endpoint,
+        )
+
+
+def sender_problem(sender: str) -> str | None:
+    """Why `sender` cannot be a From template, or None when it can.
+
+    A sender is `address`, `Name <address>`, or `{} via Name <address>` where `{}` is filled
+    with the organiser's display name.
+    """
+    _, address = parseaddr(sender)
+    if not address:
+        return "no address found"
+    if "{" in address or "}" in address:
+        return "the {} placeholder belongs in the display name, not the address"
+    if not _is_address(address):
+        return f"{address!r} is not a valid address"
+    return None
+
+
+def _is_address(value: str) -> bool:
+    try:
+        validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _is_url(value: str) -> bool:
+    parsed = urlparse(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)

@@ -1,0 +1,1 @@
+"""The pure core of cis: invite rules, invitation rendering and statistics, free of I/O."""

@@ -1,0 +1,171 @@
+"""The iMIP email (RFC 6047) that carries one invitation: what mail clients turn into buttons.
+
+Layout, as Gmail itself sends invitations: `multipart/mixed` holding a `multipart/alternative`
+(text/plain, text/html, text/calendar with method=REQUEST) and the same calendar attached as
+`invite.ics`. Serialised with CRLF everywhere, so DKIM signatures hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from cis.domain.ical import render_calendar
+from cis.domain.model import Event, Invitee
+from cis.domain.text import escape_html, one_line, plain_text, sanitise_html
+
+SENDER_NAME_PLACEHOLDER = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """A rendered invitation: the envelope sender and the message bytes."""
+
+    envelope_sender: str
+    recipient: str
+    data: bytes
+
+
+def sender_address(sender: str, organizer: str) -> Address:
+    """The From address, with a `{}` in SENDER's display name filled by the organiser's name.
+
+    `"{} via Invites <invites@example.com>"` lets one verified address send on behalf of many
+    organisers; the organiser's name is made one line first, so it cannot add a header.
+    """
+    display, addr_spec = parseaddr(sender)
+    if not addr_spec or "@" not in addr_spec:
+        raise ValueError(f"SENDER is not an email address: {sender!r}")
+    display = display.replace(SENDER_NAME_PLACEHOLDER, one_line(organizer))
+    username, domain = addr_spec.rsplit("@", 1)
+    return Address(display_name=one_line(display), username=username, domain=domain)
+
+
+def compose_invitation(
+    event: Event,
+    invitee: Invitee,
+    *,
+    sender: str,
+    rsvp_email: str,
+    now: dt.datetime,
+    message_id: str,
+) -> Invitation:
+    """Render the whole message for one attendee.
+
+    `now` and `message_id` are the only inputs that vary between two renderings of the same
+    invitation; with them fixed the bytes are identical, MIME boundaries included.
+    """
+    from_address = sender_address(sender, event.organizer)
+    calendar = render_calendar(event, invitee, rsvp_email=rsvp_email, dtstamp=now)
+
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = from_address
+    message["To"] = _recipient(invitee)
+    message["Subject"] = _subject(event)
+    message["Date"] = format_datetime(now.astimezone(dt.UTC))
+    message["Message-ID"] = f"<{message_id}@{from_address.domain}>"
+    message["MIME-Version"] = "1.0"
+
+    message.set_content(_text_body(event), subtype="plain", charset="utf-8")
+    message.add_alternative(_html_body(event), subtype="html", charset="utf-8")
+    message.add_alternative(
+        calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
+        cte="7bit" if calendar.isascii() else "base64", params={"method": "REQUEST"},
+    )
+    message.add_attachment(
+        calendar, maintype="application", subtype="ics", filename="invite.ics",
+    )
+    _tidy_parts(message, message_id)
+    return Invitation(
+        envelope_sender=from_address.addr_spec,
+        recipient=invitee.email,
+        data=message.as_bytes(policy=policy.SMTP),
+    )
+
+
+def _recipient(invitee: Invitee) -> Address:
+    username, domain = invitee.email.rsplit("@", 1)
+    return Address(display_name=one_line(invitee.name or ""), username=username, domain=domain)
+
+
+def _subject(event: Event) -> str:
+    return one_line(event.summary)
+
+
+def _tidy_parts(message: EmailMessage, message_id: str) -> None:
+    """Derive MIME boundaries from the message id, so output is byte-stable under a fixed id.
+
+    Also drops the MIME-Version headers the email package repeats on every part: only the
+    top-level header means anything (RFC 2045 section 4).
+    """
+    digest = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
+    for depth, part in enumerate(message.walk()):
+        if part is not message:
+            del part["MIME-Version"]
+        if part.is_multipart():
+            part.set_boundary(f"=_cis_{digest}_{depth}")
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def when_text(event: Event) -> str:
+    """The event's time for people, in its own zone, independent of the machine's locale."""
+    start, end = event.start, event.end
+    zone = event.timezone or "UTC"
+
+    def day(moment: dt.datetime) -> str:
+        weekday, month = _WEEKDAYS[moment.weekday()], _MONTHS[moment.month - 1]
+        return f"{weekday} {moment.day} {month} {moment.year}"
+
+    if start.date() == end.date():
+        return f"{day(start)}, {start:%H:%M} to {end:%H:%M} ({zone})"
+    return f"{day(start)}, {start:%H:%M} to {day(end)}, {end:%H:%M} ({zone})"
+
+
+def _text_body(event: Event) -> str:
+    lines = [
+        f"{one_line(event.organizer)} invites you to: {one_line(event.summary)}",
+        "",
+        f"When: {when_text(event)}",
+    ]
+    if event.location:
+        lines.append(f"Where: {one_line(event.location)}")
+    if event.description:
+        lines += ["", plain_text(event.description)]
+    lines += [
+        "",
+        "Answer with your calendar's Accept, Maybe or Decline buttons, "
+        "or open the attached invite.ics.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _html_body(event: Event) -> str:
+    if event.description_html:
+        description = sanitise_html(event.description_html)
+    elif event.description:
+        description = f"<p>{escape_html(event.description)}</p>"
+    else:
+        description = ""
+    where = (
+        f"<p><strong>Where:</strong> {escape_html(one_line(event.location))}</p>\n"
+        if event.location else ""
+    )
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n"
+        f"<p>{escape_html(one_line(event.organizer))} invites you to:</p>\n"
+        f"<h2>{escape_html(one_line(event.summary))}</h2>\n"
+        f"<p><strong>When:</strong> {escape_html(when_text(event))}</p>\n"
+        f"{where}"
+        f"{description}\n"
+        "<p>Answer with your calendar's Accept, Maybe or Decline buttons, "
+        "or open the attached invite.ics.</p>\n"
+        "</body></html>\n"
+    )

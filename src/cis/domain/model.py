@@ -1,0 +1,191 @@
+"""Value objects of the invite domain: events, attendees, claims and what happened to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class PartStat(StrEnum):
+    """An attendee's participation status (RFC 5545 PARTSTAT for VEVENT)."""
+
+    NEEDS_ACTION = "NEEDS-ACTION"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+    TENTATIVE = "TENTATIVE"
+    DELEGATED = "DELEGATED"
+
+
+class EventStatus(StrEnum):
+    """The event's STATUS (RFC 5545 section 3.8.1.11, VEVENT values)."""
+
+    TENTATIVE = "TENTATIVE"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
+
+
+class InviteState(StrEnum):
+    """Where one attendee's invitation stands in the claim protocol."""
+
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    RELEASED = "released"
+
+
+def normalise_address(address: str) -> str:
+    """Fold an address to the form used for comparison and keys.
+
+    Mail systems treat addresses case-insensitively in practice, so `Ann@X.org` and
+    `ann@x.org` must be one attendee, never two invitations.
+    """
+    return address.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A calendar event as the organiser described it; times are timezone-aware."""
+
+    uid: str
+    summary: str
+    start: dt.datetime
+    end: dt.datetime
+    organizer: str
+    mailto: str
+    timezone: str | None = None
+    description: str | None = None
+    description_html: str | None = None
+    location: str | None = None
+    sequence: int = 0
+    status: EventStatus = EventStatus.CONFIRMED
+
+
+@dataclass(frozen=True, slots=True)
+class Invitee:
+    """One attendee to invite: the address as given, and how the caller labelled them."""
+
+    email: str
+    name: str | None = None
+    partstat: PartStat = PartStat.NEEDS_ACTION
+    origin: str | None = None
+
+    @property
+    def address_key(self) -> str:
+        """The normalised address that identifies this attendee within an event."""
+        return normalise_address(self.email)
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRequest:
+    """One queue message: invite one attendee to one event."""
+
+    event: Event
+    invitee: Invitee
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeKey:
+    """Identifies one attendee of one event; the address is always normalised."""
+
+    event_uid: str
+    address: str
+
+    @classmethod
+    def of(cls, event_uid: str, email: str) -> AttendeeKey:
+        """Build the key from an address as written anywhere (any case, stray spaces)."""
+        return cls(event_uid, normalise_address(email))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change of an attendee's status, with when and who reported it."""
+
+    status: str
+    at: dt.datetime
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeRecord:
+    """What the repository knows about one attendee of one event."""
+
+    key: AttendeeKey
+    email: str
+    name: str | None
+    partstat: PartStat
+    origin: str | None
+    state: InviteState
+    claim_token: str | None = None
+    lease_expires_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+    message_id: str | None = None
+    failure_reason: str | None = None
+    history: tuple[HistoryEntry, ...] = ()
+
+
+class ClaimOutcome(StrEnum):
+    """The answer to "may I send this invitation now?"."""
+
+    CLAIMED = "claimed"
+    TAKEN_OVER = "taken_over"
+    ALREADY_SENT = "already_sent"
+    ALREADY_FAILED = "already_failed"
+    IN_PROGRESS = "in_progress"
+
+    @property
+    def granted(self) -> bool:
+        """True when the claimant now owns the attendee and must send."""
+        return self in (ClaimOutcome.CLAIMED, ClaimOutcome.TAKEN_OVER)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A request to own one attendee's invitation until `lease_expires_at`."""
+
+    key: AttendeeKey
+    invitee: Invitee
+    token: str
+    now: dt.datetime
+    lease_expires_at: dt.datetime
+
+
+Counters = Mapping[str, int]
+"""Statistics counter names to amounts; see `cis.domain.statistics` for the names."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarkSent:
+    """Settle a claim: the mailer accepted the invitation."""
+
+    key: AttendeeKey
+    token: str
+    message_id: str
+    at: dt.datetime
+    history: HistoryEntry
+    counters: Counters = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkFailed:
+    """Settle a claim: the invitation can never be delivered, for `reason`."""
+
+    key: AttendeeKey
+    token: str
+    reason: str
+    at: dt.datetime
+    counters: Counters = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Settle a claim: nothing was sent, so a later attempt may claim and send."""
+
+    key: AttendeeKey
+    token: str
+    counters: Counters = field(default_factory=dict)
+
+
+Settlement = MarkSent | MarkFailed | Release
+"""How a claim ends; each is applied only while the claim token still owns the attendee."""

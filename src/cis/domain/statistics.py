@@ -1,0 +1,136 @@
+"""Statistics rules: which counters each outcome moves, and how to rebuild them from records.
+
+Counters are flat names (`invites_sent`, `rsvp:ACCEPTED`, `origin:web`) so that every store can
+add to them atomically in one write, without first creating nested maps.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from cis.domain.model import AttendeeRecord, Counters, InviteState, PartStat
+
+INVITES_SENT = "invites_sent"
+INVITES_FAILED = "invites_failed"
+REQUESTS_REJECTED = "requests_rejected"
+DUPLICATES_SKIPPED = "duplicates_skipped"
+RSVP_PREFIX = "rsvp:"
+ORIGIN_PREFIX = "origin:"
+UNSPECIFIED_ORIGIN = "unspecified"
+
+#: Counters that no attendee record can prove; a recount keeps their stored values.
+EVENT_ONLY_COUNTERS = frozenset({REQUESTS_REJECTED, DUPLICATES_SKIPPED})
+
+
+def rsvp_counter(partstat: PartStat | str) -> str:
+    """Name the counter of attendees whose current answer is `partstat`."""
+    return RSVP_PREFIX + str(partstat)
+
+
+def origin_counter(origin: str | None) -> str:
+    """Name the counter of invites sent for requests labelled `origin`."""
+    return ORIGIN_PREFIX + (origin or UNSPECIFIED_ORIGIN)
+
+
+def on_sent(partstat: PartStat, origin: str | None) -> Counters:
+    """Count one invitation handed to the mailer."""
+    return {INVITES_SENT: 1, rsvp_counter(partstat): 1, origin_counter(origin): 1}
+
+
+def on_failed() -> Counters:
+    """Count one invitation the mailer refused for good."""
+    return {INVITES_FAILED: 1}
+
+
+def on_rejected() -> Counters:
+    """Count one request that could never be valid."""
+    return {REQUESTS_REJECTED: 1}
+
+
+def on_duplicate() -> Counters:
+    """Count one request for an attendee whose invitation was already settled."""
+    return {DUPLICATES_SKIPPED: 1}
+
+
+def on_rsvp_change(old: PartStat, new: PartStat) -> Counters:
+    """Move one attendee from one RSVP bucket to another."""
+    if old == new:
+        return {}
+    return {rsvp_counter(old): -1, rsvp_counter(new): 1}
+
+
+def merge(*parts: Counters) -> dict[str, int]:
+    """Sum counters, dropping names that net to zero, so one write can carry a whole batch."""
+    total: Counter[str] = Counter()
+    for part in parts:
+        for name, amount in part.items():
+            total[name] += amount
+    return {name: amount for name, amount in total.items() if amount}
+
+
+def recount(records: Iterable[AttendeeRecord], stored: Counters) -> dict[str, int]:
+    """Rebuild an event's counters from its attendee records.
+
+    Sent and failed invitations, RSVP buckets and origins are derived from the records; the
+    counters no record can prove (rejected requests, skipped duplicates) keep `stored` values.
+    """
+    rebuilt: dict[str, int] = {
+        name: amount for name, amount in stored.items() if name in EVENT_ONLY_COUNTERS
+    }
+    for record in records:
+        if record.state is InviteState.SENT:
+            delta = on_sent(record.partstat, record.origin)
+        elif record.state is InviteState.FAILED:
+            delta = on_failed()
+        else:
+            continue
+        rebuilt = merge(rebuilt, delta)
+    return rebuilt
+
+
+@dataclass(frozen=True, slots=True)
+class EventStatistics:
+    """A readable view of one event's counters."""
+
+    event_uid: str
+    invites_sent: int = 0
+    invites_failed: int = 0
+    requests_rejected: int = 0
+    duplicates_skipped: int = 0
+    rsvp: Mapping[str, int] = field(default_factory=dict)
+    by_origin: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_counters(cls, event_uid: str, counters: Counters) -> EventStatistics:
+        """Read flat counters; zero buckets are left out so equal statistics compare equal."""
+        return cls(
+            event_uid=event_uid,
+            invites_sent=counters.get(INVITES_SENT, 0),
+            invites_failed=counters.get(INVITES_FAILED, 0),
+            requests_rejected=counters.get(REQUESTS_REJECTED, 0),
+            duplicates_skipped=counters.get(DUPLICATES_SKIPPED, 0),
+            rsvp=_bucket(counters, RSVP_PREFIX),
+            by_origin=_bucket(counters, ORIGIN_PREFIX),
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready form, for logs, the command line and APIs."""
+        return {
+            "event_uid": self.event_uid,
+            "invites_sent": self.invites_sent,
+            "invites_failed": self.invites_failed,
+            "requests_rejected": self.requests_rejected,
+            "duplicates_skipped": self.duplicates_skipped,
+            "rsvp": dict(sorted(self.rsvp.items())),
+            "by_origin": dict(sorted(self.by_origin.items())),
+        }
+
+
+def _bucket(counters: Counters, prefix: str) -> dict[str, int]:
+    return {
+        name[len(prefix) :]: amount
+        for name, amount in sorted(counters.items())
+        if name.startswith(prefix) and amount
+    }

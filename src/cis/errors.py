@@ -1,0 +1,71 @@
+"""Every error cis raises, under one base class, each marked transient or permanent."""
+
+from __future__ import annotations
+
+
+class CisError(Exception):
+    """Raised for any failure cis itself reports; catch this to catch them all."""
+
+    #: A transient error may succeed if the same work is tried again later.
+    transient: bool = False
+
+
+class ConfigurationError(CisError):
+    """Raised when the environment is missing or has malformed settings; lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid configuration: " + "; ".join(self.problems))
+
+
+class InvalidRequestError(CisError):
+    """Raised when a queue message can never become a valid invite request."""
+
+    def __init__(self, reason: str, *, field: str | None = None, event_uid: str | None = None):
+        self.reason = reason
+        self.field = field
+        self.event_uid = event_uid
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class MailerError(CisError):
+    """Raised when the mailer could not hand an invitation over for delivery."""
+
+    def __init__(self, message: str, *, transient: bool, account_level: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+        #: True when every invite would hit the same error (sender unverified, sending paused).
+        self.account_level = account_level
+
+
+class RepositoryError(CisError):
+    """Raised when the invite store failed for a reason other than a lost race."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class QueueError(CisError):
+    """Raised when the queue refused to take or forget messages."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class ClaimLostError(CisError):
+    """Raised when a claim token no longer owns the attendee (its lease expired and was taken)."""
+
+
+class BatchIncompleteError(CisError):
+    """Raised in `raise` batch-failure mode so that only the failed messages return to the queue."""
+
+    transient = True
+
+    def __init__(self, failed_message_ids: list[str]) -> None:
+        self.failed_message_ids = list(failed_message_ids)
+        super().__init__(
+            f"{len(self.failed_message_ids)} message(s) failed and will be retried: "
+            + ", ".join(self.failed_message_ids)
+        )

@@ -1,0 +1,7 @@
+"""The abstract edges of cis: what it needs from a queue, a mailer and a store."""
+
+from cis.ports.mailer import Mailer, RawEmail
+from cis.ports.queue import InviteQueue, OutgoingMessage
+from cis.ports.repository import InviteRepository
+
+__all__ = ["InviteQueue", "InviteRepository", "Mailer", "OutgoingMessage", "RawEmail"]

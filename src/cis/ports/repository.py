@@ -1,0 +1,48 @@
+"""The repository port: claim attendees atomically, settle claims, keep statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from cis.domain.model import AttendeeRecord, Claim, ClaimOutcome, Counters, Settlement
+from cis.domain.statistics import EventStatistics
+
+
+class InviteRepository(Protocol):
+    """Stores attendees and statistics; every mutation is atomic on its own.
+
+    Errors other than lost races are raised as `cis.errors.RepositoryError`, marked
+    transient (throttling, unavailable) or permanent.
+    """
+
+    def claim(self, claim: Claim) -> ClaimOutcome:
+        """Try to own the attendee's invitation, in one atomic step.
+
+        Exactly one of any number of concurrent claimants gets a granted outcome.
+        """
+        ...
+
+    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Apply each settlement, and add its counters, only if its token still owns the claim.
+
+        Returns, for each settlement in order, whether it was applied. A record change and its
+        counters are applied together or not at all.
+        """
+        ...
+
+    def apply_statistics(self, event_uid: str, counters: Counters) -> None:
+        """Add `counters` to the event's statistics in one atomic write."""
+        ...
+
+    def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
+        """Read one attendee; `email` may be written in any case."""
+        ...
+
+    def get_statistics(self, event_uid: str) -> EventStatistics:
+        """Read the event's statistics (all zero for an event never seen)."""
+        ...
+
+    def recount(self, event_uid: str) -> EventStatistics:
+        """Rebuild the event's statistics from its attendee records, store and return them."""
+        ...
