@@ -232,6 +232,8 @@ def _invalid(exc: ValidationError, data: Any) -> InvalidRequestError:
     named = reason.split(" ", 1)[0]
     if field == "event" and named in ("dtstart", "dtend"):
         field = f"event.{named}"
+    elif field == "body" and named == "request.uid":
+        field = named
     if len(exc.errors()) > 1:
         reason += f" (and {len(exc.errors()) - 1} more problem(s))"
     return InvalidRequestError(reason, field=field, event_uid=_event_uid_of(data))

@@ -74,7 +74,7 @@ def compose_invitation(
     message.add_alternative(_html_body(event), subtype="html", charset="utf-8")
     message.add_alternative(
         calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
-        cte="7bit" if calendar.isascii() else "base64", params={"method": "REQUEST"},
+        cte="7bit" if calendar.isascii() else "quoted-printable", params={"method": "REQUEST"},
     )
     message.add_attachment(
         calendar, maintype="application", subtype="ics", filename="invite.ics",

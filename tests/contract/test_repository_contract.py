@@ -1,0 +1,188 @@
+"""The repository contract: claim, take-over, settle, statistics and recount, on every adapter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from cis.domain import statistics
+from cis.domain.model import (
+    AttendeeKey,
+    ClaimOutcome,
+    HistoryEntry,
+    InviteState,
+    MarkFailed,
+    MarkSent,
+    PartStat,
+    Release,
+)
+from tests.support import FROZEN_NOW, make_claim
+
+UID = "launch-2026"
+T0 = FROZEN_NOW
+
+
+def sent(email: str, token: str, *, at: dt.datetime = T0, origin: str | None = None,
+         message_id: str = "ses-1") -> MarkSent:
+    return MarkSent(
+        AttendeeKey.of(UID, email), token, message_id=message_id, at=at,
+        history=HistoryEntry(status="NEEDS-ACTION", at=at, source="cis:invite"),
+        counters=statistics.on_sent(PartStat.NEEDS_ACTION, origin),
+    )
+
+
+def test_first_claim_is_granted_and_recorded_as_claimed(repository: Any) -> None:
+    assert repository.claim(make_claim("Ann@Example.org", "t1", T0, name="Ann")) is (
+        ClaimOutcome.CLAIMED
+    )
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert record.state is InviteState.CLAIMED
+    assert record.email == "Ann@Example.org"
+    assert record.key == AttendeeKey(UID, "ann@example.org")
+    assert record.name == "Ann"
+    assert record.claim_token == "t1"
+
+
+def test_live_claim_is_in_progress_for_everyone_else(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    later = T0 + dt.timedelta(minutes=14)
+    assert repository.claim(make_claim("ANN@example.org", "t2", later)) is (
+        ClaimOutcome.IN_PROGRESS
+    )
+    assert repository.get_attendee(UID, "ann@example.org").claim_token == "t1"
+
+
+def test_expired_claim_is_taken_over(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    later = T0 + dt.timedelta(minutes=15, seconds=1)
+    assert repository.claim(make_claim("ann@example.org", "t2", later)) is (
+        ClaimOutcome.TAKEN_OVER
+    )
+    assert repository.get_attendee(UID, "ann@example.org").claim_token == "t2"
+
+
+def test_sent_invitation_is_never_claimed_again(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    assert repository.settle([sent("ann@example.org", "t1")]) == [True]
+    much_later = T0 + dt.timedelta(days=30)
+    assert repository.claim(make_claim("ann@example.org", "t2", much_later)) is (
+        ClaimOutcome.ALREADY_SENT
+    )
+
+
+def test_mark_sent_records_message_id_history_and_counts(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0, origin="web"))
+    repository.settle([sent("ann@example.org", "t1", origin="web", message_id="ses-42")])
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert record.state is InviteState.SENT
+    assert record.message_id == "ses-42"
+    assert record.sent_at == T0
+    assert record.claim_token is None
+    assert record.history == (HistoryEntry(status="NEEDS-ACTION", at=T0, source="cis:invite"),)
+    stats = repository.get_statistics(UID)
+    assert stats.invites_sent == 1
+    assert stats.rsvp == {"NEEDS-ACTION": 1}
+    assert stats.by_origin == {"web": 1}
+
+
+def test_released_claim_can_be_claimed_at_once(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    assert repository.settle([Release(AttendeeKey.of(UID, "ann@example.org"), "t1")]) == [True]
+    assert repository.get_attendee(UID, "ann@example.org").state is InviteState.RELEASED
+    assert repository.claim(make_claim("ann@example.org", "t2", T0)) is ClaimOutcome.CLAIMED
+    assert repository.get_statistics(UID).invites_sent == 0
+
+
+def test_failed_invitation_keeps_its_reason_and_is_not_retried(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    failed = MarkFailed(AttendeeKey.of(UID, "ann@example.org"), "t1", reason="rejected",
+                        at=T0, counters=statistics.on_failed())
+    assert repository.settle([failed]) == [True]
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert record.state is InviteState.FAILED
+    assert record.failure_reason == "rejected"
+    assert repository.get_statistics(UID).invites_failed == 1
+    assert repository.claim(make_claim("ann@example.org", "t2", T0)) is (
+        ClaimOutcome.ALREADY_FAILED
+    )
+
+
+def test_slow_consumer_cannot_settle_a_claim_taken_over(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "slow", T0))
+    later = T0 + dt.timedelta(minutes=20)
+    repository.claim(make_claim("ann@example.org", "fast", later))
+    applied = repository.settle([
+        sent("ann@example.org", "slow"),
+        Release(AttendeeKey.of(UID, "ann@example.org"), "slow"),
+    ])
+    assert applied == [False, False]
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert record.state is InviteState.CLAIMED
+    assert record.claim_token == "fast"
+    assert repository.get_statistics(UID).invites_sent == 0
+
+
+def test_settle_applies_each_settlement_on_its_own(repository: Any) -> None:
+    for number in range(12):
+        repository.claim(make_claim(f"a{number}@example.org", f"t{number}", T0))
+    settlements = [sent(f"a{n}@example.org", f"t{n}") for n in range(12)]
+    settlements[3] = sent("a3@example.org", "wrong-token")
+    applied = repository.settle(settlements)
+    assert applied == [n != 3 for n in range(12)]
+    assert repository.get_statistics(UID).invites_sent == 11
+
+
+def test_statistics_add_up_and_unknown_events_read_as_zero(repository: Any) -> None:
+    repository.apply_statistics(UID, statistics.on_rejected())
+    repository.apply_statistics(UID, statistics.merge(statistics.on_duplicate(),
+                                                      statistics.on_duplicate()))
+    stats = repository.get_statistics(UID)
+    assert (stats.requests_rejected, stats.duplicates_skipped) == (1, 2)
+    assert repository.get_statistics("never-seen").invites_sent == 0
+
+
+def test_recount_rebuilds_drifted_statistics_from_records(repository: Any) -> None:
+    for number in range(3):
+        repository.claim(make_claim(f"a{number}@example.org", f"t{number}", T0, origin="api"))
+    repository.settle([sent(f"a{n}@example.org", f"t{n}", origin="api") for n in range(3)])
+    repository.apply_statistics(UID, statistics.on_duplicate())
+    repository.apply_statistics(UID, {statistics.INVITES_SENT: 5, "origin:api": -1})
+    rebuilt = repository.recount(UID)
+    assert rebuilt.invites_sent == 3
+    assert rebuilt.by_origin == {"api": 3}
+    assert rebuilt.rsvp == {"NEEDS-ACTION": 3}
+    assert rebuilt.duplicates_skipped == 1
+    assert repository.get_statistics(UID) == rebuilt
+
+
+def test_take_over_keeps_the_earlier_history(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    repository.settle([Release(AttendeeKey.of(UID, "ann@example.org"), "t1")])
+    repository.claim(make_claim("ann@example.org", "t2", T0))
+    repository.settle([sent("ann@example.org", "t2")])
+    repository.claim(make_claim("bob@example.org", "t3", T0))
+    assert len(repository.get_attendee(UID, "ann@example.org").history) == 1
+    assert repository.get_attendee(UID, "bob@example.org").history == ()
+
+
+def test_exactly_one_of_many_concurrent_claimants_wins(repository: Any) -> None:
+    claimants = 8
+    barrier = threading.Barrier(claimants)
+    outcomes: list[ClaimOutcome] = []
+    lock = threading.Lock()
+
+    def claim(token: str) -> None:
+        barrier.wait()
+        outcome = repository.claim(make_claim("race@example.org", token, T0))
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=claim, args=(f"t{n}",)) for n in range(claimants)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == sorted(
+        [ClaimOutcome.CLAIMED] + [ClaimOutcome.IN_PROGRESS] * (claimants - 1)
+    )

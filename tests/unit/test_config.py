@@ -1,0 +1,75 @@
+"""Settings: every missing or malformed variable is named, all at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from cis.config import BatchFailureMode, Settings
+from cis.errors import ConfigurationError
+
+VALID = {
+    "REGION": "eu-west-1",
+    "DYNAMODB_TABLE": "cis-invites",
+    "SENDER": "{} via Invites <invites@example.com>",
+    "RSVP_EMAIL": "rsvp@example.com",
+    "SQS_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/invites",
+}
+
+
+def test_valid_environment_gives_settings_with_defaults() -> None:
+    settings = Settings.from_env(VALID)
+    assert settings.region == "eu-west-1"
+    assert settings.batch_failure_mode is BatchFailureMode.REPORT
+    assert settings.claim_lease == dt.timedelta(minutes=15)
+    assert settings.endpoint_url is None
+
+
+def test_optional_settings_are_read() -> None:
+    settings = Settings.from_env({**VALID, "BATCH_FAILURE_MODE": "RAISE",
+                                  "CLAIM_LEASE_SECONDS": "60",
+                                  "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+                                  "SES_CONFIGURATION_SET": "tracking"})
+    assert settings.batch_failure_mode is BatchFailureMode.RAISE
+    assert settings.claim_lease == dt.timedelta(seconds=60)
+    assert settings.endpoint_url == "http://127.0.0.1:5000"
+    assert settings.ses_configuration_set == "tracking"
+
+
+def test_every_missing_variable_is_listed_in_one_error() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({})
+    assert caught.value.problems == [
+        "REGION is not set", "DYNAMODB_TABLE is not set", "SENDER is not set",
+        "RSVP_EMAIL is not set", "SQS_URL is not set"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("REGION", "Europe", "an AWS region"),
+        ("DYNAMODB_TABLE", "a b", "a DynamoDB table name"),
+        ("SENDER", "nobody", "not a valid address"),
+        ("SENDER", "Invites <>", "no address found"),
+        ("SENDER", "Invites <{}@example.com>", "placeholder belongs in the display name"),
+        ("RSVP_EMAIL", "rsvp@", "an email address"),
+        ("SQS_URL", "invites", "an http(s) queue URL"),
+        ("BATCH_FAILURE_MODE", "explode", "'report' or 'raise'"),
+        ("CLAIM_LEASE_SECONDS", "-5", "positive integer"),
+        ("AWS_ENDPOINT_URL", "localhost:5000", "http(s) URL"),
+    ],
+)
+def test_each_malformed_variable_is_named(name: str, value: str, words: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**VALID, name: value})
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(name)
+    assert words in caught.value.problems[0]
+
+
+def test_several_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**VALID, "REGION": "x", "SQS_URL": "", "RSVP_EMAIL": "nope"})
+    assert len(caught.value.problems) == 3
+    assert "REGION" in str(caught.value) and "SQS_URL" in str(caught.value)
