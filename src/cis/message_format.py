@@ -283,7 +283,10 @@ def encode_request(request: InviteRequest) -> str:
 
 
 def _iso(value: dt.datetime, timezone: str | None) -> str:
-    return value.replace(tzinfo=None).isoformat() if timezone else value.isoformat()
+    """Wall-clock time in the event's zone (the zone travels beside it), else UTC with offset."""
+    if timezone:
+        return value.astimezone(ZoneInfo(timezone)).replace(tzinfo=None).isoformat()
+    return value.astimezone(dt.UTC).isoformat()
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
