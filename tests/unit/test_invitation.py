@@ -222,3 +222,35 @@ def test_rendering_matches_the_golden_message(name: str, event: Event | None) ->
     if UPDATE_GOLDEN:
         golden.write_bytes(invitation.data)
     assert invitation.data == golden.read_bytes(), "CIS_UPDATE_GOLDEN=1 rewrites it"
+
+
+def test_calendar_matches_the_golden_ics() -> None:
+    text = calendar_text(render(berlin_event())).encode("utf-8")
+    golden = FIXTURES / "invite-berlin.ics"
+    if UPDATE_GOLDEN:
+        golden.write_bytes(text)
+    assert text == golden.read_bytes(), "CIS_UPDATE_GOLDEN=1 rewrites it"
+
+
+def test_frozen_clock_makes_the_service_output_byte_stable() -> None:
+    from freezegun import freeze_time
+
+    from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
+    from cis.service import InviteService, QueueRecord
+    from tests.support import body
+
+    def run() -> bytes:
+        mailer = InMemoryMailer()
+        ids = iter(["claim-token", "msg-0001"])
+        service = InviteService(repository=InMemoryInviteRepository(), mailer=mailer,
+                                sender=SENDER, rsvp_email=RSVP_EMAIL, new_id=lambda: next(ids))
+        service.process_batch([QueueRecord("m1", body("Ann.Lee@Example.org", name="Ann Lee"))])
+        return mailer.messages[0]
+
+    with freeze_time(FROZEN_NOW):
+        first = run()
+    with freeze_time(FROZEN_NOW):
+        second = run()
+    assert first == second
+    assert b"Date: Sat, 28 Nov 2026 09:30:00 +0000\r\n" in first
+    assert b"DTSTAMP:20261128T093000Z\r\n" in first
