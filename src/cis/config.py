@@ -10,10 +10,9 @@ from email.utils import parseaddr
 from enum import StrEnum
 from urllib.parse import urlparse
 
-from email_validator import EmailNotValidError, validate_email
-
 from cis.domain.claims import DEFAULT_LEASE
 from cis.errors import ConfigurationError
+from cis.message_format import address_problem
 
 REGION = "REGION"
 DYNAMODB_TABLE = "DYNAMODB_TABLE"
@@ -130,11 +129,7 @@ def sender_problem(sender: str) -> str | None:
 
 
 def _is_address(value: str) -> bool:
-    try:
-        validate_email(value, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError:
-        return False
-    return True
+    return address_problem(value) is None
 
 
 def _is_url(value: str) -> bool:

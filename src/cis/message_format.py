@@ -36,11 +36,19 @@ ORIGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _EPOCH_MAX = 253402300799  # 9999-12-31T23:59:59Z
 
 
-def _check_address(value: str) -> str:
+def address_problem(value: str) -> str | None:
+    """Why `value` cannot be an invite address (ASCII, RFC 5322 syntax), or None when it can."""
     try:
         validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from None
+        return str(exc)
+    return None
+
+
+def _check_address(value: str) -> str:
+    problem = address_problem(value)
+    if problem:
+        raise ValueError(f"not a valid email address: {problem}")
     return value
 
 
