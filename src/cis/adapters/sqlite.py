@@ -1,0 +1,343 @@
+"""SQLite invite repository: one durable file, safe across threads and processes on one host."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+from cis.adapters.keys import STATISTICS_SORT_KEY, attendee_sk, event_pk
+from cis.domain import statistics
+from cis.domain.claims import claimed_record, decide, owns, settled_record
+from cis.domain.model import (
+    AttendeeKey,
+    AttendeeRecord,
+    Claim,
+    ClaimOutcome,
+    Counters,
+    HistoryEntry,
+    InviteState,
+    PartStat,
+    Settlement,
+)
+from cis.domain.statistics import EventStatistics
+from cis.errors import RepositoryError
+
+__all__ = ["SqliteInviteRepository"]
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS attendees (
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        event_uid TEXT NOT NULL,
+        address TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT,
+        partstat TEXT NOT NULL,
+        origin TEXT,
+        state TEXT NOT NULL,
+        claim_token TEXT,
+        lease_expires_at TEXT,
+        sent_at TEXT,
+        message_id TEXT,
+        failure_reason TEXT,
+        history TEXT NOT NULL,
+        PRIMARY KEY (pk, sk)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS statistics (
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        name TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        PRIMARY KEY (pk, name)
+    )
+    """,
+)
+
+_ATTENDEE_COLUMNS = (
+    "event_uid, address, email, name, partstat, origin, state, claim_token, "
+    "lease_expires_at, sent_at, message_id, failure_reason, history"
+)
+
+_UPSERT_ATTENDEE = (
+    f"INSERT OR REPLACE INTO attendees (pk, sk, {_ATTENDEE_COLUMNS}) "  # noqa: S608 - constant
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_SELECT_ATTENDEE = f"SELECT {_ATTENDEE_COLUMNS} FROM attendees"  # noqa: S608 - constant
+
+_ADD_COUNTER = (
+    "INSERT INTO statistics (pk, sk, name, amount) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (pk, name) DO UPDATE SET amount = amount + excluded.amount"
+)
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+class SqliteInviteRepository:
+    """Attendees and statistics in one SQLite file, for a single host or local development.
+
+    Every mutation runs in `BEGIN IMMEDIATE`, which takes the file's write lock before
+    reading, so the read-decide-write of a claim is atomic between threads and between
+    processes sharing the file. WAL mode lets readers carry on while one writer holds the lock.
+    """
+
+    def __init__(self, *, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
+        """Open (and if needed create) the database at `path`.
+
+        Args:
+            path: The database file; its directory must exist.
+            busy_timeout: Seconds to wait for another writer's lock before the operation
+                fails with a transient `RepositoryError`.
+
+        """
+        self._path = os.fspath(path)
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._closed = False
+        with self._errors_mapped():
+            connection = self._connection()
+            with self._transaction(connection):
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+
+    def claim(self, claim: Claim) -> ClaimOutcome:
+        """Read, decide and write under the write lock, so exactly one claimant is granted."""
+        with self._errors_mapped():
+            connection = self._connection()
+            with self._transaction(connection):
+                existing = _read_attendee(connection, claim.key)
+                outcome = decide(existing, claim)
+                if outcome.granted:
+                    _write_attendee(connection, claimed_record(existing, claim))
+            return outcome
+
+    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Apply each settlement still owned by its token, with its counters, in one commit."""
+        applied: list[bool] = []
+        with self._errors_mapped():
+            connection = self._connection()
+            with self._transaction(connection):
+                for settlement in settlements:
+                    existing = _read_attendee(connection, settlement.key)
+                    if existing is None or not owns(existing, settlement.token):
+                        applied.append(False)
+                        continue
+                    _write_attendee(connection, settled_record(existing, settlement))
+                    _add_counters(connection, settlement.key.event_uid, settlement.counters)
+                    applied.append(True)
+        return applied
+
+    def apply_statistics(self, event_uid: str, counters: Counters) -> None:
+        """Add `counters` in one transaction, so a batch's statistics land together."""
+        with self._errors_mapped():
+            connection = self._connection()
+            with self._transaction(connection):
+                _add_counters(connection, event_uid, counters)
+
+    def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
+        """Read one attendee by any spelling of the address."""
+        with self._errors_mapped():
+            return _read_attendee(self._connection(), AttendeeKey.of(event_uid, email))
+
+    def get_statistics(self, event_uid: str) -> EventStatistics:
+        """Read the event's statistics."""
+        with self._errors_mapped():
+            counters = _read_counters(self._connection(), event_uid)
+        return EventStatistics.from_counters(event_uid, counters)
+
+    def recount(self, event_uid: str) -> EventStatistics:
+        """Rebuild the event's counters from its records; no writer can slip in between."""
+        with self._errors_mapped():
+            connection = self._connection()
+            with self._transaction(connection):
+                rows = connection.execute(
+                    f"{_SELECT_ATTENDEE} WHERE pk = ?", (event_pk(event_uid),)
+                ).fetchall()
+                records = [_record_from_row(row) for row in rows]
+                stored = _read_counters(connection, event_uid)
+                rebuilt = statistics.recount(records, stored)
+                connection.execute("DELETE FROM statistics WHERE pk = ?", (event_pk(event_uid),))
+                _add_counters(connection, event_uid, rebuilt)
+        return EventStatistics.from_counters(event_uid, rebuilt)
+
+    def close(self) -> None:
+        """Close the calling thread's connection and refuse further use.
+
+        Connections opened by other threads can only be closed by those threads (sqlite3's
+        same-thread check); they are closed when their thread ends or they are collected.
+        """
+        self._closed = True
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            self._local.connection = None
+            connection.close()
+
+    def __enter__(self) -> SqliteInviteRepository:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        """Give each thread its own connection, since sqlite3 connections must not be shared."""
+        if self._closed:
+            raise RepositoryError("the SQLite repository is closed", transient=False)
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self._path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=True,
+            )
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                connection.close()
+                raise
+            self._local.connection = connection
+        return connection
+
+    @staticmethod
+    @contextmanager
+    def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+        """Hold the write lock from the first read to the commit; roll back on any error."""
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    @contextmanager
+    def _errors_mapped() -> Iterator[None]:
+        """Translate sqlite3 errors into `RepositoryError`: lock waits are worth retrying."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise RepositoryError(f"SQLite: {exc}", transient=_is_busy(exc)) from exc
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """True when another connection held the lock for longer than the busy timeout."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _BUSY_CODES:
+        return True
+    message = str(exc).lower()
+    return "database is locked" in message or "busy" in message
+
+
+def _read_attendee(connection: sqlite3.Connection, key: AttendeeKey) -> AttendeeRecord | None:
+    row = connection.execute(
+        f"{_SELECT_ATTENDEE} WHERE pk = ? AND sk = ?",
+        (event_pk(key.event_uid), attendee_sk(key)),
+    ).fetchone()
+    return None if row is None else _record_from_row(row)
+
+
+def _write_attendee(connection: sqlite3.Connection, record: AttendeeRecord) -> None:
+    history = [
+        {"status": entry.status, "at": _to_text(entry.at), "source": entry.source}
+        for entry in record.history
+    ]
+    connection.execute(
+        _UPSERT_ATTENDEE,
+        (
+            event_pk(record.key.event_uid),
+            attendee_sk(record.key),
+            record.key.event_uid,
+            record.key.address,
+            record.email,
+            record.name,
+            str(record.partstat),
+            record.origin,
+            str(record.state),
+            record.claim_token,
+            _to_optional_text(record.lease_expires_at),
+            _to_optional_text(record.sent_at),
+            record.message_id,
+            record.failure_reason,
+            json.dumps(history),
+        ),
+    )
+
+
+def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
+    (event_uid, address, email, name, partstat, origin, state, claim_token,
+     lease_expires_at, sent_at, message_id, failure_reason, history) = row
+    return AttendeeRecord(
+        key=AttendeeKey(event_uid, address),
+        email=email,
+        name=name,
+        partstat=PartStat(partstat),
+        origin=origin,
+        state=InviteState(state),
+        claim_token=claim_token,
+        lease_expires_at=_from_optional_text(lease_expires_at),
+        sent_at=_from_optional_text(sent_at),
+        message_id=message_id,
+        failure_reason=failure_reason,
+        history=tuple(
+            HistoryEntry(status=entry["status"], at=_from_text(entry["at"]),
+                         source=entry["source"])
+            for entry in json.loads(history)
+        ),
+    )
+
+
+def _add_counters(connection: sqlite3.Connection, event_uid: str, counters: Counters) -> None:
+    connection.executemany(
+        _ADD_COUNTER,
+        [
+            (event_pk(event_uid), STATISTICS_SORT_KEY, name, amount)
+            for name, amount in counters.items()
+            if amount
+        ],
+    )
+
+
+def _read_counters(connection: sqlite3.Connection, event_uid: str) -> dict[str, int]:
+    rows = connection.execute(
+        "SELECT name, amount FROM statistics WHERE pk = ?", (event_pk(event_uid),)
+    ).fetchall()
+    return {name: amount for name, amount in rows if amount}
+
+
+def _to_text(value: dt.datetime) -> str:
+    """ISO 8601 in UTC, so text order is time order and every reader sees one zone."""
+    if value.tzinfo is None:
+        raise RepositoryError(f"refusing to store a naive datetime: {value!r}", transient=False)
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def _to_optional_text(value: dt.datetime | None) -> str | None:
+    return None if value is None else _to_text(value)
+
+
+def _from_text(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+def _from_optional_text(text: str | None) -> dt.datetime | None:
+    return None if text is None else _from_text(text)

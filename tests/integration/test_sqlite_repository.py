@@ -1,0 +1,148 @@
+"""The SQLite repository on a real file: WAL mode, durability, races between processes, locks.
+
+The behaviour every repository shares is in `tests/contract`; these tests pin what is specific
+to SQLite: the journal mode, reopening the file, atomic claims across processes, and how a
+held write lock becomes a transient `RepositoryError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import sqlite3
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cis.adapters.sqlite import SqliteInviteRepository
+from cis.domain import statistics
+from cis.domain.model import (
+    AttendeeKey,
+    ClaimOutcome,
+    HistoryEntry,
+    InviteState,
+    MarkSent,
+    PartStat,
+)
+from cis.errors import RepositoryError
+from tests.support import FROZEN_NOW, make_claim
+
+UID = "launch-2026"
+T0 = FROZEN_NOW
+ROUNDS = 20
+
+
+def sent(email: str, token: str, *, at: dt.datetime = T0) -> MarkSent:
+    return MarkSent(
+        AttendeeKey.of(UID, email), token, message_id="ses-1", at=at,
+        history=HistoryEntry(status="NEEDS-ACTION", at=at, source="cis:invite"),
+        counters=statistics.on_sent(PartStat.NEEDS_ACTION, "web"),
+    )
+
+
+def _claim_every_round(path: str, token: str, barrier: Any, results: Any) -> None:
+    """Child process: claim one attendee per round, starting each round with the other racer."""
+    outcomes = []
+    with SqliteInviteRepository(path=path) as repository:
+        for number in range(ROUNDS):
+            barrier.wait(timeout=60)
+            outcome = repository.claim(make_claim(f"round{number}@example.org", token, T0))
+            outcomes.append((number, str(outcome)))
+    results.put((token, outcomes))
+
+
+def test_database_file_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "cis.db"
+    SqliteInviteRepository(path=path).close()
+    connection = sqlite3.connect(path)
+    try:
+        (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+    finally:
+        connection.close()
+    assert mode == "wal"
+
+
+def test_data_survives_closing_and_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "cis.db"
+    with SqliteInviteRepository(path=path) as repository:
+        repository.claim(make_claim("ann@example.org", "t1", T0, origin="web"))
+        assert repository.settle([sent("ann@example.org", "t1")]) == [True]
+        repository.apply_statistics(UID, statistics.on_duplicate())
+
+    with SqliteInviteRepository(path=path) as reopened:
+        record = reopened.get_attendee(UID, "ANN@example.org")
+        stats = reopened.get_statistics(UID)
+    assert record is not None
+    assert record.state is InviteState.SENT
+    assert record.sent_at == T0
+    assert record.history == (HistoryEntry(status="NEEDS-ACTION", at=T0, source="cis:invite"),)
+    assert (stats.invites_sent, stats.duplicates_skipped) == (1, 1)
+    assert stats.by_origin == {"web": 1}
+
+
+def test_datetimes_in_other_zones_read_back_equal_and_in_utc(tmp_path: Path) -> None:
+    berlin = T0.astimezone(ZoneInfo("Europe/Berlin"))
+    with SqliteInviteRepository(path=tmp_path / "cis.db") as repository:
+        repository.claim(make_claim("ann@example.org", "t1", T0))
+        repository.settle([sent("ann@example.org", "t1", at=berlin)])
+        record = repository.get_attendee(UID, "ann@example.org")
+    assert record is not None
+    assert record.sent_at == berlin
+    assert record.sent_at is not None and record.sent_at.utcoffset() == dt.timedelta(0)
+    assert record.history[0].at.tzinfo is dt.UTC
+
+
+def test_two_processes_racing_for_each_attendee_get_exactly_one_grant(tmp_path: Path) -> None:
+    path = tmp_path / "cis.db"
+    SqliteInviteRepository(path=path).close()
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    results = context.Queue()
+    racers = [
+        context.Process(target=_claim_every_round, args=(str(path), token, barrier, results))
+        for token in ("left", "right")
+    ]
+    for racer in racers:
+        racer.start()
+    collected = dict(results.get(timeout=120) for _ in racers)
+    for racer in racers:
+        racer.join(timeout=30)
+        assert racer.exitcode == 0
+
+    claimed = str(ClaimOutcome.CLAIMED)
+    with SqliteInviteRepository(path=path) as repository:
+        for number in range(ROUNDS):
+            outcomes = {token: dict(collected[token])[number] for token in ("left", "right")}
+            assert sorted(outcomes.values()) == sorted([claimed, str(ClaimOutcome.IN_PROGRESS)])
+            (winner,) = [token for token, outcome in outcomes.items() if outcome == claimed]
+            record = repository.get_attendee(UID, f"round{number}@example.org")
+            assert record is not None
+            assert record.claim_token == winner
+
+
+def test_held_write_lock_becomes_a_transient_repository_error(tmp_path: Path) -> None:
+    path = tmp_path / "cis.db"
+    repository = SqliteInviteRepository(path=path, busy_timeout=0.05)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(RepositoryError) as caught:
+            repository.claim(make_claim("ann@example.org", "t1", T0))
+        assert caught.value.transient is True
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        repository.close()
+    with SqliteInviteRepository(path=path) as reopened:
+        assert reopened.get_attendee(UID, "ann@example.org") is None
+
+
+def test_closed_repository_refuses_work_with_a_permanent_error(tmp_path: Path) -> None:
+    repository = SqliteInviteRepository(path=tmp_path / "cis.db")
+    repository.close()
+    with pytest.raises(RepositoryError) as caught:
+        repository.get_statistics(UID)
+    assert caught.value.transient is False
