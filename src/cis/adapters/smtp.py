@@ -1,0 +1,270 @@
+"""A mailer that hands each invitation to an SMTP server (a relay, a smarthost, or Mailpit)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email import policy
+from email.parser import BytesHeaderParser
+from email.utils import make_msgid
+from types import TracebackType
+from typing import Literal, get_args
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from cis.errors import MailerError
+from cis.ports.mailer import RawEmail
+
+__all__ = ["Security", "SmtpMailer"]
+
+Security = Literal["starttls", "tls", "none"]
+
+_SECURITIES: tuple[str, ...] = get_args(Security)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+#: URL scheme -> (security, default port).
+_SCHEMES: dict[str, tuple[Security, int]] = {
+    "smtp": ("none", 25),
+    "smtp+starttls": ("starttls", 587),
+    "smtps": ("tls", 465),
+}
+
+
+class SmtpMailer:
+    """Sends over one SMTP connection that is opened on the first send and kept for the batch.
+
+    Opening a connection costs a TCP handshake, a TLS handshake and a login; a batch of
+    invitations pays that once. A reused connection the server has since closed (idle timeout)
+    is reopened once and the message retried. Not thread-safe: give each worker its own mailer.
+
+    `ssl_context` is used for STARTTLS and implicit TLS; without one,
+    `ssl.create_default_context()` verifies the certificate and the host name.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int = 587,
+        security: Security = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        local_hostname: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """Check the settings now, so a misconfiguration fails at start-up, not mid-batch."""
+        if not host:
+            raise ValueError("SMTP host is empty")
+        if security not in _SECURITIES:
+            raise ValueError(f"SMTP security must be one of {_SECURITIES}, not {security!r}")
+        if (username is None) != (password is None):
+            raise ValueError("SMTP username and password must be given together")
+        self.host = host
+        self.port = port
+        self.security: Security = security
+        self.username = username
+        self._password = password
+        self.timeout = timeout
+        self.local_hostname = local_hostname
+        self._ssl_context = ssl_context
+        self._connection: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = 30.0) -> SmtpMailer:
+        """Build a mailer from one setting such as `smtp+starttls://user:pa%40ss@relay:587`.
+
+        The scheme alone decides the security, never the server's offer, so a network attacker
+        who strips STARTTLS from the greeting cannot downgrade to plain text:
+
+        - `smtp://` plain text (port 25), unless `?starttls=1` asks for STARTTLS;
+        - `smtp+starttls://` STARTTLS, required (port 587);
+        - `smtps://` implicit TLS from the first byte (port 465).
+
+        Credentials are percent-decoded, so `@`, `:` and `/` in a password are written `%40`,
+        `%3A` and `%2F`.
+
+        Raises:
+            ValueError: naming what is wrong with the URL (the password is never shown).
+
+        """
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _SCHEMES:
+            raise ValueError(
+                f"SMTP URL scheme must be one of {sorted(_SCHEMES)}, not {parts.scheme!r}"
+            )
+        security, default_port = _SCHEMES[scheme]
+        if not parts.hostname:
+            raise ValueError("SMTP URL has no host")
+        try:
+            port = parts.port or default_port
+        except ValueError as exc:
+            raise ValueError(f"SMTP URL port is not a number from 1 to 65535: {exc}") from None
+        if parts.path not in ("", "/") or parts.fragment:
+            raise ValueError("SMTP URL must not have a path or fragment")
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name != "starttls":
+                raise ValueError(f"SMTP URL has an unknown parameter {name!r}")
+            if scheme != "smtp":
+                raise ValueError("SMTP URL parameter 'starttls' is only allowed with smtp://")
+            if value.lower() in _TRUE:
+                security = "starttls"
+            elif value.lower() not in _FALSE:
+                raise ValueError(f"SMTP URL parameter 'starttls' must be 1 or 0, not {value!r}")
+        username = unquote(parts.username) if parts.username is not None else None
+        password = unquote(parts.password) if parts.password is not None else None
+        if username is not None and (not username or password is None):
+            raise ValueError("SMTP URL credentials must be both a user name and a password")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            security=security,
+            username=username,
+            password=password,
+            timeout=timeout,
+        )
+
+    def send(self, email: RawEmail) -> str:
+        """Send the bytes exactly as given; the returned id is the message's own Message-ID.
+
+        Raises:
+            MailerError: transient for 4xx replies, lost connections and timeouts; permanent
+                for 5xx replies; transient and `account_level` when the login or the sender
+                address is refused, since every invitation would then fail the same way.
+
+        """
+        message_id = _message_id(email.data, self.host)
+        reused = self._connection is not None
+        try:
+            self._deliver(email)
+        except smtplib.SMTPServerDisconnected as exc:
+            self.close()
+            if not reused:
+                raise _translate(exc) from exc
+            # The server closed the idle connection since the last send: reopen it once.
+            try:
+                self._deliver(email)
+            except (smtplib.SMTPException, OSError) as retry_exc:
+                raise self._failed(retry_exc) from retry_exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._failed(exc) from exc
+        return message_id
+
+    def close(self) -> None:
+        """Say QUIT and forget the connection; the next send opens a new one."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.close()
+
+    def __enter__(self) -> SmtpMailer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _deliver(self, email: RawEmail) -> None:
+        connection = self._connection or self._connect()
+        connection.sendmail(email.sender, [email.recipient], email.data)
+
+    def _failed(self, exc: smtplib.SMTPException | OSError) -> MailerError:
+        """Translate `exc`, dropping the connection unless the server left it usable.
+
+        After a refused sender, recipient or message smtplib has already sent RSET, so the
+        connection can carry the next message; after anything else its state is unknown.
+        """
+        if not isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
+            self.close()
+        return _translate(exc)
+
+    def _connect(self) -> smtplib.SMTP:
+        context = self._ssl_context or ssl.create_default_context()
+        connection: smtplib.SMTP
+        try:
+            if self.security == "tls":
+                connection = smtplib.SMTP_SSL(
+                    self.host, self.port, local_hostname=self.local_hostname,
+                    timeout=self.timeout, context=context,
+                )
+            else:
+                connection = smtplib.SMTP(
+                    self.host, self.port, local_hostname=self.local_hostname,
+                    timeout=self.timeout,
+                )
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _translate(exc, connecting=True) from exc
+        try:
+            connection.ehlo()
+            if self.security == "starttls":
+                connection.starttls(context=context)
+                connection.ehlo()
+            if self.username is not None and self._password is not None:
+                connection.login(self.username, self._password)
+        except (smtplib.SMTPException, OSError) as exc:
+            connection.close()
+            raise _translate(exc, connecting=True) from exc
+        self._connection = connection
+        return connection
+
+
+def _message_id(data: bytes, host: str) -> str:
+    """The Message-ID the recipient will see, read from the headers only; made up if absent."""
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(data)
+    value = headers.get("Message-ID")
+    if value is not None and str(value).strip():
+        return str(value).strip()
+    return make_msgid(domain=host)
+
+
+def _translate(exc: smtplib.SMTPException | OSError, *, connecting: bool = False) -> MailerError:
+    """Map an smtplib or socket error to a `MailerError` marked by what a retry could change.
+
+    Failures while connecting, greeting or logging in are `account_level`: they do not depend
+    on the message, so every invitation in the batch would meet them too.
+    """
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return MailerError(
+            f"SMTP login refused ({exc.smtp_code}); every invitation will fail until the "
+            "credentials are fixed",
+            transient=True, account_level=True,
+        )
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return MailerError(
+            f"SMTP server refused sender {exc.sender!r} ({exc.smtp_code} {_text(exc.smtp_error)}); "
+            "every invitation from it will fail",
+            transient=True, account_level=True,
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(exc.recipients.values()), (0, b""))
+        return _by_code(code, f"SMTP server refused the recipient: {code} {_text(reply)}",
+                        account_level=False)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _by_code(exc.smtp_code, f"SMTP error {exc.smtp_code} {_text(exc.smtp_error)}",
+                        account_level=connecting)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return MailerError(f"SMTP connection lost: {exc}", transient=True)
+    if isinstance(exc, smtplib.SMTPException):
+        # STARTTLS or AUTH not offered while connecting (configuration: retry after a fix), or
+        # a message the server cannot take (an SMTPUTF8 address without SMTPUTF8 support).
+        return MailerError(f"SMTP error: {exc}", transient=connecting, account_level=connecting)
+    # Socket errors, timeouts and TLS failures; smtplib's own errors subclass OSError too,
+    # hence this comes last. An untrusted certificate fails every send until it is fixed.
+    return MailerError(f"SMTP connection failed: {exc}", transient=True,
+                       account_level=isinstance(exc, ssl.SSLCertVerificationError))
+
+
+def _by_code(code: int, message: str, *, account_level: bool) -> MailerError:
+    """4xx means try again later (RFC 5321 section 4.2.1); 5xx means never, as sent."""
+    return MailerError(message, transient=not 500 <= code <= 599, account_level=account_level)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
