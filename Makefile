@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit schema clean
+.PHONY: demo demo-lambda test lint typecheck unit schema clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("cis needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The example CSV has one invalid row on purpose: `cis send` reports it and exits 1.
 demo: $(STAMP)
+	rm -rf outbox cis.db
+	$(BIN)/cis send examples/event.json examples/attendees.csv || [ $$? -eq 1 ]
+	$(BIN)/cis stats launch-2026@example.org
+	$(BIN)/cis send examples/event.json examples/attendees.csv || [ $$? -eq 1 ]
+
+demo-lambda: $(STAMP)
 	rm -rf outbox
 	$(BIN)/python examples/run_batch.py --outbox outbox
 
@@ -33,4 +40,4 @@ schema: $(STAMP)
 	$(BIN)/python scripts/export_schema.py
 
 clean:
-	rm -rf $(VENV) outbox .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) outbox cis.db .pytest_cache .mypy_cache .ruff_cache .hypothesis

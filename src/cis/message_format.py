@@ -234,17 +234,28 @@ def _unwrap_sns(body: str | bytes, data: Any) -> tuple[str | bytes, Any]:
 
 
 def _invalid(exc: ValidationError, data: Any) -> InvalidRequestError:
-    first = exc.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or "body"
+    field, reason = first_problem(exc)
+    return InvalidRequestError(reason, field=field, event_uid=_event_uid_of(data))
+
+
+def first_problem(exc: ValidationError, *, within: str = "") -> tuple[str, str]:
+    """The dotted field and the reason of the first problem, and how many more there are.
+
+    `within` names the object that was validated when it was not a whole message (`event`).
+    Problems found across fields (dtend before dtstart) are attributed to the field named.
+    """
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = ".".join([within] * bool(within) + [str(part) for part in first["loc"]]) or "body"
     reason = first["msg"].removeprefix("Value error, ")
     named = reason.split(" ", 1)[0]
     if field == "event" and named in ("dtstart", "dtend"):
         field = f"event.{named}"
     elif field == "body" and named == "request.uid":
         field = named
-    if len(exc.errors()) > 1:
-        reason += f" (and {len(exc.errors()) - 1} more problem(s))"
-    return InvalidRequestError(reason, field=field, event_uid=_event_uid_of(data))
+    if len(errors) > 1:
+        reason += f" (and {len(errors) - 1} more problem(s))"
+    return field, reason
 
 
 def _event_uid_of(data: Any) -> str | None:

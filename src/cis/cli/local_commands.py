@@ -1,0 +1,254 @@
+"""`cis send`, `cis stats` and `cis render`: the whole job on one machine, no AWS needed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from cis.adapters.outbox import OutboxMailer
+from cis.adapters.smtp import SmtpMailer
+from cis.adapters.sqlite import SqliteInviteRepository
+from cis.cli.identity import resolve_identity
+from cis.cli.inputs import AttendeeRow, UsageError, attendee_row, read_attendees, read_event
+from cis.cli.progress import Progress
+from cis.domain.imip import compose_invitation
+from cis.domain.model import Event, Invitee, InviteRequest
+from cis.ports.mailer import Mailer
+from cis.service import InviteService, Outcome, RecordResult, random_id, utc_now
+
+CHUNK = 100
+"""Rows per service batch: large enough to amortise settle calls, small enough to stream."""
+RETRY_DELAYS = (0.5, 2.0)
+"""In-run retries of passing failures before they are reported as pending."""
+SHOWN_PROBLEMS = 20
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class SendSummary:
+    """What one `cis send` did; problem lists are capped so huge lists stay in bounded memory."""
+
+    sent: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    failed: int = 0
+    pending: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def note(self, line: int, kind: str, reason: str | None) -> None:
+        """Keep the first problems, by CSV line, for the report."""
+        if len(self.problems) < SHOWN_PROBLEMS:
+            self.problems.append(f"  line {line}: {kind}: {reason}")
+
+    @property
+    def clean(self) -> bool:
+        """True when every row ended sent or already invited."""
+        return not (self.rejected or self.failed or self.pending)
+
+    def as_dict(self) -> dict[str, int]:
+        """Counts for `--json` output."""
+        return {"sent": self.sent, "duplicates": self.duplicates, "rejected": self.rejected,
+                "failed": self.failed, "pending": self.pending}
+
+
+def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register send, stats and render."""
+    send = commands.add_parser(
+        "send", help="invite every attendee of a CSV to an event",
+        description="Invite every attendee of ATTENDEES.csv (columns: email, optional name and "
+        "origin) to the event in EVENT.json. Running it again sends nothing new; rows added "
+        "since are invited. State is a SQLite file; mail goes to an outbox folder of .eml "
+        "files, or to an SMTP server with --smtp.",
+    )
+    send.add_argument("event", type=Path, metavar="EVENT.json")
+    send.add_argument("attendees", type=Path, metavar="ATTENDEES.csv")
+    _add_state(send)
+    target = send.add_mutually_exclusive_group()
+    target.add_argument("--outbox", type=Path, default=Path("outbox"),
+                        help="folder for .eml files (default: outbox/)")
+    target.add_argument("--smtp", metavar="URL",
+                        help="smtp://host:25, smtp+starttls://user:pass@host:587 or "
+                        "smtps://user:pass@host:465")
+    _add_identity(send)
+    send.add_argument("--json", action="store_true", help="print the summary as JSON")
+    send.set_defaults(run=run_send)
+
+    stats = commands.add_parser("stats", help="show an event's statistics",
+                                description="Show the statistics of one event.")
+    stats.add_argument("event_uid", metavar="EVENT_UID")
+    _add_state(stats)
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.add_argument("--recount", action="store_true",
+                       help="rebuild the statistics from the attendee records first")
+    stats.set_defaults(run=run_stats)
+
+    render = commands.add_parser("render", help="print the invitation email for one attendee",
+                                 description="Print the invitation one attendee would receive.")
+    render.add_argument("event", type=Path, metavar="EVENT.json")
+    render.add_argument("--to", required=True, metavar="ADDRESS", help="the attendee's address")
+    render.add_argument("--name", help="the attendee's display name")
+    _add_identity(render)
+    render.set_defaults(run=run_render)
+
+
+def _add_state(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", type=Path, default=Path("cis.db"),
+                        help="SQLite state file (default: cis.db)")
+
+
+def _add_identity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sender", help="From address; a {} in its name becomes the "
+                        "organiser's (default: SENDER, else invites@localhost)")
+    parser.add_argument("--rsvp-email", help="where Accept/Decline replies go "
+                        "(default: RSVP_EMAIL, else rsvp@localhost)")
+
+
+def run_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Invite the CSV's attendees; exit 1 when any row was rejected, failed or left pending."""
+    event = read_event(args.event)
+    rows = read_attendees(args.attendees, event.uid)
+    identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
+    mailer = _mailer(args)
+    summary = SendSummary()
+    progress = Progress(err, label="cis send")
+    with SqliteInviteRepository(path=args.state) as repository:
+        service = InviteService(repository=repository, mailer=mailer, sender=identity.sender,
+                                rsvp_email=identity.rsvp_email)
+        try:
+            for chunk in _chunks(rows, CHUNK):
+                _send_chunk(service, event, chunk, summary)
+                progress.advance(len(chunk))
+        finally:
+            progress.finish()
+            if isinstance(mailer, SmtpMailer):
+                mailer.close()
+    _report(summary, event, args, out)
+    return 0 if summary.clean else 1
+
+
+def _mailer(args: argparse.Namespace) -> Mailer:
+    if args.smtp:
+        try:
+            return SmtpMailer.from_url(args.smtp)
+        except ValueError as exc:
+            raise UsageError(f"--smtp: {exc}") from None
+    return OutboxMailer(directory=args.outbox)
+
+
+def _send_chunk(service: InviteService, event: Event, chunk: list[AttendeeRow],
+                summary: SendSummary) -> None:
+    waiting: list[tuple[int, Invitee]] = []
+    for row in chunk:
+        if row.invitee is None:
+            summary.rejected += 1
+            summary.note(row.line, "rejected", row.problem)
+        else:
+            waiting.append((row.line, row.invitee))
+    for delay in (*RETRY_DELAYS, None):
+        report = service.send_invites(InviteRequest(event, inv) for _, inv in waiting)
+        retry = []
+        for (line, invitee), result in zip(waiting, report.results, strict=True):
+            if result.outcome is Outcome.RETRY:
+                retry.append((line, invitee))
+            else:
+                _tally(summary, line, result)
+        if not retry:
+            return
+        waiting = retry
+        if delay is not None:
+            time.sleep(delay)
+    for line, _ in waiting:
+        summary.pending += 1
+        summary.note(line, "not sent yet, run again", "a passing failure persisted")
+
+
+def _tally(summary: SendSummary, line: int, result: RecordResult) -> None:
+    if result.outcome is Outcome.SENT:
+        summary.sent += 1
+    elif result.outcome is Outcome.DUPLICATE:
+        summary.duplicates += 1
+    elif result.outcome is Outcome.FAILED:
+        summary.failed += 1
+        summary.note(line, "failed", result.reason)
+    else:
+        summary.rejected += 1
+        summary.note(line, "rejected", result.reason)
+
+
+def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: TextIO) -> None:
+    if args.json:
+        out.write(json.dumps({"event_uid": event.uid, **summary.as_dict()}) + "\n")
+        return
+    where = f"SMTP {args.smtp.split('@')[-1]}" if args.smtp else f"{args.outbox}/"
+    if summary.sent == 0 and summary.duplicates and not (summary.failed or summary.pending):
+        out.write(f"Nothing new to send: {summary.duplicates} attendee(s) of {event.uid} "
+                  "were already invited.\n")
+    else:
+        out.write(f"Sent {summary.sent} invitation(s) for {event.uid} to {where}\n")
+    out.write(f"  sent: {summary.sent}, already invited: {summary.duplicates}, "
+              f"rejected: {summary.rejected}, failed: {summary.failed}, "
+              f"pending: {summary.pending}\n")
+    for problem in summary.problems:
+        out.write(problem + "\n")
+    hidden = summary.rejected + summary.failed + summary.pending - len(summary.problems)
+    if hidden > 0:
+        out.write(f"  ... and {hidden} more\n")
+
+
+def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print the event's statistics (after a recount with --recount)."""
+    if not args.state.exists():
+        raise UsageError(f"{args.state}: no state file here; run `cis send` first, "
+                         "or point --state at one")
+    with SqliteInviteRepository(path=args.state) as repository:
+        stats = (repository.recount(args.event_uid) if args.recount
+                 else repository.get_statistics(args.event_uid))
+    data = stats.as_dict()
+    if args.json:
+        out.write(json.dumps(data) + "\n")
+        return 0
+    out.write(f"Event {stats.event_uid}\n")
+    for name in ("invites_sent", "invites_failed", "requests_rejected", "duplicates_skipped"):
+        out.write(f"  {name.replace('_', ' '):<20} {data[name]}\n")
+    for title, bucket in (("RSVP", stats.rsvp), ("by origin", stats.by_origin)):
+        if bucket:
+            out.write(f"  {title}:\n")
+            for key, amount in sorted(bucket.items()):
+                out.write(f"    {key:<18} {amount}\n")
+    return 0
+
+
+def run_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print the invitation bytes exactly as they would be sent."""
+    event = read_event(args.event)
+    identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
+    row = attendee_row(1, {"email": args.to, "name": args.name}, event.uid)
+    if row.invitee is None:
+        raise UsageError(f"--to: {row.problem}")
+    invitation = compose_invitation(
+        event, row.invitee, sender=identity.sender, rsvp_email=identity.rsvp_email,
+        now=utc_now(), message_id=random_id(),
+    )
+    out.flush()
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        buffer.write(invitation.data)
+        buffer.flush()
+    else:
+        out.write(invitation.data.decode("utf-8", "replace"))
+    return 0
+
+
+def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+

@@ -1,0 +1,180 @@
+"""`cis enqueue` and `cis worker`: feed an SQS queue, and drain it without Lambda."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
+
+import boto3
+
+from cis.cli.identity import resolve_identity
+from cis.cli.inputs import UsageError, read_attendees, read_event
+from cis.domain.model import Invitee
+from cis.service import InviteService, Outcome, acknowledge_processed
+
+if TYPE_CHECKING:
+    from cis.ports.mailer import Mailer
+    from cis.ports.repository import InviteRepository
+
+_QUEUE_URL_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com")
+
+
+def add_queue_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register enqueue and worker."""
+    enqueue = commands.add_parser(
+        "enqueue", help="put one invite request per CSV row on an SQS queue",
+        description="Turn ATTENDEES.csv into message-format v1 requests for the event in "
+        "EVENT.json and put them on the queue, 10 per call.",
+    )
+    enqueue.add_argument("event", type=Path, metavar="EVENT.json")
+    enqueue.add_argument("attendees", type=Path, metavar="ATTENDEES.csv")
+    _add_aws(enqueue)
+    enqueue.set_defaults(run=run_enqueue)
+
+    worker = commands.add_parser(
+        "worker", help="process invite requests from an SQS queue until stopped",
+        description="Long-poll the queue, process each batch, delete what needs no retry and "
+        "leave the rest for redelivery. SIGTERM or Ctrl-C stops it after the batch in hand.",
+    )
+    _add_aws(worker)
+    state = worker.add_mutually_exclusive_group()
+    state.add_argument("--state", type=Path, default=Path("cis.db"),
+                       help="SQLite state file (default: cis.db)")
+    state.add_argument("--dynamodb-table", metavar="NAME", help="keep state in DynamoDB")
+    mail = worker.add_mutually_exclusive_group()
+    mail.add_argument("--outbox", type=Path, default=Path("outbox"),
+                      help="folder for .eml files (default: outbox/)")
+    mail.add_argument("--smtp", metavar="URL", help="send through an SMTP server")
+    mail.add_argument("--ses", action="store_true", help="send through Amazon SES")
+    worker.add_argument("--sender", help="From address (default: SENDER)")
+    worker.add_argument("--rsvp-email", help="reply address (default: RSVP_EMAIL)")
+    worker.add_argument("--wait-seconds", type=int, default=20, choices=range(0, 21),
+                        metavar="0-20", help="long-poll wait (default: 20)")
+    worker.add_argument("--exit-when-empty", action="store_true",
+                        help="stop once a poll finds the queue empty")
+    worker.set_defaults(run=run_worker)
+
+
+def _add_aws(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue-url", required=True, metavar="URL")
+    parser.add_argument("--region", help="AWS region (default: from the queue URL, REGION, "
+                        "AWS_REGION or AWS_DEFAULT_REGION)")
+    parser.add_argument("--endpoint-url", metavar="URL",
+                        help="a local stand-in for AWS, e.g. http://127.0.0.1:5000")
+
+
+def _region(args: argparse.Namespace) -> str:
+    found = _QUEUE_URL_REGION.match(args.queue_url)
+    for candidate in (args.region, found.group(1) if found else None,
+                      os.environ.get("REGION"), os.environ.get("AWS_REGION"),
+                      os.environ.get("AWS_DEFAULT_REGION")):
+        if candidate:
+            return candidate
+    raise UsageError("--region: no AWS region given and none in the queue URL or environment")
+
+
+def _client_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Region, endpoint and the shared botocore settings; the read timeout outlasts a long poll."""
+    from cis.adapters.aws import LONG_POLL_SECONDS, client_config
+
+    return {"region_name": _region(args), "endpoint_url": args.endpoint_url,
+            "config": client_config(read_timeout=LONG_POLL_SECONDS + 5)}
+
+
+def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Enqueue a request per valid row; report invalid rows by line and exit 1 if any."""
+    from cis.adapters.sqs import SqsInviteQueue
+    from cis.producer import enqueue_invites
+
+    event = read_event(args.event)
+    queue = SqsInviteQueue(queue_url=args.queue_url,
+                           client=boto3.client("sqs", **_client_options(args)))
+    problems = 0
+
+    def valid_invitees() -> Iterator[Invitee]:
+        nonlocal problems
+        for row in read_attendees(args.attendees, event.uid):
+            if row.invitee is None:
+                problems += 1
+                err.write(f"  line {row.line}: rejected: {row.problem}\n")
+            else:
+                yield row.invitee
+
+    count = enqueue_invites(queue, event, valid_invitees())
+    out.write(f"Enqueued {count} invite request(s) for {event.uid}; rejected {problems} row(s)\n")
+    return 1 if problems else 0
+
+
+def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Process batches until SIGTERM/SIGINT (or an empty queue with --exit-when-empty)."""
+    from cis.adapters.sqs import SqsInviteQueue
+
+    identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
+    queue = SqsInviteQueue(queue_url=args.queue_url,
+                           client=boto3.client("sqs", **_client_options(args)))
+    service = InviteService(repository=_repository(args), mailer=_worker_mailer(args),
+                            sender=identity.sender, rsvp_email=identity.rsvp_email)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        err.write(f"cis worker: {signal.Signals(signum).name} received, "
+                  "stopping after the batch in hand\n")
+        err.flush()
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    err.write(f"cis worker: polling {args.queue_url}\n")
+    err.flush()
+    try:
+        while not stopping.is_set():
+            records = queue.receive(max_messages=10, wait_seconds=args.wait_seconds)
+            if not records:
+                if args.exit_when_empty:
+                    break
+                continue
+            report = service.process_batch(records)
+            left = acknowledge_processed(queue, report)
+            counts = ", ".join(f"{o.value} {report.count(o)}" for o in Outcome)
+            undeleted = f", {len(left)} not deleted" if left else ""
+            out.write(f"batch of {len(records)}: {counts}{undeleted}\n")
+            out.flush()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    err.write("cis worker: stopped\n")
+    return 0
+
+
+def _repository(args: argparse.Namespace) -> InviteRepository:
+    if args.dynamodb_table:
+        from cis.adapters.dynamodb import DynamoDBInviteRepository
+
+        return DynamoDBInviteRepository(table_name=args.dynamodb_table,
+                                        client=boto3.client("dynamodb", **_client_options(args)))
+    from cis.adapters.sqlite import SqliteInviteRepository
+
+    return SqliteInviteRepository(path=args.state)
+
+
+def _worker_mailer(args: argparse.Namespace) -> Mailer:
+    if args.ses:
+        from cis.adapters.ses import SesMailer
+
+        return SesMailer(client=boto3.client("sesv2", **_client_options(args)))
+    if args.smtp:
+        from cis.adapters.smtp import SmtpMailer
+
+        try:
+            return SmtpMailer.from_url(args.smtp)
+        except ValueError as exc:
+            raise UsageError(f"--smtp: {exc}") from None
+    from cis.adapters.outbox import OutboxMailer
+
+    return OutboxMailer(directory=args.outbox)
