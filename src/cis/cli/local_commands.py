@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
 
 from cis.adapters.outbox import OutboxMailer
 from cis.adapters.smtp import SmtpMailer
@@ -187,10 +188,10 @@ def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: T
     if args.json:
         out.write(json.dumps({"event_uid": event.uid, **summary.as_dict()}) + "\n")
         return
-    where = f"SMTP {args.smtp.split('@')[-1]}" if args.smtp else f"{args.outbox}/"
+    where = f"SMTP server {_host_of(args.smtp)}" if args.smtp else f"{args.outbox}/"
     if summary.sent == 0 and summary.duplicates and not (summary.failed or summary.pending):
-        out.write(f"Nothing new to send: {summary.duplicates} attendee(s) of {event.uid} "
-                  "were already invited.\n")
+        out.write(f"Nothing new to send: every valid row names an attendee of {event.uid} "
+                  "who was already invited.\n")
     else:
         out.write(f"Sent {summary.sent} invitation(s) for {event.uid} to {where}\n")
     out.write(f"  sent: {summary.sent}, already invited: {summary.duplicates}, "
@@ -201,6 +202,12 @@ def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: T
     hidden = summary.rejected + summary.failed + summary.pending - len(summary.problems)
     if hidden > 0:
         out.write(f"  ... and {hidden} more\n")
+
+
+def _host_of(url: str) -> str:
+    """Host and port of an SMTP URL, never its credentials."""
+    parsed = urlsplit(url)
+    return f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
 
 
 def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -17,11 +17,15 @@ import boto3
 from cis.cli.identity import resolve_identity
 from cis.cli.inputs import UsageError, read_attendees, read_event
 from cis.domain.model import Invitee
+from cis.errors import QueueError
 from cis.service import InviteService, Outcome, acknowledge_processed
 
 if TYPE_CHECKING:
     from cis.ports.mailer import Mailer
     from cis.ports.repository import InviteRepository
+
+RECEIVE_BACKOFF_SECONDS = 5
+"""Pause after a receive that failed for a passing reason (SQS briefly unavailable)."""
 
 _QUEUE_URL_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com")
 
@@ -122,11 +126,12 @@ def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     service = InviteService(repository=_repository(args), mailer=_worker_mailer(args),
                             sender=identity.sender, rsvp_email=identity.rsvp_email)
     stopping = threading.Event()
+    received: list[int] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        err.write(f"cis worker: {signal.Signals(signum).name} received, "
-                  "stopping after the batch in hand\n")
-        err.flush()
+        # Only set flags here: writing to a stream inside a signal handler can collide with
+        # a write already under way on the same stream.
+        received.append(signum)
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -134,7 +139,15 @@ def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     err.flush()
     try:
         while not stopping.is_set():
-            records = queue.receive(max_messages=10, wait_seconds=args.wait_seconds)
+            try:
+                records = queue.receive(max_messages=10, wait_seconds=args.wait_seconds)
+            except QueueError as exc:
+                if not exc.transient:
+                    raise
+                err.write(f"cis worker: {exc}; polling again in {RECEIVE_BACKOFF_SECONDS}s\n")
+                err.flush()
+                stopping.wait(RECEIVE_BACKOFF_SECONDS)
+                continue
             if not records:
                 if args.exit_when_empty:
                     break
@@ -148,6 +161,9 @@ def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if received:
+        err.write(f"cis worker: {signal.Signals(received[0]).name} received, "
+                  "stopped after the batch in hand\n")
     err.write("cis worker: stopped\n")
     return 0
 
