@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from enum import StrEnum
@@ -61,22 +61,7 @@ class Settings:
 
         """
         problems: list[str] = []
-        values = {name: environ.get(name, "").strip() for name in REQUIRED}
-        for name in REQUIRED:
-            if not values[name]:
-                problems.append(f"{name} is not set")
-
-        def check(name: str, ok: bool, expected: str) -> None:
-            if values[name] and not ok:
-                problems.append(f"{name}={values[name]!r} is not {expected}")
-
-        check(REGION, bool(_REGION_PATTERN.match(values[REGION])), "an AWS region like eu-west-1")
-        check(DYNAMODB_TABLE, bool(_TABLE_PATTERN.match(values[DYNAMODB_TABLE])),
-              "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
-        check(SENDER, sender_problem(values[SENDER]) is None,
-              f"a From address ({sender_problem(values[SENDER])})")
-        check(RSVP_EMAIL, _is_address(values[RSVP_EMAIL]), "an email address")
-        check(SQS_URL, _is_url(values[SQS_URL]), "an http(s) queue URL")
+        values = _read_required(environ, REQUIRED, problems)
 
         mode_text = environ.get(BATCH_FAILURE_MODE, "").strip().lower() or BatchFailureMode.REPORT
         mode = BatchFailureMode.REPORT
@@ -93,10 +78,7 @@ class Settings:
             else:
                 problems.append(f"{CLAIM_LEASE_SECONDS}={lease_text!r} is not a positive integer")
 
-        endpoint = environ.get(AWS_ENDPOINT_URL, "").strip() or None
-        if endpoint and not _is_url(endpoint):
-            problems.append(f"{AWS_ENDPOINT_URL}={endpoint!r} is not an http(s) URL")
-
+        endpoint = _read_endpoint(environ, problems)
         if problems:
             raise ConfigurationError(problems)
         return cls(
@@ -110,6 +92,63 @@ class Settings:
             ses_configuration_set=environ.get(SES_CONFIGURATION_SET, "").strip() or None,
             endpoint_url=endpoint,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RsvpSettings:
+    """What the RSVP entrypoint needs: it reads replies and the table, and sends nothing."""
+
+    region: str
+    dynamodb_table: str
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RsvpSettings:
+        """Read REGION and DYNAMODB_TABLE (and AWS_ENDPOINT_URL), reporting all problems."""
+        problems: list[str] = []
+        values = _read_required(environ, (REGION, DYNAMODB_TABLE), problems)
+        endpoint = _read_endpoint(environ, problems)
+        if problems:
+            raise ConfigurationError(problems)
+        return cls(region=values[REGION], dynamodb_table=values[DYNAMODB_TABLE],
+                   endpoint_url=endpoint)
+
+
+def _read_required(
+    environ: Mapping[str, str], names: tuple[str, ...], problems: list[str]
+) -> dict[str, str]:
+    """Read each variable, appending a problem for each missing or malformed one."""
+    values = {name: environ.get(name, "").strip() for name in names}
+    for name in names:
+        value = values[name]
+        if not value:
+            problems.append(f"{name} is not set")
+            continue
+        problem = _VALUE_CHECKS[name](value)
+        if problem:
+            problems.append(f"{name}={value!r} is not {problem}")
+    return values
+
+
+def _read_endpoint(environ: Mapping[str, str], problems: list[str]) -> str | None:
+    endpoint = environ.get(AWS_ENDPOINT_URL, "").strip() or None
+    if endpoint and not _is_url(endpoint):
+        problems.append(f"{AWS_ENDPOINT_URL}={endpoint!r} is not an http(s) URL")
+    return endpoint
+
+
+def _expect(ok: bool, expected: str) -> str | None:
+    return None if ok else expected
+
+
+_VALUE_CHECKS: dict[str, Callable[[str], str | None]] = {
+    REGION: lambda v: _expect(bool(_REGION_PATTERN.match(v)), "an AWS region like eu-west-1"),
+    DYNAMODB_TABLE: lambda v: _expect(bool(_TABLE_PATTERN.match(v)),
+                                      "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"),
+    SENDER: lambda v: _expect(sender_problem(v) is None, f"a From address ({sender_problem(v)})"),
+    RSVP_EMAIL: lambda v: _expect(_is_address(v), "an email address"),
+    SQS_URL: lambda v: _expect(_is_url(v), "an http(s) queue URL"),
+}
 
 
 def sender_problem(sender: str) -> str | None:

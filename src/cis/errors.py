@@ -28,6 +28,19 @@ class InvalidRequestError(CisError):
         super().__init__(f"{field}: {reason}" if field else reason)
 
 
+class InvalidReplyError(CisError):
+    """Raised when mail to the RSVP address is a reply that cannot be trusted or applied."""
+
+    def __init__(self, reason: str, *, event_uid: str | None = None) -> None:
+        self.reason = reason
+        self.event_uid = event_uid
+        super().__init__(reason)
+
+
+class NotAReplyError(CisError):
+    """Raised when mail to the RSVP address is not a calendar reply at all (ignored)."""
+
+
 class MailerError(CisError):
     """Raised when the mailer could not hand an invitation over for delivery."""
 
@@ -40,6 +53,14 @@ class MailerError(CisError):
 
 class RepositoryError(CisError):
     """Raised when the invite store failed for a reason other than a lost race."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class MessageStoreError(CisError):
+    """Raised when a stored message (an SES receipt in S3) could not be fetched."""
 
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)

@@ -10,14 +10,16 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from cis.config import BatchFailureMode, Settings
+from cis.config import BatchFailureMode, RsvpSettings, Settings
 from cis.errors import BatchIncompleteError
 from cis.ports.queue import InviteQueue
+from cis.rsvp_service import RsvpService
 from cis.service import InviteService, QueueRecord, acknowledge_processed
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +54,29 @@ def aws_runtime(environ: Mapping[str, str] | None = None) -> LambdaRuntime:
     )
 
 
+def _built_once(factory: Callable[[], _R]) -> Callable[[], _R]:
+    """Call `factory` on first use only; a failed build is tried again on the next call."""
+    built: list[_R] = []
+    lock = threading.Lock()
+
+    def get() -> _R:
+        with lock:
+            if not built:
+                built.append(factory())
+            return built[0]
+
+    return get
+
+
 def make_handler(runtime_factory: Callable[[], LambdaRuntime]) -> Handler:
     """Build a handler that creates its runtime on first use and keeps it.
 
     Tests and other hosts pass a factory with in-memory or local adapters.
     """
-    runtime: LambdaRuntime | None = None
-    lock = threading.Lock()
+    get_runtime = _built_once(runtime_factory)
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        nonlocal runtime
-        with lock:
-            if runtime is None:
-                runtime = runtime_factory()
+        runtime = get_runtime()
         records = [_queue_record(raw) for raw in event.get("Records", [])]
         report = runtime.service.process_batch(records)
         if runtime.batch_failure_mode is BatchFailureMode.RAISE:
@@ -85,5 +97,40 @@ def _queue_record(raw: Mapping[str, Any]) -> QueueRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RsvpRuntime:
+    """What the RSVP handler needs, built once per container."""
+
+    service: RsvpService
+
+
+def aws_rsvp_runtime(environ: Mapping[str, str] | None = None) -> RsvpRuntime:
+    """Wire the RSVP service to DynamoDB and S3 from REGION and DYNAMODB_TABLE.
+
+    Raises:
+        cis.errors.ConfigurationError: listing every missing or malformed variable.
+
+    """
+    settings = RsvpSettings.from_env(os.environ if environ is None else environ)
+    from cis.adapters.aws import build_rsvp_adapters
+
+    adapters = build_rsvp_adapters(settings)
+    return RsvpRuntime(RsvpService(repository=adapters.repository, store=adapters.store))
+
+
+def make_rsvp_handler(runtime_factory: Callable[[], RsvpRuntime]) -> Handler:
+    """Build the RSVP handler: SQS records announcing received replies, partial batch response."""
+    get_runtime = _built_once(runtime_factory)
+
+    def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        records = [_queue_record(raw) for raw in event.get("Records", [])]
+        return get_runtime().service.process_batch(records).batch_item_failures()
+
+    return handler
+
+
 lambda_handler = make_handler(aws_runtime)
 """The invite function's handler: `cis.lambda_handler.lambda_handler`."""
+
+rsvp_handler = make_rsvp_handler(aws_rsvp_runtime)
+"""The RSVP function's handler: `cis.lambda_handler.rsvp_handler`."""

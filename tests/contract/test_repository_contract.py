@@ -16,6 +16,7 @@ from cis.domain.model import (
     MarkSent,
     PartStat,
     Release,
+    ReplyChange,
 )
 from tests.support import FROZEN_NOW, make_claim
 
@@ -186,3 +187,100 @@ def test_exactly_one_of_many_concurrent_claimants_wins(repository: Any) -> None:
     assert sorted(outcomes) == sorted(
         [ClaimOutcome.CLAIMED] + [ClaimOutcome.IN_PROGRESS] * (claimants - 1)
     )
+
+
+def replied(email: str, *, old: PartStat, new: PartStat, length: int, at: dt.datetime,
+            source: str = "-//Google Inc//Google Calendar 70.9054//EN") -> ReplyChange:
+    return ReplyChange(
+        key=AttendeeKey.of(UID, email), expected_partstat=old, expected_history_length=length,
+        partstat=new, last_reply_at=at,
+        entry=HistoryEntry(status=str(new), at=at, source=source),
+        counters=statistics.on_rsvp_change(old, new),
+    )
+
+
+def invited(repository: Any, email: str) -> None:
+    repository.claim(make_claim(email, "t-" + email, T0))
+    repository.settle([sent(email, "t-" + email)])
+
+
+def test_reply_sets_status_history_last_reply_and_moves_the_counts(repository: Any) -> None:
+    invited(repository, "ann@example.org")
+    at = T0 + dt.timedelta(hours=2)
+    change = replied("ANN@example.org", old=PartStat.NEEDS_ACTION, new=PartStat.ACCEPTED,
+                     length=1, at=at)
+    assert repository.apply_reply(change) is True
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert record.partstat is PartStat.ACCEPTED
+    assert record.last_reply_at == at
+    assert record.history[-1] == change.entry
+    assert len(record.history) == 2
+    assert repository.get_statistics(UID).rsvp == {"ACCEPTED": 1}
+    assert repository.recount(UID).rsvp == {"ACCEPTED": 1}
+
+
+def test_reply_decided_on_a_stale_read_changes_nothing(repository: Any) -> None:
+    invited(repository, "ann@example.org")
+    first = replied("ann@example.org", old=PartStat.NEEDS_ACTION, new=PartStat.ACCEPTED,
+                    length=1, at=T0 + dt.timedelta(hours=1))
+    assert repository.apply_reply(first) is True
+    again = repository.apply_reply(first)
+    wrong_status = replied("ann@example.org", old=PartStat.NEEDS_ACTION,
+                           new=PartStat.DECLINED, length=2, at=T0 + dt.timedelta(hours=3))
+    assert (again, repository.apply_reply(wrong_status)) == (False, False)
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert record.partstat is PartStat.ACCEPTED
+    assert len(record.history) == 2
+    assert repository.get_statistics(UID).rsvp == {"ACCEPTED": 1}
+
+
+def test_reply_that_only_records_history_keeps_the_status(repository: Any) -> None:
+    invited(repository, "ann@example.org")
+    stale = ReplyChange(
+        key=AttendeeKey.of(UID, "ann@example.org"), expected_partstat=PartStat.NEEDS_ACTION,
+        expected_history_length=1, partstat=PartStat.NEEDS_ACTION, last_reply_at=None,
+        entry=HistoryEntry(status="COUNTER", at=T0, source="Microsoft Exchange Server 2010"),
+    )
+    assert repository.apply_reply(stale) is True
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert record.partstat is PartStat.NEEDS_ACTION
+    assert record.last_reply_at is None
+    assert [h.status for h in record.history] == ["NEEDS-ACTION", "COUNTER"]
+
+
+def test_reply_for_an_attendee_never_sent_is_not_applied(repository: Any) -> None:
+    change = replied("nobody@example.org", old=PartStat.NEEDS_ACTION, new=PartStat.ACCEPTED,
+                     length=0, at=T0)
+    assert repository.apply_reply(change) is False
+    assert repository.get_attendee(UID, "nobody@example.org") is None
+    repository.claim(make_claim("claimed@example.org", "t1", T0))
+    claimed = replied("claimed@example.org", old=PartStat.NEEDS_ACTION,
+                      new=PartStat.ACCEPTED, length=0, at=T0)
+    assert repository.apply_reply(claimed) is False
+    assert repository.get_statistics(UID).rsvp == {}
+
+
+def test_concurrent_replies_on_one_read_apply_exactly_once(repository: Any) -> None:
+    invited(repository, "race@example.org")
+    contenders = 6
+    barrier = threading.Barrier(contenders)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def apply(hour: int) -> None:
+        change = replied("race@example.org", old=PartStat.NEEDS_ACTION,
+                         new=PartStat.ACCEPTED if hour % 2 else PartStat.DECLINED,
+                         length=1, at=T0 + dt.timedelta(hours=hour))
+        barrier.wait()
+        outcome = repository.apply_reply(change)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=apply, args=(n,)) for n in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 1
+    assert len(repository.get_attendee(UID, "race@example.org").history) == 2
+    assert sum(repository.get_statistics(UID).rsvp.values()) == 1

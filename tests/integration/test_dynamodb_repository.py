@@ -1,8 +1,9 @@
 """The DynamoDB repository over HTTP against moto: item layout, call counts, races, errors.
 
 The behaviour every repository shares is in `tests/contract`; these tests pin what is specific
-to DynamoDB: what the items look like, how many API calls each operation makes, and how
-vendor errors become `RepositoryError`s (the error cases use botocore's `Stubber`).
+to DynamoDB: what the items look like, how many API calls each operation makes (one per
+reply), and how vendor errors become `RepositoryError`s (the error cases use botocore's
+`Stubber`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cis.domain.model import (
     MarkSent,
     PartStat,
     Release,
+    ReplyChange,
     Settlement,
 )
 from cis.errors import RepositoryError
@@ -49,6 +51,24 @@ def sent(email: str, token: str, *, uid: str = UID, origin: str | None = None) -
         at=T0,
         history=HistoryEntry(status="NEEDS-ACTION", at=T0, source="cis:invite"),
         counters=statistics.on_sent(PartStat.NEEDS_ACTION, origin),
+    )
+
+
+def reply(
+    email: str,
+    *,
+    new: PartStat = PartStat.ACCEPTED,
+    at: dt.datetime | None = T0 + dt.timedelta(hours=1),
+    length: int = 1,
+) -> ReplyChange:
+    return ReplyChange(
+        key=AttendeeKey.of(UID, email),
+        expected_partstat=PartStat.NEEDS_ACTION,
+        expected_history_length=length,
+        partstat=new,
+        last_reply_at=at,
+        entry=HistoryEntry(status=str(new), at=at or T0, source="imip"),
+        counters=statistics.on_rsvp_change(PartStat.NEEDS_ACTION, new),
     )
 
 
@@ -330,6 +350,88 @@ def test_recount_reads_the_partition_with_one_query_and_replaces_the_statistics_
     assert rebuilt.by_origin == {"unspecified": 1}
 
 
+def test_reply_with_counters_is_one_transaction_of_attendee_update_and_statistics_add(
+    dynamodb_repository: DynamoDBInviteRepository,
+    dynamodb_client: DynamoDBClient,
+    dynamodb_table: str,
+    calls: CallLog,
+) -> None:
+    dynamodb_repository.claim(make_claim("ann@example.org", "t1", T0))
+    dynamodb_repository.settle([sent("ann@example.org", "t1")])
+    calls.clear()
+    berlin = (T0 + dt.timedelta(hours=1)).astimezone(ZoneInfo("Europe/Berlin"))
+
+    assert dynamodb_repository.apply_reply(reply("ann@example.org", at=berlin)) is True
+
+    assert calls.names == ["TransactWriteItems"]
+    attendee_update, statistics_update = (
+        action["Update"] for action in calls.calls[0][1]["TransactItems"]
+    )
+    assert attendee_update["ConditionExpression"] == (
+        "#state = :sent AND #status = :expected AND size(#history) = :length"
+    )
+    assert statistics_update["UpdateExpression"].startswith("ADD ")
+    item = raw_item(
+        dynamodb_client, dynamodb_table, "event#launch-2026", "attendee#ann@example.org"
+    )
+    assert item["status"] == {"S": "ACCEPTED"}
+    assert item["last_reply_at"] == {"S": "2026-11-28T10:30:00+00:00"}
+    assert item["history"]["L"][1] == {
+        "M": {
+            "status": {"S": "ACCEPTED"},
+            "at": {"S": "2026-11-28T10:30:00+00:00"},
+            "source": {"S": "imip"},
+        }
+    }
+    assert len(item["history"]["L"]) == 2
+    stats = raw_item(dynamodb_client, dynamodb_table, "event#launch-2026", "statistics")
+    assert (stats["rsvp:NEEDS-ACTION"], stats["rsvp:ACCEPTED"]) == ({"N": "0"}, {"N": "1"})
+
+
+def test_reply_without_counters_is_one_conditional_update_that_removes_last_reply_at(
+    dynamodb_repository: DynamoDBInviteRepository,
+    dynamodb_client: DynamoDBClient,
+    dynamodb_table: str,
+    calls: CallLog,
+) -> None:
+    dynamodb_repository.claim(make_claim("ann@example.org", "t1", T0))
+    dynamodb_repository.settle([sent("ann@example.org", "t1")])
+    dynamodb_client.update_item(  # as if an earlier reply had been recorded
+        TableName=dynamodb_table,
+        Key={"pk": {"S": "event#launch-2026"}, "sk": {"S": "attendee#ann@example.org"}},
+        UpdateExpression="SET last_reply_at = :at",
+        ExpressionAttributeValues={":at": {"S": "2026-11-28T09:45:00+00:00"}},
+    )
+    calls.clear()
+    unchanged = reply("ann@example.org", new=PartStat.NEEDS_ACTION, at=None)
+    assert unchanged.counters == {}
+
+    assert dynamodb_repository.apply_reply(unchanged) is True
+    stale = dynamodb_repository.apply_reply(unchanged)
+
+    assert calls.names == ["UpdateItem", "UpdateItem"]
+    assert "ConditionExpression" in calls.calls[0][1]
+    assert stale is False
+    item = raw_item(
+        dynamodb_client, dynamodb_table, "event#launch-2026", "attendee#ann@example.org"
+    )
+    assert "last_reply_at" not in item
+    assert len(item["history"]["L"]) == 2
+
+
+def test_refused_reply_with_counters_leaves_the_statistics_alone(
+    dynamodb_repository: DynamoDBInviteRepository, calls: CallLog
+) -> None:
+    dynamodb_repository.claim(make_claim("ann@example.org", "t1", T0))
+    dynamodb_repository.settle([sent("ann@example.org", "t1")])
+    calls.clear()
+
+    assert dynamodb_repository.apply_reply(reply("ann@example.org", length=0)) is False
+
+    assert calls.names == ["TransactWriteItems"]
+    assert dynamodb_repository.get_statistics(UID).rsvp == {"NEEDS-ACTION": 1}
+
+
 # --- ownership and races ---------------------------------------------------------------------
 
 
@@ -545,6 +647,61 @@ def test_cancelled_transaction_marks_the_lost_claim_and_applies_the_rest_on_retr
     assert keys == ["attendee#a0@example.org", "attendee#a2@example.org"]
     statistics_update = retried[1]["TransactItems"][2]["Update"]
     assert statistics_update["ExpressionAttributeValues"][":c0"] == {"N": "2"}
+
+
+def test_reply_transaction_cancelled_by_its_condition_is_not_applied(
+    stubbed: tuple[DynamoDBInviteRepository, Stubber],
+) -> None:
+    repository, stubber = stubbed
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={
+            "CancellationReasons": [
+                {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"},
+                {"Code": "None"},
+            ]
+        },
+    )
+
+    assert repository.apply_reply(reply("ann@example.org")) is False
+
+
+def test_reply_transaction_cancelled_by_a_conflict_is_transient(
+    stubbed: tuple[DynamoDBInviteRepository, Stubber],
+) -> None:
+    repository, stubber = stubbed
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+    )
+
+    with pytest.raises(RepositoryError) as raised:
+        repository.apply_reply(reply("ann@example.org"))
+
+    assert raised.value.transient is True
+    assert "TransactionConflict" in str(raised.value)
+    assert raised.value.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "transient"),
+    [("ThrottlingException", 400, True), ("ValidationException", 400, False)],
+)
+def test_reply_update_errors_map_like_every_other_call(
+    stubbed: tuple[DynamoDBInviteRepository, Stubber], code: str, status: int, transient: bool
+) -> None:
+    repository, stubber = stubbed
+    stubber.add_client_error("update_item", service_error_code="ConditionalCheckFailedException")
+    stubber.add_client_error("update_item", service_error_code=code, http_status_code=status)
+    without_counters = reply("ann@example.org", new=PartStat.NEEDS_ACTION, at=None)
+
+    assert repository.apply_reply(without_counters) is False
+    with pytest.raises(RepositoryError) as raised:
+        repository.apply_reply(without_counters)
+
+    assert raised.value.transient is transient
 
 
 def test_cancelled_transaction_with_lost_claims_on_real_moto_applies_the_others(

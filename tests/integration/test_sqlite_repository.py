@@ -1,8 +1,9 @@
-"""The SQLite repository on a real file: WAL mode, durability, races between processes, locks.
+"""The SQLite repository on a real file: WAL mode, durability, migration, races, locks.
 
 The behaviour every repository shares is in `tests/contract`; these tests pin what is specific
-to SQLite: the journal mode, reopening the file, atomic claims across processes, and how a
-held write lock becomes a transient `RepositoryError`.
+to SQLite: the journal mode, reopening the file, upgrading a file made by an older version,
+atomic claims across processes, and how a held write lock becomes a transient
+`RepositoryError`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cis.domain.model import (
     InviteState,
     MarkSent,
     PartStat,
+    ReplyChange,
 )
 from cis.errors import RepositoryError
 from tests.support import FROZEN_NOW, make_claim
@@ -33,6 +35,29 @@ UID = "launch-2026"
 T0 = FROZEN_NOW
 ROUNDS = 20
 
+# The attendees table as the first release created it, before `last_reply_at`: copied, not
+# derived from the adapter, so the test keeps describing files that already exist on disk.
+_OLD_ATTENDEES_TABLE = """
+    CREATE TABLE IF NOT EXISTS attendees (
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        event_uid TEXT NOT NULL,
+        address TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT,
+        partstat TEXT NOT NULL,
+        origin TEXT,
+        state TEXT NOT NULL,
+        claim_token TEXT,
+        lease_expires_at TEXT,
+        sent_at TEXT,
+        message_id TEXT,
+        failure_reason TEXT,
+        history TEXT NOT NULL,
+        PRIMARY KEY (pk, sk)
+    )
+"""
+
 
 def sent(email: str, token: str, *, at: dt.datetime = T0) -> MarkSent:
     return MarkSent(
@@ -40,6 +65,23 @@ def sent(email: str, token: str, *, at: dt.datetime = T0) -> MarkSent:
         history=HistoryEntry(status="NEEDS-ACTION", at=at, source="cis:invite"),
         counters=statistics.on_sent(PartStat.NEEDS_ACTION, "web"),
     )
+
+
+def accepted(email: str, *, at: dt.datetime, length: int = 1) -> ReplyChange:
+    return ReplyChange(
+        key=AttendeeKey.of(UID, email), expected_partstat=PartStat.NEEDS_ACTION,
+        expected_history_length=length, partstat=PartStat.ACCEPTED, last_reply_at=at,
+        entry=HistoryEntry(status="ACCEPTED", at=at, source="imip"),
+        counters=statistics.on_rsvp_change(PartStat.NEEDS_ACTION, PartStat.ACCEPTED),
+    )
+
+
+def attendee_columns(path: Path) -> list[str]:
+    connection = sqlite3.connect(path)
+    try:
+        return [row[1] for row in connection.execute("PRAGMA table_info(attendees)")]
+    finally:
+        connection.close()
 
 
 def _claim_every_round(path: str, token: str, barrier: Any, results: Any) -> None:
@@ -80,6 +122,91 @@ def test_data_survives_closing_and_reopening_the_file(tmp_path: Path) -> None:
     assert record.history == (HistoryEntry(status="NEEDS-ACTION", at=T0, source="cis:invite"),)
     assert (stats.invites_sent, stats.duplicates_skipped) == (1, 1)
     assert stats.by_origin == {"web": 1}
+
+
+def test_file_made_before_last_reply_at_gains_the_column_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cis.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    try:
+        old.execute(_OLD_ATTENDEES_TABLE)
+        old.execute(
+            "INSERT INTO attendees VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                "event#launch-2026", "attendee#ann@example.org", UID, "ann@example.org",
+                "Ann@Example.org", None, "NEEDS-ACTION", "web", "sent", None, None,
+                "2026-11-28T09:30:00+00:00", "ses-1", None,
+                '[{"status": "NEEDS-ACTION", "at": "2026-11-28T09:30:00+00:00",'
+                ' "source": "cis:invite"}]',
+            ),
+        )
+    finally:
+        old.close()
+    assert "last_reply_at" not in attendee_columns(path)
+
+    at = T0 + dt.timedelta(hours=1)
+    with SqliteInviteRepository(path=path) as repository:
+        before = repository.get_attendee(UID, "ann@example.org")
+        applied = repository.apply_reply(accepted("ann@example.org", at=at))
+
+    assert attendee_columns(path)[-1] == "last_reply_at"
+    assert before is not None
+    assert (before.state, before.message_id, before.last_reply_at) == (
+        InviteState.SENT, "ses-1", None
+    )
+    assert applied is True
+    with SqliteInviteRepository(path=path) as reopened:  # the second open migrates nothing
+        record = reopened.get_attendee(UID, "ann@example.org")
+    assert record is not None
+    assert (record.partstat, record.last_reply_at, len(record.history)) == (
+        PartStat.ACCEPTED, at, 2
+    )
+    assert attendee_columns(path).count("last_reply_at") == 1
+
+
+def test_reply_stores_last_reply_at_as_utc_text_and_moves_the_counts_in_one_commit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cis.db"
+    berlin = (T0 + dt.timedelta(hours=1)).astimezone(ZoneInfo("Europe/Berlin"))
+    with SqliteInviteRepository(path=path) as repository:
+        repository.claim(make_claim("ann@example.org", "t1", T0))
+        repository.settle([sent("ann@example.org", "t1")])
+        assert repository.apply_reply(accepted("ann@example.org", at=berlin)) is True
+
+    connection = sqlite3.connect(path)
+    try:
+        (stored,) = connection.execute("SELECT last_reply_at FROM attendees").fetchone()
+        counters = dict(connection.execute("SELECT name, amount FROM statistics").fetchall())
+    finally:
+        connection.close()
+    assert stored == "2026-11-28T10:30:00+00:00"
+    assert counters["rsvp:ACCEPTED"] == 1
+    assert counters["rsvp:NEEDS-ACTION"] == 0
+
+
+def test_reply_under_a_held_write_lock_is_transient_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "cis.db"
+    with SqliteInviteRepository(path=path) as repository:
+        repository.claim(make_claim("ann@example.org", "t1", T0))
+        repository.settle([sent("ann@example.org", "t1")])
+    repository = SqliteInviteRepository(path=path, busy_timeout=0.05)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(RepositoryError) as caught:
+            repository.apply_reply(accepted("ann@example.org", at=T0))
+        assert caught.value.transient is True
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        repository.close()
+    with SqliteInviteRepository(path=path) as reopened:
+        record = reopened.get_attendee(UID, "ann@example.org")
+        assert reopened.get_statistics(UID).rsvp == {"NEEDS-ACTION": 1}
+    assert record is not None
+    assert (record.partstat, record.last_reply_at) == (PartStat.NEEDS_ACTION, None)
 
 
 def test_datetimes_in_other_zones_read_back_equal_and_in_utc(tmp_path: Path) -> None:

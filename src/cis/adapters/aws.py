@@ -8,11 +8,14 @@ import boto3
 from botocore.config import Config
 
 from cis.adapters.dynamodb import DynamoDBInviteRepository
+from cis.adapters.s3 import S3MessageStore
 from cis.adapters.ses import SesMailer
 from cis.adapters.sqs import SqsInviteQueue
-from cis.config import Settings
+from cis.config import RsvpSettings, Settings
 
-__all__ = ["AwsAdapters", "build_aws_adapters", "client_config"]
+__all__ = [
+    "AwsAdapters", "RsvpAdapters", "build_aws_adapters", "build_rsvp_adapters", "client_config",
+]
 
 LONG_POLL_SECONDS = 20
 """The longest ReceiveMessage wait SQS allows; the SQS client's read timeout must exceed it."""
@@ -71,4 +74,29 @@ def build_aws_adapters(settings: Settings) -> AwsAdapters:
         repository=DynamoDBInviteRepository(table_name=settings.dynamodb_table, client=dynamodb),
         mailer=SesMailer(client=sesv2, configuration_set=settings.ses_configuration_set),
         queue=SqsInviteQueue(queue_url=settings.sqs_url, client=sqs),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RsvpAdapters:
+    """What the RSVP function needs: the attendee store and the bucket SES writes mail to."""
+
+    repository: DynamoDBInviteRepository
+    store: S3MessageStore
+
+
+def build_rsvp_adapters(settings: RsvpSettings) -> RsvpAdapters:
+    """Create the DynamoDB and S3 clients for the RSVP function."""
+    session = boto3.session.Session(region_name=settings.region)
+    config = client_config()
+    dynamodb = session.client(
+        "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
+        config=config,
+    )
+    s3 = session.client(
+        "s3", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config,
+    )
+    return RsvpAdapters(
+        repository=DynamoDBInviteRepository(table_name=settings.dynamodb_table, client=dynamodb),
+        store=S3MessageStore(client=s3),
     )

@@ -33,6 +33,7 @@ from cis.domain.model import (
     MarkFailed,
     MarkSent,
     PartStat,
+    ReplyChange,
     Settlement,
 )
 from cis.domain.statistics import EventStatistics
@@ -95,6 +96,7 @@ _ATTRIBUTES = (
     "message_id",
     "failure_reason",
     "history",
+    "last_reply_at",
 )
 _PLACEHOLDERS = {f"#{attribute}": attribute for attribute in _ATTRIBUTES}
 
@@ -108,6 +110,9 @@ _CLAIMABLE = (
     " OR (#state = :claimed AND #lease_expires_epoch <= :now)"
 )
 _OWNED = "#state = :claimed AND #claim_token = :token"
+# A reply applies only to the state it was decided on (`cis.domain.claims.reply_applies`).
+# Every applied reply appends to the history, so its length serves as the item's version.
+_REPLYABLE = "#state = :sent AND #status = :expected AND size(#history) = :length"
 
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -151,7 +156,7 @@ class DynamoDBInviteRepository:
         expression.values[":empty"] = {"L": []}
         expression.set_or_remove("name", invitee.name)
         expression.set_or_remove("origin", invitee.origin)
-        expression.remove("sent_at", "message_id", "failure_reason")
+        expression.remove("sent_at", "message_id", "failure_reason", "last_reply_at")
         expression.values[":released"] = _string(InviteState.RELEASED.value)
         expression.values[":now"] = _number(_epoch(claim.now))
         try:
@@ -186,6 +191,31 @@ class DynamoDBInviteRepository:
         for chunk in _chunks(settlements):
             self._settle_chunk(settlements, chunk, applied)
         return applied
+
+    def apply_reply(self, change: ReplyChange) -> bool:
+        """Apply the reply in one call: a transaction with its counters, else one UpdateItem.
+
+        The attendee update is conditional on the state the reply was decided on, and the
+        statistics `ADD` rides in the same transaction, so both land or neither does. A
+        failed condition means someone changed the attendee first: nothing is written.
+        """
+        attendee = self._reply_update(change)
+        counters = self._statistics_update(change.key.event_uid, change.counters)
+        try:
+            with _translated_errors("apply_reply"):
+                if counters is None:
+                    self.client.update_item(**attendee)
+                else:
+                    self.client.transact_write_items(
+                        TransactItems=[{"Update": attendee}, {"Update": counters}]
+                    )
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                return False
+            if _cancellation_codes(exc)[:1] == [_CONDITION_FAILED_REASON]:
+                return False
+            raise _cancellation_error(exc, "apply_reply") from exc
+        return True
 
     def apply_statistics(self, event_uid: str, counters: Counters) -> None:
         """Add the counters with one UpdateItem `ADD`, which creates missing counters at zero."""
@@ -316,6 +346,27 @@ class DynamoDBInviteRepository:
             "ExpressionAttributeValues": expression.values,
         }
 
+    def _reply_update(self, change: ReplyChange) -> UpdateTypeDef:
+        expression = _Expression()
+        expression.set("status", _string(change.partstat.value))
+        last_reply_at = change.last_reply_at
+        expression.set_or_remove(
+            "last_reply_at", None if last_reply_at is None else _timestamp(last_reply_at)
+        )
+        expression.set_expression("#history = list_append(#history, :entry)")
+        expression.values[":entry"] = {"L": [_history_entry(change.entry)]}
+        expression.values[":sent"] = _string(InviteState.SENT.value)
+        expression.values[":expected"] = _string(change.expected_partstat.value)
+        expression.values[":length"] = _number(str(change.expected_history_length))
+        return {
+            "TableName": self.table_name,
+            "Key": _key(keys.attendee_item_key(change.key)),
+            "UpdateExpression": expression.update_expression(),
+            "ConditionExpression": _REPLYABLE,
+            "ExpressionAttributeNames": expression.names(_REPLYABLE),
+            "ExpressionAttributeValues": expression.values,
+        }
+
     def _statistics_update(self, event_uid: str, counters: Counters) -> UpdateTypeDef | None:
         # Counter names contain `:` and come from callers, so each gets a numbered placeholder.
         counters = {name: amount for name, amount in counters.items() if amount}
@@ -425,20 +476,33 @@ def _lost_claims(exc: ClientError, settlement_count: int) -> set[int]:
 
     Any other cause (a conflict, throttling, a bad request) is raised as `RepositoryError`.
     """
-    reasons: list[Mapping[str, Any]] = exc.response.get("CancellationReasons", [])  # type: ignore[assignment]
-    codes = [str(reason.get("Code", "None")) for reason in reasons]
     lost = {
         position
-        for position, code in enumerate(codes[:settlement_count])
+        for position, code in enumerate(_cancellation_codes(exc)[:settlement_count])
         if code == _CONDITION_FAILED_REASON
     }
     if lost:
         return lost
+    raise _cancellation_error(exc, "settle") from exc
+
+
+def _cancellation_codes(exc: ClientError) -> list[str]:
+    """One code per action of a cancelled transaction (`"None"` for actions that were fine)."""
+    reasons: list[Mapping[str, Any]] = exc.response.get("CancellationReasons", [])  # type: ignore[assignment]
+    return [str(reason.get("Code", "None")) for reason in reasons]
+
+
+def _cancellation_error(exc: ClientError, operation: str) -> RepositoryError:
+    """The error for a transaction cancelled by something other than a lost race.
+
+    Transient when any action met a conflict or throttling; the caller raises it `from exc`.
+    """
+    codes = _cancellation_codes(exc)
     causes = sorted({code for code in codes if code not in ("None", "")}) or ["unknown"]
     transient = any(code in _TRANSIENT_CANCELLATION_CODES for code in causes)
-    raise RepositoryError(
-        "DynamoDB settle transaction cancelled: " + ", ".join(causes), transient=transient
-    ) from exc
+    return RepositoryError(
+        f"DynamoDB {operation} transaction cancelled: " + ", ".join(causes), transient=transient
+    )
 
 
 def _chunks(settlements: Sequence[Settlement]) -> list[list[int]]:
@@ -551,6 +615,7 @@ def _record(event_uid: str, item: Item) -> AttendeeRecord:
         message_id=_text(item, "message_id"),
         failure_reason=_text(item, "failure_reason"),
         history=history,
+        last_reply_at=_moment(item, "last_reply_at"),
     )
 
 

@@ -12,17 +12,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cis.domain import statistics
-from cis.domain.claims import claimed_record, decide, owns, settled_record
+from cis.domain.claims import (
+    claimed_record,
+    decide,
+    owns,
+    replied_record,
+    reply_applies,
+    settled_record,
+)
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
     Claim,
     ClaimOutcome,
     Counters,
+    ReplyChange,
     Settlement,
 )
 from cis.domain.statistics import EventStatistics
-from cis.errors import MailerError
+from cis.errors import MailerError, MessageStoreError
 from cis.ports.mailer import RawEmail
 from cis.ports.queue import OutgoingMessage
 
@@ -57,6 +65,16 @@ class InMemoryInviteRepository:
                 self._add(settlement.key.event_uid, settlement.counters)
                 applied.append(True)
         return applied
+
+    def apply_reply(self, change: ReplyChange) -> bool:
+        """Apply the reply if the attendee is unchanged since it was read."""
+        with self._lock:
+            existing = self.records.get(change.key)
+            if existing is None or not reply_applies(existing, change):
+                return False
+            self.records[change.key] = replied_record(existing, change)
+            self._add(change.key.event_uid, change.counters)
+            return True
 
     def apply_statistics(self, event_uid: str, counters: Counters) -> None:
         """Add counters atomically."""
@@ -143,3 +161,21 @@ class InMemoryInviteQueue:
         """Keep the messages in order."""
         with self._lock:
             self.enqueued.extend(messages)
+
+
+@dataclass
+class InMemoryMessageStore:
+    """Stored messages by (bucket, key), as SES's S3 action would leave them."""
+
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        """Store a message, as the receipt rule would."""
+        self.objects[(bucket, key)] = data
+
+    def fetch(self, bucket: str, key: str) -> bytes:
+        """Return the stored bytes; a missing object can never appear later."""
+        try:
+            return self.objects[(bucket, key)]
+        except KeyError:
+            raise MessageStoreError(f"no object s3://{bucket}/{key}", transient=False) from None

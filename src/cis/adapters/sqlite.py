@@ -14,7 +14,14 @@ from typing import Any
 
 from cis.adapters.keys import STATISTICS_SORT_KEY, attendee_sk, event_pk
 from cis.domain import statistics
-from cis.domain.claims import claimed_record, decide, owns, settled_record
+from cis.domain.claims import (
+    claimed_record,
+    decide,
+    owns,
+    replied_record,
+    reply_applies,
+    settled_record,
+)
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
@@ -24,6 +31,7 @@ from cis.domain.model import (
     HistoryEntry,
     InviteState,
     PartStat,
+    ReplyChange,
     Settlement,
 )
 from cis.domain.statistics import EventStatistics
@@ -49,6 +57,7 @@ _SCHEMA = (
         message_id TEXT,
         failure_reason TEXT,
         history TEXT NOT NULL,
+        last_reply_at TEXT,
         PRIMARY KEY (pk, sk)
     )
     """,
@@ -63,14 +72,18 @@ _SCHEMA = (
     """,
 )
 
+# Columns added after the first release, with their types: a file made by an older version
+# lacks them and gains them when opened (existing rows read NULL, which means "none").
+_ADDED_ATTENDEE_COLUMNS = (("last_reply_at", "TEXT"),)
+
 _ATTENDEE_COLUMNS = (
     "event_uid, address, email, name, partstat, origin, state, claim_token, "
-    "lease_expires_at, sent_at, message_id, failure_reason, history"
+    "lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at"
 )
 
 _UPSERT_ATTENDEE = (
     f"INSERT OR REPLACE INTO attendees (pk, sk, {_ATTENDEE_COLUMNS}) "  # noqa: S608 - constant
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 _SELECT_ATTENDEE = f"SELECT {_ATTENDEE_COLUMNS} FROM attendees"  # noqa: S608 - constant
@@ -92,7 +105,7 @@ class SqliteInviteRepository:
     """
 
     def __init__(self, *, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
-        """Open (and if needed create) the database at `path`.
+        """Open (and if needed create, or bring up to the current schema) the database at `path`.
 
         Args:
             path: The database file; its directory must exist.
@@ -109,6 +122,7 @@ class SqliteInviteRepository:
             with self._transaction(connection):
                 for statement in _SCHEMA:
                     connection.execute(statement)
+                _add_missing_columns(connection)
 
     def claim(self, claim: Claim) -> ClaimOutcome:
         """Read, decide and write under the write lock, so exactly one claimant is granted."""
@@ -136,6 +150,18 @@ class SqliteInviteRepository:
                     _add_counters(connection, settlement.key.event_uid, settlement.counters)
                     applied.append(True)
         return applied
+
+    def apply_reply(self, change: ReplyChange) -> bool:
+        """Check, write the reply and add its counters under the write lock, in one commit."""
+        with self._errors_mapped():
+            connection = self._connection()
+            with self._transaction(connection):
+                existing = _read_attendee(connection, change.key)
+                if existing is None or not reply_applies(existing, change):
+                    return False
+                _write_attendee(connection, replied_record(existing, change))
+                _add_counters(connection, change.key.event_uid, change.counters)
+        return True
 
     def apply_statistics(self, event_uid: str, counters: Counters) -> None:
         """Add `counters` in one transaction, so a batch's statistics land together."""
@@ -248,6 +274,14 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "database is locked" in message or "busy" in message
 
 
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Migrate a file made by an older version; the caller holds the write lock."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(attendees)")}
+    for column, column_type in _ADDED_ATTENDEE_COLUMNS:
+        if column not in present:
+            connection.execute(f"ALTER TABLE attendees ADD COLUMN {column} {column_type}")
+
+
 def _read_attendee(connection: sqlite3.Connection, key: AttendeeKey) -> AttendeeRecord | None:
     row = connection.execute(
         f"{_SELECT_ATTENDEE} WHERE pk = ? AND sk = ?",
@@ -279,13 +313,14 @@ def _write_attendee(connection: sqlite3.Connection, record: AttendeeRecord) -> N
             record.message_id,
             record.failure_reason,
             json.dumps(history),
+            _to_optional_text(record.last_reply_at),
         ),
     )
 
 
 def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
     (event_uid, address, email, name, partstat, origin, state, claim_token,
-     lease_expires_at, sent_at, message_id, failure_reason, history) = row
+     lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at) = row
     return AttendeeRecord(
         key=AttendeeKey(event_uid, address),
         email=email,
@@ -303,6 +338,7 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
                          source=entry["source"])
             for entry in json.loads(history)
         ),
+        last_reply_at=_from_optional_text(last_reply_at),
     )
 
 

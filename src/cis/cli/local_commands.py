@@ -21,7 +21,9 @@ from cis.cli.inputs import AttendeeRow, UsageError, attendee_row, read_attendees
 from cis.cli.progress import Progress
 from cis.domain.imip import compose_invitation
 from cis.domain.model import Event, Invitee, InviteRequest
+from cis.domain.rsvp import ReplyOutcome
 from cis.ports.mailer import Mailer
+from cis.rsvp_service import RsvpService
 from cis.service import InviteService, Outcome, RecordResult, random_id, utc_now
 
 CHUNK = 100
@@ -90,6 +92,17 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     stats.add_argument("--recount", action="store_true",
                        help="rebuild the statistics from the attendee records first")
     stats.set_defaults(run=run_stats)
+
+    rsvp = commands.add_parser(
+        "rsvp", help="apply one RSVP reply email to the attendee's status",
+        description="Read a reply (an .eml a calendar client sent to the RSVP address) and "
+        "apply it: Accept, Decline or Maybe change the attendee's status; anything else is "
+        "recorded, rejected or ignored with the reason.",
+    )
+    rsvp.add_argument("mail", type=Path, metavar="FILE.eml")
+    _add_state(rsvp)
+    rsvp.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    rsvp.set_defaults(run=run_rsvp)
 
     render = commands.add_parser("render", help="print the invitation email for one attendee",
                                  description="Print the invitation one attendee would receive.")
@@ -231,6 +244,28 @@ def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             for key, amount in sorted(bucket.items()):
                 out.write(f"    {key:<18} {amount}\n")
     return 0
+
+
+def run_rsvp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Apply one reply; exit 1 when it was rejected or must be tried again."""
+    try:
+        raw = args.mail.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{args.mail}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{args.mail}: cannot read: {exc}") from None
+    if not args.state.exists():
+        raise UsageError(f"{args.state}: no state file here; replies apply to invitations "
+                         "sent with `cis send`")
+    with SqliteInviteRepository(path=args.state) as repository:
+        result = RsvpService(repository=repository).apply_mail(raw, message_id=str(args.mail))
+    if args.json:
+        out.write(json.dumps({"outcome": result.outcome.value, "reason": result.reason,
+                              "event_uid": result.event_uid, "attendee": result.address}) + "\n")
+    else:
+        who = f" from {result.address} for {result.event_uid}" if result.address else ""
+        out.write(f"Reply {result.outcome.value}{who}: {result.reason}\n")
+    return 1 if result.outcome in (ReplyOutcome.REJECTED, ReplyOutcome.RETRY) else 0
 
 
 def run_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

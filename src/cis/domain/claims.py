@@ -16,6 +16,7 @@ from cis.domain.model import (
     InviteState,
     MarkFailed,
     MarkSent,
+    ReplyChange,
     Settlement,
 )
 
@@ -86,3 +87,23 @@ def settled_record(existing: AttendeeRecord, settlement: Settlement) -> Attendee
             failure_reason=settlement.reason,
         )
     return replace(existing, state=InviteState.RELEASED, claim_token=None, lease_expires_at=None)
+
+
+def reply_applies(existing: AttendeeRecord | None, change: ReplyChange) -> bool:
+    """True when `change` was decided on the attendee's current state (the optimistic check)."""
+    return (
+        existing is not None
+        and existing.state is InviteState.SENT
+        and existing.partstat == change.expected_partstat
+        and len(existing.history) == change.expected_history_length
+    )
+
+
+def replied_record(existing: AttendeeRecord, change: ReplyChange) -> AttendeeRecord:
+    """The record after an applied reply."""
+    return replace(
+        existing,
+        partstat=change.partstat,
+        last_reply_at=change.last_reply_at,
+        history=(*existing.history, change.entry),
+    )

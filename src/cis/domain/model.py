@@ -123,6 +123,7 @@ class AttendeeRecord:
     message_id: str | None = None
     failure_reason: str | None = None
     history: tuple[HistoryEntry, ...] = ()
+    last_reply_at: dt.datetime | None = None
 
 
 class ClaimOutcome(StrEnum):
@@ -189,3 +190,21 @@ class Release:
 
 Settlement = MarkSent | MarkFailed | Release
 """How a claim ends; each is applied only while the claim token still owns the attendee."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyChange:
+    """Record one RSVP reply, but only if the attendee is still exactly as it was read.
+
+    The read state is `expected_partstat` and `expected_history_length` (every applied reply
+    appends to the history, so its length works as a version). A concurrent or redelivered
+    reply therefore finds the condition false, reads again, and decides again.
+    """
+
+    key: AttendeeKey
+    expected_partstat: PartStat
+    expected_history_length: int
+    partstat: PartStat
+    last_reply_at: dt.datetime | None
+    entry: HistoryEntry
+    counters: Counters = field(default_factory=dict)

@@ -21,7 +21,11 @@ ORIGIN_PREFIX = "origin:"
 UNSPECIFIED_ORIGIN = "unspecified"
 
 #: Counters that no attendee record can prove; a recount keeps their stored values.
-EVENT_ONLY_COUNTERS = frozenset({REQUESTS_REJECTED, DUPLICATES_SKIPPED})
+EVENT_ONLY_COUNTERS = frozenset({
+    REQUESTS_REJECTED, DUPLICATES_SKIPPED,
+    "replies_applied", "replies_recorded", "replies_rejected", "replies_ignored",
+    "counter_proposals",
+})
 
 
 def rsvp_counter(partstat: PartStat | str) -> str:

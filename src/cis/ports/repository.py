@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from cis.domain.model import AttendeeRecord, Claim, ClaimOutcome, Counters, Settlement
+from cis.domain.model import (
+    AttendeeRecord,
+    Claim,
+    ClaimOutcome,
+    Counters,
+    ReplyChange,
+    Settlement,
+)
 from cis.domain.statistics import EventStatistics
 
 
@@ -28,6 +35,16 @@ class InviteRepository(Protocol):
 
         Returns, for each settlement in order, whether it was applied. A record change and its
         counters are applied together or not at all.
+        """
+        ...
+
+    def apply_reply(self, change: ReplyChange) -> bool:
+        """Record an RSVP reply in one atomic step, if the attendee is still as it was read.
+
+        Applies only when the attendee exists, its invitation was sent, and its PARTSTAT and
+        history length equal the expected ones. Then sets PARTSTAT and `last_reply_at`,
+        appends the history entry and adds the counters to the event's statistics, together.
+        Returns False, changing nothing, when the condition does not hold.
         """
         ...
 

@@ -1,0 +1,119 @@
+"""Where a reply arrives from: the shapes an SQS message takes when SES receives mail.
+
+SES either stores the raw message in S3 (the bucket's event notification reaches SQS
+directly or through SNS, or SES itself notifies SNS with the object's location), or publishes
+the whole message to SNS. Each shape is read into what the RSVP service needs: the bytes, or
+where to fetch them, and SES's verdicts when the notification carries them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from cis.domain.imip_reply import Verdicts
+from cis.errors import InvalidReplyError
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMail:
+    """A message to fetch from S3."""
+
+    bucket: str
+    key: str
+    verdicts: Verdicts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InlineMail:
+    """A message carried in the notification itself."""
+
+    raw: bytes
+    verdicts: Verdicts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoMail:
+    """A notification that carries no message (S3's test event); acknowledged, ignored."""
+
+    reason: str
+
+
+InboundMail = StoredMail | InlineMail | NoMail
+
+
+def read_envelope(body: str) -> list[InboundMail]:
+    """Read one SQS message body into the mail it announces.
+
+    Raises:
+        InvalidReplyError: a body in none of the known shapes; it can never become one.
+
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise InvalidReplyError(f"notification is not JSON: {exc}") from None
+    if isinstance(data, dict) and data.get("Type") == "Notification":
+        message = data.get("Message")
+        if not isinstance(message, str):
+            raise InvalidReplyError("SNS notification has no Message string")
+        try:
+            data = json.loads(message)
+        except ValueError as exc:
+            raise InvalidReplyError(f"SNS Message is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidReplyError("notification is not a JSON object")
+    if data.get("Event") == "s3:TestEvent":
+        return [NoMail("S3 test event")]
+    if isinstance(data.get("Records"), list):
+        return [_s3_record(record) for record in data["Records"]]
+    if data.get("notificationType") == "Received":
+        return [_ses_notification(data)]
+    raise InvalidReplyError("notification is neither an S3 event nor an SES receipt")
+
+
+def _s3_record(record: Any) -> InboundMail:
+    try:
+        bucket = record["s3"]["bucket"]["name"]
+        key = record["s3"]["object"]["key"]
+    except (KeyError, TypeError):
+        raise InvalidReplyError("S3 event record has no bucket name or object key") from None
+    if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith(
+        "ObjectCreated"
+    ):
+        return NoMail(f"S3 event {record.get('eventName')!r} is not a new object")
+    return StoredMail(bucket=str(bucket), key=unquote_plus(str(key)))
+
+
+def _ses_notification(data: dict[str, Any]) -> InboundMail:
+    receipt = data.get("receipt") or {}
+    verdicts = Verdicts(
+        spf=_verdict(receipt, "spfVerdict"),
+        dkim=_verdict(receipt, "dkimVerdict"),
+        dmarc=_verdict(receipt, "dmarcVerdict"),
+    )
+    action = receipt.get("action") or {}
+    if action.get("type") == "S3":
+        bucket, key = action.get("bucketName"), action.get("objectKey")
+        if not bucket or not key:
+            raise InvalidReplyError("SES S3 action has no bucketName or objectKey")
+        return StoredMail(bucket=str(bucket), key=str(key), verdicts=verdicts)
+    content = data.get("content")
+    if not isinstance(content, str):
+        raise InvalidReplyError("SES notification carries no content and no S3 location")
+    if str(action.get("encoding", "UTF8")).upper() == "BASE64":
+        try:
+            return InlineMail(raw=base64.b64decode(content, validate=True), verdicts=verdicts)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidReplyError(f"SES content is not base64: {exc}") from None
+    return InlineMail(raw=content.encode("utf-8"), verdicts=verdicts)
+
+
+def _verdict(receipt: dict[str, Any], name: str) -> str | None:
+    verdict = receipt.get(name)
+    status = verdict.get("status") if isinstance(verdict, dict) else None
+    return str(status).upper() if status else None
