@@ -80,8 +80,25 @@ def _ref_target(value: Any) -> str | None:
     return None
 
 
-def _function_statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    _, function = _only(template, "AWS::Lambda::Function")
+def _function(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    function: dict[str, Any] = template["Resources"][logical_id]
+    assert function["Type"] == "AWS::Lambda::Function"
+    return function
+
+
+def _event_source(template: dict[str, Any], function_id: str) -> dict[str, Any]:
+    """The one SQS event source mapping that invokes `function_id`."""
+    mappings = [
+        mapping
+        for mapping in _resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
+        if _ref_target(mapping["Properties"]["FunctionName"]) == function_id
+    ]
+    assert len(mappings) == 1, f"expected one event source for {function_id}"
+    return mappings[0]
+
+
+def _function_statements(template: dict[str, Any], function_id: str) -> Iterator[dict[str, Any]]:
+    function = _function(template, function_id)
     role_id = _ref_target(function["Properties"]["Role"])
     role = template["Resources"][role_id]
     for policy in role["Properties"].get("Policies", []):
@@ -100,8 +117,7 @@ def test_the_template_translates_and_lints_without_errors_or_warnings() -> None:
 def test_the_sqs_event_source_reports_partial_batch_failures_and_caps_concurrency(
     translated: dict[str, Any],
 ) -> None:
-    _, mapping = _only(translated, "AWS::Lambda::EventSourceMapping")
-    properties = mapping["Properties"]
+    properties = _event_source(translated, "InviteFunction")["Properties"]
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert _ref_target(properties["EventSourceArn"]) == "InviteQueue"
     concurrency = _resolve(properties["ScalingConfig"]["MaximumConcurrency"], translated)
@@ -112,8 +128,8 @@ def test_the_sqs_event_source_reports_partial_batch_failures_and_caps_concurrenc
 def test_the_queue_visibility_timeout_is_at_least_six_function_timeouts_plus_batching_window(
     translated: dict[str, Any],
 ) -> None:
-    _, function = _only(translated, "AWS::Lambda::Function")
-    _, mapping = _only(translated, "AWS::Lambda::EventSourceMapping")
+    function = _function(translated, "InviteFunction")
+    mapping = _event_source(translated, "InviteFunction")
     queue = translated["Resources"]["InviteQueue"]
     window = int(mapping["Properties"].get("MaximumBatchingWindowInSeconds", 0))
     timeout = int(_resolve(function["Properties"]["Timeout"], translated))
@@ -125,7 +141,7 @@ def test_every_allowed_function_timeout_maps_to_a_long_enough_visibility_timeout
     translated: dict[str, Any],
 ) -> None:
     # The defaults alone would miss a deploy that picks another FunctionTimeout.
-    _, mapping = _only(translated, "AWS::Lambda::EventSourceMapping")
+    mapping = _event_source(translated, "InviteFunction")
     window = int(mapping["Properties"].get("MaximumBatchingWindowInSeconds", 0))
     allowed = translated["Parameters"]["FunctionTimeout"]["AllowedValues"]
     settings = translated["Mappings"]["FunctionTimeoutSettings"]
@@ -141,7 +157,7 @@ def test_the_claim_lease_outlives_an_invocation_and_expires_before_the_last_rece
 ) -> None:
     # Shorter than the function timeout, a live claim could be taken over (a second invite);
     # longer than the receives allow, a crashed claim sends its message to the dead letters.
-    _, function = _only(translated, "AWS::Lambda::Function")
+    function = _function(translated, "InviteFunction")
     variables = function["Properties"]["Environment"]["Variables"]
     lease_ref = variables["CLAIM_LEASE_SECONDS"]["Fn::FindInMap"]
     assert lease_ref[0] == "FunctionTimeoutSettings"
@@ -191,7 +207,7 @@ def test_the_table_has_string_keys_on_demand_billing_and_point_in_time_recovery(
 def test_dynamodb_permissions_cover_the_invite_table_only(translated: dict[str, Any]) -> None:
     dynamodb_statements = [
         statement
-        for statement in _function_statements(translated)
+        for statement in _function_statements(translated, "InviteFunction")
         if any(str(action).startswith("dynamodb:") for action in _as_list(statement["Action"]))
     ]
     assert dynamodb_statements, "the function needs DynamoDB item permissions"
@@ -215,7 +231,7 @@ def test_ses_permissions_name_the_sender_identity_and_no_wildcard(
 ) -> None:
     ses_statements = [
         statement
-        for statement in _function_statements(translated)
+        for statement in _function_statements(translated, "InviteFunction")
         if any(str(action).startswith("ses:") for action in _as_list(statement["Action"]))
     ]
     assert ses_statements, "the function needs permission to send through SES"
@@ -227,10 +243,11 @@ def test_ses_permissions_name_the_sender_identity_and_no_wildcard(
             assert "identity/${SenderIdentity}" in text or "configuration-set/" in text
 
 
+@pytest.mark.parametrize("function_id", ["InviteFunction", "RsvpFunction"])
 def test_the_only_managed_policies_are_the_ones_sam_attaches_for_logs_and_sqs_polling(
-    translated: dict[str, Any],
+    translated: dict[str, Any], function_id: str
 ) -> None:
-    _, function = _only(translated, "AWS::Lambda::Function")
+    function = _function(translated, function_id)
     role = translated["Resources"][_ref_target(function["Properties"]["Role"])]
     assert set(role["Properties"].get("ManagedPolicyArns", [])) <= {
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -239,7 +256,7 @@ def test_the_only_managed_policies_are_the_ones_sam_attaches_for_logs_and_sqs_po
 
 
 def test_the_function_gets_the_environment_it_reads(translated: dict[str, Any]) -> None:
-    _, function = _only(translated, "AWS::Lambda::Function")
+    function = _function(translated, "InviteFunction")
     properties = function["Properties"]
     variables = properties["Environment"]["Variables"]
     assert {
@@ -261,8 +278,9 @@ def test_the_function_gets_the_environment_it_reads(translated: dict[str, Any]) 
     assert properties["Handler"] == "cis.lambda_handler.lambda_handler"
 
 
-def test_an_alarm_fires_when_anything_reaches_the_dead_letter_queue(
-    translated: dict[str, Any],
+@pytest.mark.parametrize("dead_letter_queue", ["InviteDeadLetterQueue", "RsvpDeadLetterQueue"])
+def test_an_alarm_fires_when_anything_reaches_a_dead_letter_queue(
+    translated: dict[str, Any], dead_letter_queue: str
 ) -> None:
     alarms = _resources_of_type(translated, "AWS::CloudWatch::Alarm").values()
     watching_dlq = [
@@ -270,7 +288,7 @@ def test_an_alarm_fires_when_anything_reaches_the_dead_letter_queue(
         for alarm in alarms
         if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
         and any(
-            _ref_target(dimension["Value"]) == "InviteDeadLetterQueue"
+            _ref_target(dimension["Value"]) == dead_letter_queue
             for dimension in alarm["Properties"].get("Dimensions", [])
         )
     ]
@@ -284,6 +302,305 @@ def test_an_alarm_fires_when_anything_reaches_the_dead_letter_queue(
 def test_the_outputs_name_the_queues_the_table_and_the_function(source: dict[str, Any]) -> None:
     targets = {_ref_target(output["Value"]) for output in source["Outputs"].values()}
     assert {"InviteQueue", "InviteDeadLetterQueue", "InviteTable", "InviteFunction"} <= targets
+
+
+# --- Replies (RSVP): SES -> S3 -> SQS -> RsvpFunction ------------------------------------------
+
+
+def _rsvp_statements(translated: dict[str, Any], service: str) -> list[dict[str, Any]]:
+    """The RSVP function's own statements granting any action of `service` (e.g. "s3")."""
+    return [
+        statement
+        for statement in _function_statements(translated, "RsvpFunction")
+        if any(str(action).startswith(f"{service}:") for action in _as_list(statement["Action"]))
+    ]
+
+
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def _receipt_rule_name(translated: dict[str, Any]) -> Any:
+    return translated["Resources"]["RsvpReceiptRule"]["Properties"]["Rule"]["Name"]
+
+
+def test_the_rsvp_event_source_reports_batch_item_failures(translated: dict[str, Any]) -> None:
+    properties = _event_source(translated, "RsvpFunction")["Properties"]
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert _ref_target(properties["EventSourceArn"]) == "RsvpQueue"
+    assert int(_resolve(properties["BatchSize"], translated)) <= 10
+
+
+def test_the_rsvp_function_runs_the_rsvp_handler_with_the_environment_it_reads(
+    translated: dict[str, Any],
+) -> None:
+    properties = _function(translated, "RsvpFunction")["Properties"]
+    assert properties["Handler"] == "cis.lambda_handler.rsvp_handler"
+    assert properties["Runtime"] == "python3.12"
+    assert properties["Architectures"] == ["arm64"]
+    variables = properties["Environment"]["Variables"]
+    assert {"REGION", "DYNAMODB_TABLE", "LOG_LEVEL"} <= set(variables)
+    assert variables["REGION"] == {"Ref": "AWS::Region"}
+    assert _ref_target(variables["DYNAMODB_TABLE"]) == "InviteTable"
+    log_group = properties["LoggingConfig"]["LogGroup"]
+    assert _ref_target(log_group) == "RsvpLogGroup"
+    assert translated["Resources"]["RsvpLogGroup"]["Type"] == "AWS::Logs::LogGroup"
+
+
+def test_the_rsvp_function_may_read_objects_only_under_the_receipt_prefix_of_its_bucket(
+    translated: dict[str, Any],
+) -> None:
+    statements = _rsvp_statements(translated, "s3")
+    assert len(statements) == 1
+    (statement,) = statements
+    assert statement["Effect"] == "Allow"
+    assert _as_list(statement["Action"]) == ["s3:GetObject"]
+    # One object ARN: that bucket, that prefix; no "*" bucket, no bucket-level ARN.
+    assert _as_list(statement["Resource"]) == [
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RsvpMailBucket}/${RsvpMailPrefix}*"}
+    ]
+    prefix = translated["Parameters"]["RsvpMailPrefix"]
+    assert prefix["AllowedPattern"].endswith("/)+$"), "the prefix must end at a folder"
+
+
+def test_the_rsvp_function_is_granted_nothing_but_reading_replies_and_the_table(
+    translated: dict[str, Any],
+) -> None:
+    for statement in _function_statements(translated, "RsvpFunction"):
+        assert statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"]):
+            assert str(action).split(":")[0] in {"s3", "dynamodb"}, action
+            assert "*" not in str(action)
+        assert "*" not in _as_list(statement["Resource"])
+
+
+def test_the_rsvp_function_changes_only_table_items_and_never_puts_or_deletes_them(
+    translated: dict[str, Any],
+) -> None:
+    statements = _rsvp_statements(translated, "dynamodb")
+    assert statements, "the RSVP function needs to read and update attendees"
+    granted: set[str] = set()
+    for statement in statements:
+        granted.update(_as_list(statement["Action"]))
+        assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": ["InviteTable", "Arn"]}]
+    # get_attendee is a GetItem; apply_reply and apply_statistics are UpdateItem calls or a
+    # TransactWriteItems of Update actions, which IAM authorises as UpdateItem.
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= granted
+    assert granted <= {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+
+
+def test_the_reply_bucket_blocks_public_access_enforces_ownership_and_is_encrypted(
+    translated: dict[str, Any],
+) -> None:
+    properties = translated["Resources"]["RsvpMailBucket"]["Properties"]
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert properties["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def test_the_reply_bucket_refuses_requests_without_tls(translated: dict[str, Any]) -> None:
+    denials = [
+        statement
+        for statement in _statements(translated["Resources"]["RsvpMailBucketPolicy"])
+        if statement["Effect"] == "Deny"
+    ]
+    assert len(denials) == 1
+    (deny,) = denials
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    resources = _as_list(deny["Resource"])
+    assert {"Fn::GetAtt": ["RsvpMailBucket", "Arn"]} in resources
+    assert {"Fn::Sub": "${RsvpMailBucket.Arn}/*"} in resources
+
+
+def test_only_ses_of_this_account_may_store_mail_and_only_under_the_prefix(
+    translated: dict[str, Any],
+) -> None:
+    allowed = [
+        statement
+        for statement in _statements(translated["Resources"]["RsvpMailBucketPolicy"])
+        if statement["Effect"] == "Allow"
+    ]
+    assert len(allowed) == 1
+    (allow,) = allowed
+    assert allow["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert _as_list(allow["Action"]) == ["s3:PutObject"]
+    assert _as_list(allow["Resource"]) == [
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RsvpMailBucket}/${RsvpMailPrefix}*"}
+    ]
+    assert allow["Condition"]["StringEquals"] == {"AWS:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert "AWS:SourceArn" in allow["Condition"]["ArnLike"]
+
+
+def test_the_bucket_policy_names_the_stacks_own_receipt_rule_when_it_creates_one(
+    translated: dict[str, Any],
+) -> None:
+    (allow,) = [
+        statement
+        for statement in _statements(translated["Resources"]["RsvpMailBucketPolicy"])
+        if statement["Effect"] == "Allow"
+    ]
+    condition, own_rule, _any_rule = allow["Condition"]["ArnLike"]["AWS:SourceArn"]["Fn::If"]
+    assert condition == "CreatesReceiptRule"
+    template, variables = own_rule["Fn::Sub"]
+    rule_template, rule_variables = _receipt_rule_name(translated)["Fn::Sub"]
+    assert template.endswith(f":receipt-rule/{rule_template}")
+    assert {name: variables[name] for name in rule_variables} == rule_variables
+    rule = translated["Resources"]["RsvpReceiptRule"]["Properties"]
+    assert variables["RuleSet"] == rule["RuleSetName"]
+
+
+def test_the_reply_bucket_notifies_the_rsvp_queue_of_new_objects_under_the_prefix(
+    translated: dict[str, Any],
+) -> None:
+    bucket = translated["Resources"]["RsvpMailBucket"]
+    notifications = bucket["Properties"]["NotificationConfiguration"]
+    assert set(notifications) == {"QueueConfigurations"}
+    (queue_configuration,) = notifications["QueueConfigurations"]
+    assert queue_configuration["Event"] == "s3:ObjectCreated:*"
+    assert queue_configuration["Queue"] == {"Fn::GetAtt": ["RsvpQueue", "Arn"]}
+    assert queue_configuration["Filter"]["S3Key"]["Rules"] == [
+        {"Name": "prefix", "Value": {"Ref": "RsvpMailPrefix"}}
+    ]
+    # S3 tests the destination when it saves the notification: the policy must exist first.
+    assert "RsvpQueuePolicy" in _as_list(bucket["DependsOn"])
+
+
+def test_the_rsvp_queue_accepts_messages_only_from_s3_for_the_reply_bucket(
+    translated: dict[str, Any],
+) -> None:
+    policy = translated["Resources"]["RsvpQueuePolicy"]
+    assert policy["Properties"]["Queues"] == [{"Ref": "RsvpQueue"}]
+    (statement,) = _statements(policy)
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert _as_list(statement["Action"]) == ["sqs:SendMessage"]
+    assert statement["Resource"] == {"Fn::GetAtt": ["RsvpQueue", "Arn"]}
+    assert statement["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+    }
+    # The ARN is written out (a GetAtt of the bucket would be a circular dependency), so it
+    # must spell the bucket's own name.
+    arn_template, arn_variables = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    bucket_name = translated["Resources"]["RsvpMailBucket"]["Properties"]["BucketName"]
+    name_template, name_variables = bucket_name["Fn::Sub"]
+    assert arn_template == "arn:${AWS::Partition}:s3:::" + name_template
+    assert arn_variables == name_variables
+
+
+def test_the_reply_bucket_name_is_lowercase_and_short_enough_for_s3(
+    translated: dict[str, Any],
+) -> None:
+    name_template, variables = translated["Resources"]["RsvpMailBucket"]["Properties"][
+        "BucketName"
+    ]["Fn::Sub"]
+    # The only variable is the stack id's UUID: 36 lowercase hexadecimal digits and hyphens.
+    assert variables == {
+        "StackUuid": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    }
+    example = name_template.replace("${StackUuid}", "0" * 8 + "-0000-0000-0000-" + "0" * 12)
+    assert "${" not in example
+    assert example == example.lower()
+    assert 3 <= len(example) <= 63
+
+
+def test_the_receipt_rule_stores_mail_for_the_rsvp_address_under_the_prefix(
+    translated: dict[str, Any],
+) -> None:
+    resource = translated["Resources"]["RsvpReceiptRule"]
+    assert resource["Condition"] == "CreatesReceiptRule"
+    assert "RsvpMailBucketPolicy" in _as_list(resource["DependsOn"])
+    rule = resource["Properties"]["Rule"]
+    assert rule["Enabled"] is True
+    assert rule["Recipients"] == [{"Ref": "RsvpEmail"}]
+    assert rule["ScanEnabled"] is True
+    assert rule["TlsPolicy"] == "Optional"
+    assert rule["Actions"] == [
+        {
+            "S3Action": {
+                "BucketName": {"Ref": "RsvpMailBucket"},
+                "ObjectKeyPrefix": {"Ref": "RsvpMailPrefix"},
+            }
+        }
+    ]
+
+
+def test_a_receipt_rule_set_is_created_only_when_the_rule_is_and_no_set_is_named(
+    translated: dict[str, Any],
+) -> None:
+    assert translated["Resources"]["RsvpReceiptRuleSet"]["Condition"] == "CreatesReceiptRuleSet"
+    assert translated["Conditions"]["CreatesReceiptRuleSet"] == {
+        "Fn::And": [
+            {"Condition": "CreatesReceiptRule"},
+            {"Fn::Equals": [{"Ref": "ReceiptRuleSetName"}, ""]},
+        ]
+    }
+    assert translated["Conditions"]["CreatesReceiptRule"] == {
+        "Fn::Equals": [{"Ref": "CreateReceiptRule"}, "true"]
+    }
+    rule_set = translated["Resources"]["RsvpReceiptRule"]["Properties"]["RuleSetName"]
+    assert rule_set == {
+        "Fn::If": [
+            "CreatesReceiptRuleSet",
+            {"Ref": "RsvpReceiptRuleSet"},
+            {"Ref": "ReceiptRuleSetName"},
+        ]
+    }
+
+
+def test_received_mail_expires_under_the_prefix_but_outlives_its_dead_letters(
+    translated: dict[str, Any],
+) -> None:
+    (rule,) = translated["Resources"]["RsvpMailBucket"]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
+    assert rule["Status"] == "Enabled"
+    assert rule["Prefix"] == {"Ref": "RsvpMailPrefix"}
+    assert rule["ExpirationInDays"] == {"Ref": "RsvpMailRetentionDays"}
+    # A redriven notification must still find its message.
+    shortest = int(translated["Parameters"]["RsvpMailRetentionDays"]["MinValue"])
+    dead_letter = translated["Resources"]["RsvpDeadLetterQueue"]["Properties"]
+    assert shortest * 24 * 3600 >= int(dead_letter["MessageRetentionPeriod"])
+
+
+def test_the_rsvp_queue_visibility_is_at_least_six_rsvp_function_timeouts(
+    translated: dict[str, Any],
+) -> None:
+    function = _function(translated, "RsvpFunction")
+    mapping = _event_source(translated, "RsvpFunction")
+    queue = translated["Resources"]["RsvpQueue"]["Properties"]
+    window = int(mapping["Properties"].get("MaximumBatchingWindowInSeconds", 0))
+    timeout = int(_resolve(function["Properties"]["Timeout"], translated))
+    assert int(_resolve(queue["VisibilityTimeout"], translated)) >= 6 * timeout + window
+
+
+def test_the_rsvp_queue_sends_poison_messages_to_its_own_dead_letter_queue(
+    translated: dict[str, Any],
+) -> None:
+    redrive = translated["Resources"]["RsvpQueue"]["Properties"]["RedrivePolicy"]
+    assert _ref_target(redrive["deadLetterTargetArn"]) == "RsvpDeadLetterQueue"
+    assert int(redrive["maxReceiveCount"]) == 5
+    for queue_id in ("RsvpQueue", "RsvpDeadLetterQueue"):
+        assert translated["Resources"][queue_id]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_the_outputs_name_the_rsvp_queues_bucket_and_function(source: dict[str, Any]) -> None:
+    outputs = source["Outputs"]
+    expected = {
+        "RsvpQueueUrl": "RsvpQueue",
+        "RsvpDeadLetterQueueUrl": "RsvpDeadLetterQueue",
+        "RsvpMailBucketName": "RsvpMailBucket",
+        "RsvpFunctionArn": "RsvpFunction",
+    }
+    for name, target in expected.items():
+        assert _ref_target(outputs[name]["Value"]) == target, name
 
 
 def _copy_with(tmp_path: Path, old: str, new: str) -> Path:
@@ -307,7 +624,11 @@ def test_an_unchanged_copy_elsewhere_is_clean_so_faults_below_come_from_the_edit
 
 
 def test_an_invalid_function_response_type_is_reported(tmp_path: Path) -> None:
-    broken = _copy_with(tmp_path, "- ReportBatchItemFailures", "- Nonsense")
+    broken = _copy_with(
+        tmp_path,
+        "- ReportBatchItemFailures\n            ScalingConfig:",
+        "- Nonsense\n            ScalingConfig:",
+    )
     problems = check_template.check(broken)
     assert any("Nonsense" in problem for problem in problems), problems
 
