@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -20,12 +21,13 @@ from typing import TypeVar
 
 from cis.domain import statistics
 from cis.domain.claims import DEFAULT_LEASE
-from cis.domain.imip import compose_invitation
+from cis.domain.invitation_template import InvitationTemplate
 from cis.domain.model import (
     AttendeeKey,
     Claim,
     ClaimOutcome,
     Counters,
+    Event,
     HistoryEntry,
     InviteRequest,
     MarkFailed,
@@ -44,6 +46,8 @@ _T = TypeVar("_T")
 
 HISTORY_SOURCE = "cis:invite"
 REPOSITORY_ATTEMPTS = 3
+TEMPLATE_CACHE_SIZE = 32
+"""How many events' rendered invitations a service keeps, most recently used first."""
 
 
 def utc_now() -> dt.datetime:
@@ -165,6 +169,8 @@ class InviteService:
         self._new_id = new_id
         self._sleep = sleep
         self._log = logger or logging.getLogger(LOGGER_NAME)
+        self._templates: OrderedDict[tuple[object, ...], InvitationTemplate] = OrderedDict()
+        self._templates_lock = threading.Lock()
 
     def process_batch(self, records: Sequence[QueueRecord]) -> BatchReport:
         """Process every record independently; the report says which ones to retry."""
@@ -234,10 +240,8 @@ class InviteService:
             return self._result(attempt, Outcome.RETRY, "another consumer holds the claim")
         attempt.claim = claim
 
-        invitation = compose_invitation(
-            event, invitee, sender=self.sender, rsvp_email=self.rsvp_email,
-            now=now, message_id=self._new_id(),
-        )
+        message_id = self._new_id()
+        invitation = self._template(event).render(invitee, now=now, message_id=message_id)
         try:
             mail_id = self.mailer.send(RawEmail(
                 sender=invitation.envelope_sender,
@@ -268,6 +272,23 @@ class InviteService:
             attempt, Outcome.SENT, None, mail_message_id=mail_id
         )
         return None
+
+    def _template(self, event: Event) -> InvitationTemplate:
+        """The event's invitation template, built once while it stays among the recent ones.
+
+        The key holds the start and end as written as well as the event: datetimes compare
+        equal across zones (10:00 in Berlin is 09:00 UTC) but render differently.
+        """
+        key = (event, repr(event.start), repr(event.end), self.sender, self.rsvp_email)
+        with self._templates_lock:
+            template = self._templates.pop(key, None)
+        if template is None:
+            template = InvitationTemplate(event, sender=self.sender, rsvp_email=self.rsvp_email)
+        with self._templates_lock:
+            self._templates[key] = template  # last is most recently used
+            while len(self._templates) > TEMPLATE_CACHE_SIZE:
+                self._templates.popitem(last=False)
+        return template
 
     def _settle(self, batch: _Batch) -> None:
         """Record every claim's end in one repository call; unrecorded sends are retried."""

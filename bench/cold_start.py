@@ -1,0 +1,142 @@
+"""Cold start: a fresh process that imports the Lambda module and serves a first batch.
+
+Compared, in the same run, with a fresh process that only imports boto3 and creates the
+three clients the function needs (DynamoDB, SES v2, SQS): the floor any Python Lambda with
+these clients pays. Both talk to one moto server on 127.0.0.1 started by this script. Times
+are measured inside each child from its first line to its last, so interpreter start-up, the
+same for both, is left out. Read the ratio: target at most 1.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+
+REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[1]
+
+BASELINE = """
+import time
+started = time.perf_counter()
+import boto3
+session = boto3.session.Session(region_name={region!r})
+clients = [session.client(name, endpoint_url={endpoint!r}) for name in ("dynamodb", "sesv2", "sqs")]
+print(time.perf_counter() - started)
+"""
+
+CIS = """
+import time
+started = time.perf_counter()
+import cis.lambda_handler
+response = cis.lambda_handler.lambda_handler({event!r}, None)
+elapsed = time.perf_counter() - started
+assert response == {{"batchItemFailures": []}}, response
+print(elapsed)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_moto(port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("moto server did not start")
+
+
+def provision(endpoint: str) -> dict[str, str]:
+    """The table, queue and verified sender the function needs; returns its environment."""
+    session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing",
+                                    aws_secret_access_key="testing")
+    table = f"cis-cold-{uuid.uuid4().hex[:8]}"
+    session.client("dynamodb", endpoint_url=endpoint).create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    queue = session.client("sqs", endpoint_url=endpoint).create_queue(
+        QueueName=f"cis-cold-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    session.client("sesv2", endpoint_url=endpoint).create_email_identity(
+        EmailIdentity="invites@example.com")
+    return {
+        "REGION": REGION, "DYNAMODB_TABLE": table, "SENDER": "Invites <invites@example.com>",
+        "RSVP_EMAIL": "rsvp@example.com", "SQS_URL": queue, "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
+def one_record(number: int) -> dict[str, object]:
+    body = {
+        "request": {"uid": "cold-start", "email": f"attendee{number}@example.org"},
+        "event": {"uid": "cold-start", "summary": "Cold start", "dtstart": 1796115600,
+                  "dtend": 1796119200, "organizer": "Ann", "mailto": "ann@example.org"},
+    }
+    return {"Records": [{"messageId": f"m{number}", "receiptHandle": f"r{number}",
+                         "body": json.dumps(body), "eventSource": "aws:sqs"}]}
+
+
+def run_child(code: str, env: dict[str, str]) -> float:
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=False, cwd=ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"child failed:\n{result.stderr}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7, help="fresh processes of each kind")
+    args = parser.parse_args()
+    port = free_port()
+    server = start_moto(port)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        function_env = {**os.environ, **provision(endpoint)}
+        baseline_env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}
+        baseline, cis = [], []
+        for number in range(args.runs):
+            baseline.append(run_child(BASELINE.format(region=REGION, endpoint=endpoint),
+                                      baseline_env))
+            cis.append(run_child(CIS.format(event=one_record(number)), function_env))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    floor, ours = statistics.median(baseline), statistics.median(cis)
+    print(f"{'cold start (median of ' + str(args.runs) + ' fresh processes)':<58}{'ms':>8}"
+          f"{'ratio':>8}")
+    print(f"{'baseline: import boto3 + 3 clients':<58}{floor * 1000:>8.0f}{1.0:>8.2f}")
+    print(f"{'cis: import cis.lambda_handler + first 1-record batch':<58}{ours * 1000:>8.0f}"
+          f"{ours / floor:>8.2f}")
+    print(f"target: at most 1.30 -> {'met' if ours / floor <= 1.3 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
