@@ -33,7 +33,10 @@ MAX_BODY_BYTES = 256 * 1024
 
 UID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9@._:+=-]{0,254}$"
 ORIGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-_EPOCH_MAX = 253402300799  # 9999-12-31T23:59:59Z
+_EPOCH_MAX = 7258118399  # 2199-12-31T23:59:59Z
+_YEARS = range(1970, 2200)
+"""Invitations are for events people attend: anything outside these years is a mistake, and
+times near the ends of Python's datetime range overflow when moved between zones."""
 
 
 def address_problem(value: str) -> str | None:
@@ -55,7 +58,7 @@ def _check_address(value: str) -> str:
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown IANA time zone {value!r}") from None
     return value
 
@@ -77,11 +80,13 @@ def _check_time_value(value: Any) -> Any:
         raise ValueError("must be Unix epoch seconds or an ISO 8601 string")
     if isinstance(value, str):
         try:
-            dt.datetime.fromisoformat(value)
+            year = dt.datetime.fromisoformat(value).year
         except ValueError:
             raise ValueError(f"not an ISO 8601 time: {value[:40]!r}") from None
+        if year not in _YEARS:
+            raise ValueError(f"year {year} is outside {_YEARS.start}-{_YEARS.stop - 1}")
     elif not 0 <= value <= _EPOCH_MAX:
-        raise ValueError("epoch seconds out of range")
+        raise ValueError(f"epoch seconds out of range (0 to {_EPOCH_MAX}, years 1970-2199)")
     return value
 
 
@@ -186,16 +191,22 @@ class InviteMessageV1(BaseModel):
 
 
 def _to_datetime(value: int | float | str, timezone: str | None, field: str) -> dt.datetime:
-    """Resolve a checked time value; `field` names it in the one error left to find here."""
+    """Resolve a checked time value to whole seconds (iCalendar's resolution).
+
+    `field` names the value in the one error left to find here.
+    """
     zone = ZoneInfo(timezone) if timezone else dt.UTC
     if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, dt.UTC).astimezone(zone)
-    parsed = dt.datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        if timezone is None:
-            raise ValueError(f"{field} has no UTC offset, so `timezone` is required")
-        return parsed.replace(tzinfo=zone)
-    return parsed.astimezone(zone)
+        moment = dt.datetime.fromtimestamp(value, dt.UTC).astimezone(zone)
+    else:
+        parsed = dt.datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            if timezone is None:
+                raise ValueError(f"{field} has no UTC offset, so `timezone` is required")
+            moment = parsed.replace(tzinfo=zone)
+        else:
+            moment = parsed.astimezone(zone)
+    return moment.replace(microsecond=0)
 
 
 def parse_body(body: str | bytes) -> InviteRequest:
@@ -212,6 +223,8 @@ def parse_body(body: str | bytes) -> InviteRequest:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"not JSON: {exc}", field="body") from None
+    except RecursionError:
+        raise InvalidRequestError("JSON nested too deeply", field="body") from None
     text, data = _unwrap_sns(body, data)
     try:
         message = InviteMessageV1.model_validate_json(text)
@@ -230,6 +243,8 @@ def _unwrap_sns(body: str | bytes, data: Any) -> tuple[str | bytes, Any]:
             return inner, json.loads(inner)
         except ValueError as exc:
             raise InvalidRequestError(f"SNS Message is not JSON: {exc}", field="Message") from None
+        except RecursionError:
+            raise InvalidRequestError("SNS Message nested too deeply", field="Message") from None
     return body, data
 
 

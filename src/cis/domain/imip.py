@@ -17,7 +17,14 @@ from email.utils import format_datetime, parseaddr
 
 from cis.domain.ical import render_calendar
 from cis.domain.model import Event, Invitee
-from cis.domain.text import escape_html, one_line, plain_text, sanitise_html
+from cis.domain.text import (
+    display_name,
+    escape_html,
+    header_text,
+    one_line,
+    plain_text,
+    sanitise_html,
+)
 
 SENDER_NAME_PLACEHOLDER = "{}"
 
@@ -40,9 +47,9 @@ def sender_address(sender: str, organizer: str) -> Address:
     display, addr_spec = parseaddr(sender)
     if not addr_spec or "@" not in addr_spec:
         raise ValueError(f"SENDER is not an email address: {sender!r}")
-    display = display.replace(SENDER_NAME_PLACEHOLDER, one_line(organizer))
+    display = display.replace(SENDER_NAME_PLACEHOLDER, display_name(organizer))
     username, domain = addr_spec.rsplit("@", 1)
-    return Address(display_name=one_line(display), username=username, domain=domain)
+    return Address(display_name=display_name(display), username=username, domain=domain)
 
 
 def compose_invitation(
@@ -89,11 +96,12 @@ def compose_invitation(
 
 def _recipient(invitee: Invitee) -> Address:
     username, domain = invitee.email.rsplit("@", 1)
-    return Address(display_name=one_line(invitee.name or ""), username=username, domain=domain)
+    return Address(display_name=display_name(invitee.name or ""), username=username,
+                   domain=domain)
 
 
 def _subject(event: Event) -> str:
-    return one_line(event.summary)
+    return header_text(event.summary)
 
 
 def _tidy_parts(message: EmailMessage, message_id: str) -> None:

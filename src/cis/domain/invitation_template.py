@@ -16,7 +16,7 @@ from icalendar.parser import param_value
 
 from cis.domain.imip import Invitation, compose_invitation, sender_address
 from cis.domain.model import Event, Invitee
-from cis.domain.text import one_line
+from cis.domain.text import display_name
 
 __all__ = ["InvitationTemplate"]
 
@@ -165,7 +165,7 @@ class InvitationTemplate:
         assert self._cuts is not None  # render and __init__ check it first
         message, calendar = self._cuts
         utc = now.astimezone(dt.UTC)
-        name = one_line(invitee.name) if invitee.name else ""
+        name = display_name(invitee.name) if invitee.name else ""
         stamp = (
             f"DTSTAMP:{utc.year:04}{utc.month:02}{utc.day:02}"
             f"T{utc.hour:02}{utc.minute:02}{utc.second:02}Z\r\n"

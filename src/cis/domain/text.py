@@ -7,9 +7,11 @@ import re
 
 import nh3
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
-_LINE_BREAKS = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
-_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\u2028\u2029\ufeff]")
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n|\x85|\u2028|\u2029")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]+")
+_ENCODED_WORD_START = "=?"
+
 
 #: Tags and attributes an invitation's HTML description may keep; everything else is removed.
 ALLOWED_TAGS = frozenset({
@@ -28,6 +30,20 @@ def one_line(text: str) -> str:
     caller add a header or a property of their own.
     """
     return _ANY_CONTROL.sub(" ", text).strip()
+
+
+def header_text(text: str) -> str:
+    """One line, and no `=?` left to be read as an RFC 2047 encoded word by mail clients.
+
+    A summary such as `=?utf-8?q?Hi=0D=0A?=` would otherwise be decoded by the recipient's
+    client into text the organiser never wrote, line breaks included.
+    """
+    return one_line(text).replace(_ENCODED_WORD_START, "= ?")
+
+
+def display_name(text: str) -> str:
+    """A name for an address header (see `header_text`)."""
+    return header_text(text)
 
 
 def plain_text(text: str) -> str:
