@@ -1,0 +1,1 @@
+"""Reliability soak: the invite flow under queue redelivery, injected faults and crashes."""
