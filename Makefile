@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-lambda test lint typecheck unit schema clean
+.PHONY: demo demo-lambda test lint typecheck unit schema bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("cis needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -28,13 +28,26 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts examples
+	$(BIN)/ruff check src tests scripts examples bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract -k "not dynamodb"
+
+# Each bench prints its own table of figures as ratios against a baseline run in the same
+# process; together they take a few minutes on 2 cores.
+bench: $(STAMP)
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/aws_cost.py
+	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/bulk_send.py --n 100000 --small 10000 --mailer null --no-trace
+
+# The fault-injection soak at full size (make test runs it with 2,000 requests).
+soak: $(STAMP)
+	$(BIN)/python -m tests.reliability.soak --n 100000 --repository memory
+	$(BIN)/python -m tests.reliability.soak --n 100000 --repository sqlite
 
 schema: $(STAMP)
 	$(BIN)/python scripts/export_schema.py
