@@ -16,7 +16,7 @@ from icalendar.parser import param_value
 
 from cis.domain.imip import Invitation, compose_invitation, sender_address
 from cis.domain.model import Event, Invitee
-from cis.domain.text import display_name
+from cis.domain.text import display_name, one_line
 
 __all__ = ["InvitationTemplate"]
 
@@ -166,11 +166,12 @@ class InvitationTemplate:
         message, calendar = self._cuts
         utc = now.astimezone(dt.UTC)
         name = display_name(invitee.name) if invitee.name else ""
+        common_name = one_line(invitee.name) if invitee.name else ""
         stamp = (
             f"DTSTAMP:{utc.year:04}{utc.month:02}{utc.day:02}"
             f"T{utc.hour:02}{utc.minute:02}{utc.second:02}Z\r\n"
         ).encode("ascii")
-        attendee = _attendee_line(name, str(invitee.partstat), invitee.email)
+        attendee = _attendee_line(common_name, str(invitee.partstat), invitee.email)
         is_ascii = calendar.is_ascii and attendee.isascii()
         if is_ascii:
             body = (calendar.head_7bit, stamp, calendar.middle_7bit, attendee,
@@ -361,7 +362,7 @@ def _to_line(name: str, email: str) -> bytes:
     needs an encoded word; the email package folds everything else.
     """
     username, domain = email.rsplit("@", 1)
-    if "=?" not in name and "=?" not in email and _DOT_ATOM.match(username) and (
+    if "=" not in name and "=?" not in email and _DOT_ATOM.match(username) and (
         _DOT_ATOM.match(domain)
     ):
         if not name:
