@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import boto3
+from moto_process import free_port, start_moto
 
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,28 +42,6 @@ elapsed = time.perf_counter() - started
 assert response == {{"batchItemFailures": []}}, response
 print(elapsed)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_moto(port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("moto server did not start")
 
 
 def provision(endpoint: str) -> dict[str, str]:
