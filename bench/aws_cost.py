@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from moto_process import free_port, start_moto
+from moto_process import free_port, provision, start_moto
 
 from cis.adapters.keys import STATISTICS_SORT_KEY
 from cis.lambda_handler import LambdaRuntime, aws_runtime, make_handler
@@ -88,26 +88,6 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 
 
 # --- moto ---------------------------------------------------------------------------------------
-
-
-def provision(session: boto3.session.Session, endpoint: str) -> dict[str, str]:
-    """The table, queue and verified sender the function needs; returns its environment."""
-    table = f"cis-cost-{uuid.uuid4().hex[:8]}"
-    session.client("dynamodb", endpoint_url=endpoint).create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
-    queue = session.client("sqs", endpoint_url=endpoint).create_queue(
-        QueueName=f"cis-cost-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    session.client("sesv2", endpoint_url=endpoint).create_email_identity(
-        EmailIdentity="invites@example.com")
-    return {
-        "REGION": REGION, "DYNAMODB_TABLE": table, "SENDER": "Invites <invites@example.com>",
-        "RSVP_EMAIL": "rsvp@example.com", "SQS_URL": queue, "AWS_ENDPOINT_URL": endpoint,
-    }
 
 
 # --- item sizes and write units -----------------------------------------------------------------
@@ -467,7 +447,7 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{port}"
     try:
         session = boto3.session.Session(region_name=REGION)
-        environment = provision(session, endpoint)
+        environment = provision(session, endpoint, name_prefix="cis-cost")
         runs = [measure(size, mode, args.invites, environment, session)
                 for mode in MODES for size in BATCH_SIZES]
     finally:

@@ -15,11 +15,10 @@ import os
 import statistics
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import boto3
-from moto_process import free_port, start_moto
+from moto_process import free_port, provision, start_moto
 
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,30 +41,6 @@ elapsed = time.perf_counter() - started
 assert response == {{"batchItemFailures": []}}, response
 print(elapsed)
 """
-
-
-def provision(endpoint: str) -> dict[str, str]:
-    """The table, queue and verified sender the function needs; returns its environment."""
-    session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing",
-                                    aws_secret_access_key="testing")
-    table = f"cis-cold-{uuid.uuid4().hex[:8]}"
-    session.client("dynamodb", endpoint_url=endpoint).create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
-    queue = session.client("sqs", endpoint_url=endpoint).create_queue(
-        QueueName=f"cis-cold-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    session.client("sesv2", endpoint_url=endpoint).create_email_identity(
-        EmailIdentity="invites@example.com")
-    return {
-        "REGION": REGION, "DYNAMODB_TABLE": table, "SENDER": "Invites <invites@example.com>",
-        "RSVP_EMAIL": "rsvp@example.com", "SQS_URL": queue, "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }
 
 
 def one_record(number: int) -> dict[str, object]:
@@ -95,7 +70,13 @@ def main() -> None:
     server = start_moto(port)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        function_env = {**os.environ, **provision(endpoint)}
+        session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing",
+                                        aws_secret_access_key="testing")
+        function_env = {
+            **os.environ, **provision(session, endpoint, name_prefix="cis-cold"),
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }
         baseline_env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing"}
         baseline, cis = [], []

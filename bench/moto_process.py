@@ -9,7 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+
+import boto3
 
 
 def free_port() -> int:
@@ -34,3 +37,25 @@ def start_moto(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     server.kill()
     raise SystemExit("moto server did not start")
+
+
+def provision(session: boto3.session.Session, endpoint: str, *, name_prefix: str) -> dict[str, str]:
+    """Create the table, queue and verified sender the function needs; return its environment."""
+    region = session.region_name
+    table = f"{name_prefix}-{uuid.uuid4().hex[:8]}"
+    session.client("dynamodb", endpoint_url=endpoint).create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    queue = session.client("sqs", endpoint_url=endpoint).create_queue(
+        QueueName=f"{name_prefix}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    session.client("sesv2", endpoint_url=endpoint).create_email_identity(
+        EmailIdentity="invites@example.com")
+    return {
+        "REGION": str(region), "DYNAMODB_TABLE": table,
+        "SENDER": "Invites <invites@example.com>", "RSVP_EMAIL": "rsvp@example.com",
+        "SQS_URL": queue, "AWS_ENDPOINT_URL": endpoint,
+    }
