@@ -29,12 +29,14 @@ How to read the table:
   It never goes down: `+maxrss` is how much the high-water mark rose during the pass, so a
   pass run after a bigger one can show 0.
 - Memory is flat when `py peak` at N over `py peak` at 10k is close to 1 (target < 1.5) and
-  `maxrss` does not rise between the 10k checkpoint and the end of the pass.
+  `maxrss` does not rise between the 10k checkpoint and the end of the pass. `py live`, the
+  Python memory in use at 10k, N/2 and N, tells a one-time step (a bounded cache filling up
+  early) from growth per invite: only the second goes on rising between N/2 and N.
 
 Run from the repository root: `.venv/bin/python bench/bulk_send.py` (default N = 100,000, both
-mailers). Rendering each invitation is slow, so the default run takes a long time (about
-30 minutes per 100k untraced pass and three times that traced, on a 2-core machine; see
-docs/performance.md); `--n 10000` or `--no-trace` give shorter runs.
+mailers, four passes). On a busy 2-core machine that took about 19 minutes, most of it the
+outbox passes' fsyncs and the traced passes; `--mailer null --no-trace` takes about a minute
+and `--n 10000` a tenth of the default. See docs/performance.md for measured figures.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -105,28 +107,29 @@ class Mark:
     seconds: float
     cpu_seconds: float
     py_peak: int | None
+    py_live: int | None
     maxrss: int
 
 
 class Checkpointed:
-    """Wraps a mailer and takes a `Mark` when the `at`-th message has been handed over."""
+    """Wraps a mailer and takes a `Mark` when each of the `at`-th messages is handed over."""
 
-    def __init__(self, inner: Mailer, *, at: int, clock: Callable[[], Mark],
+    def __init__(self, inner: Mailer, *, at: Collection[int], clock: Callable[[int], Mark],
                  progress: Callable[[int], None], every: int) -> None:
         self.inner = inner
         self.sent = 0
-        self._at = at
+        self._at = frozenset(at)
         self._clock = clock
         self._progress = progress
         self._every = every
-        self.mark: Mark | None = None
+        self.marks: dict[int, Mark] = {}
 
     def send(self, email: RawEmail) -> str:
-        """Send through the wrapped mailer, then take the mark if this is the one."""
+        """Send through the wrapped mailer, then take a mark if this is one of the counts."""
         mail_id = self.inner.send(email)
         self.sent += 1
-        if self.sent == self._at:
-            self.mark = self._clock()
+        if self.sent in self._at:
+            self.marks[self.sent] = self._clock(self.sent)
         if self.sent % self._every == 0:
             self._progress(self.sent)
         return mail_id
@@ -134,12 +137,14 @@ class Checkpointed:
 
 @dataclass(frozen=True)
 class Pass:
-    """One `cis send` over the whole CSV: the mark at the small size and at the end."""
+    """One `cis send` over the whole CSV, marked at the small size, at N/2, at N and after."""
 
     mailer: str
     traced: bool
     rss_before: int
     small: Mark
+    half: Mark
+    last: Mark
     end: Mark
     loads: tuple[float, ...]
 
@@ -215,9 +220,10 @@ def send_pass(mailer: str, csv_path: Path, workdir: Path, *, n: int, small: int,
     started, cpu_started = time.perf_counter(), time.process_time()
 
     def mark(invites: int) -> Mark:
-        py_peak = tracemalloc.get_traced_memory()[1] - traced_base if traced else None
+        live, peak = tracemalloc.get_traced_memory() if traced else (traced_base, traced_base)
         return Mark(invites, time.perf_counter() - started, time.process_time() - cpu_started,
-                    py_peak, maxrss_bytes())
+                    peak - traced_base if traced else None,
+                    live - traced_base if traced else None, maxrss_bytes())
 
     def progress(sent: int) -> None:
         loads.append(os.getloadavg()[0])
@@ -228,7 +234,7 @@ def send_pass(mailer: str, csv_path: Path, workdir: Path, *, n: int, small: int,
 
     def build(*, directory: Path) -> Checkpointed:
         inner: Mailer = OutboxMailer(directory=directory) if mailer == "outbox" else NullMailer()
-        built.append(Checkpointed(inner, at=small, clock=lambda: mark(small),
+        built.append(Checkpointed(inner, at=(small, n // 2, n), clock=mark,
                                   progress=progress, every=max(1, n // 10)))
         return built[-1]
 
@@ -243,10 +249,12 @@ def send_pass(mailer: str, csv_path: Path, workdir: Path, *, n: int, small: int,
             tracemalloc.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
     summary = json.loads(out.getvalue() or "{}")
-    if status != 0 or summary.get("sent") != n or not built or built[0].mark is None:
+    if status != 0 or summary.get("sent") != n or not built or len(built[0].marks) < 2:
         raise BenchError(f"cis send with the {mailer} mailer exited {status} with {summary}; "
                          f"stderr ends: {err.getvalue()[-500:]!r}")
-    return Pass(mailer, traced, rss_before, built[0].mark, end, tuple(loads))
+    marks = built[0].marks
+    return Pass(mailer, traced, rss_before, marks[small], marks[n // 2], marks[n], end,
+                tuple(loads))
 
 
 @dataclass(frozen=True)
@@ -388,12 +396,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             ratio = traced_pass.end.py_peak / traced_pass.small.py_peak
             verdict = "met" if ratio < FLAT_TARGET else "NOT met"
             flat += (f"; py peak {_size(n)}/{_size(small)} = {ratio:.2f} "
-                     f"(target < {FLAT_TARGET}: {verdict}; traced pass took "
-                     f"{traced_pass.end.seconds:,.0f}s)")
+                     f"(target < {FLAT_TARGET}: {verdict})")
+            flat += "; py live at " + " / ".join(
+                f"{_size(m.invites)} {(m.py_live or 0) / MIB:,.2f}"
+                for m in (traced_pass.small, traced_pass.half, traced_pass.last)
+            ) + " MiB"
         print(flat)
     for (mailer, traced), done in passes.items():
-        print(f"load average (1 min) during the {mailer} {'traced' if traced else 'timed'} "
-              f"pass: {min(done.loads):.1f} to {max(done.loads):.1f} (this bench counts 1)")
+        print(f"{mailer} {'traced' if traced else 'timed'} pass: {done.end.seconds:,.1f}s, "
+              f"load average (1 min) {min(done.loads):.1f} to {max(done.loads):.1f} "
+              "(this bench counts 1)")
     print(f"total bench time {time.perf_counter() - started:,.0f}s")
     return 0
 

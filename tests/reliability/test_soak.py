@@ -41,22 +41,26 @@ def test_soak_under_faults_and_crashes_loses_nothing_and_duplicates_only_in_the_
     result = run_soak(SoakConfig(n=N, repository=repository, seed=SEED))
 
     assert result.failed_checks == [], result.table()
-    assert result.driver_errors == ()
-    assert result["queue drained"] is True
+    assert result.driver_errors == (), result.table()
+    assert result["queue drained"] is True, result.table()
     for name in CHECKED_TO_BE_ZERO:
         assert result[name] == 0, f"{name}\n{result.table()}"
-    assert result["extra emails"] <= (
-        result["accepted sends unrecorded by a crash"]
-        + result["accepted sends unrecorded as settle kept failing"]
-    )
-    assert result["invites_sent"] + result["invites_failed"] == result["distinct attendees"]
-    assert result["invites_failed"] == result["bad addresses (rejected every time)"]
+    unrecorded = (result["accepted sends unrecorded by a crash"]
+                  + result["accepted sends unrecorded as settle kept failing"])
+    assert result["extra emails"] <= unrecorded, result.table()
+    settled = result["invites_sent"] + result["invites_failed"]
+    assert settled == result["distinct attendees"], result.table()
+    assert result["invites_failed"] == result["bad addresses (rejected every time)"], (
+        result.table())
     # The faults really were there: otherwise the checks above prove nothing.
-    assert result["redeliveries"] > 0
-    assert result["duplicate deliveries (two holders at once)"] > 0
-    assert result["injected mailer transient errors"] > 0
-    assert result["crashes after_send"] > 0
-    assert sum(result[f"crashes {point}"] for point in soak.CRASH_POINTS) > 10
+    faults = (
+        result["redeliveries"],
+        result["duplicate deliveries (two holders at once)"],
+        result["injected mailer transient errors"],
+        result["crashes after_send"],
+    )
+    assert all(faults), result.table()
+    assert sum(result[f"crashes {point}"] for point in soak.CRASH_POINTS) > 10, result.table()
 
 
 def make_queue(**overrides: Any) -> SimulatedSqsQueue:
@@ -138,7 +142,7 @@ class DoubleCountingRepository(InMemoryInviteRepository):
 def test_soak_reports_the_invites_a_mailer_silently_drops_as_lost() -> None:
     result = run_soak(SoakConfig(n=150, seed=SEED), mailer=LyingMailer())
     assert not result.passed
-    assert result["lost"] > 0
+    assert result["lost"] > 0, result.table()
     assert result["sent records whose message id was never settled"] == 0
     assert "lost" in [row.name for row in result.failed_checks]
 
@@ -148,15 +152,15 @@ def test_soak_reports_duplicates_from_a_claim_that_is_not_atomic() -> None:
                         crash_rate=0.0, transient_mail_rate=0.0, repository_fault_rate=0.0)
     result = run_soak(config, repository=CheckThenActRepository())
     assert not result.passed
-    assert result["extra emails outside the window"] > 0
-    assert result["claims taken over from a live consumer"] > 0
-    assert result["accepted sends unrecorded by a crash"] == 0
+    assert result["extra emails outside the window"] > 0, result.table()
+    assert result["claims taken over from a live consumer"] > 0, result.table()
+    assert result["accepted sends unrecorded by a crash"] == 0, result.table()
 
 
 def test_soak_reports_statistics_that_drift_from_the_records() -> None:
     result = run_soak(SoakConfig(n=150, seed=SEED), repository=DoubleCountingRepository())
     assert not result.passed
-    assert result["events whose statistics != recount"] > 0
+    assert result["events whose statistics != recount"] > 0, result.table()
     assert result["invites_sent"] > result["distinct attendees"]
 
 

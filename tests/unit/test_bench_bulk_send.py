@@ -45,4 +45,5 @@ def test_bench_sends_a_tiny_list_with_both_mailers_and_prints_positive_figures(
             assert number(row["maxrss MiB"]) > 0, name
             assert number(row["+maxrss MiB"]) >= 0, name
     assert "py peak 200/20 = " in output
+    assert "py live at 20 " in output
     assert list(tmp_path.iterdir()) == []
