@@ -22,7 +22,7 @@ How to read the table:
   the mailer. The CSV is streamed, so the first 10k rows of an N-row run are a 10k run;
   measuring both in one pass halves the cost.
 - `py peak MiB` is tracemalloc's peak of Python allocations during the pass (above what was
-  live when it started). Tracing makes Python code about three times slower, so it comes from
+  live when it started). Tracing makes Python code 2 to 5 times slower, so it comes from
   a second pass of the same size; speed figures always come from the untraced pass.
 - `maxrss MiB` is `resource.getrusage(RUSAGE_SELF).ru_maxrss`, the process's resident-set
   high-water mark, which covers C allocations too (SQLite's page cache, the interpreter).
@@ -34,7 +34,7 @@ How to read the table:
   early) from growth per invite: only the second goes on rising between N/2 and N.
 
 Run from the repository root: `.venv/bin/python bench/bulk_send.py` (default N = 100,000, both
-mailers, four passes). On a busy 2-core machine that took about 19 minutes, most of it the
+mailers, four passes). On a busy 2-core machine that took about 13 minutes, most of it the
 outbox passes' fsyncs and the traced passes; `--mailer null --no-trace` takes about a minute
 and `--n 10000` a tenth of the default. See docs/performance.md for measured figures.
 """
