@@ -132,6 +132,7 @@ class _Attempt:
     settlement: Settlement | None = None
     result_if_settled: RecordResult | None = None
     repeat_of: int | None = None
+    recorded: bool = False
 
 
 @dataclass(slots=True)
@@ -230,7 +231,7 @@ class InviteService:
             lease_expires_at=now + self.claim_lease,
         )
         try:
-            granted = self.repository.claim(claim)
+            granted = self._record_then_claim(batch, claim)
         except RepositoryError as exc:
             return self._result(attempt, Outcome.RETRY, f"claim failed: {exc}")
         if granted in (ClaimOutcome.ALREADY_SENT, ClaimOutcome.ALREADY_FAILED):
@@ -290,9 +291,24 @@ class InviteService:
                 self._templates.popitem(last=False)
         return template
 
+    def _record_then_claim(self, batch: _Batch, claim: Claim) -> ClaimOutcome:
+        """Claim the next attendee in the same write that records what was settled so far.
+
+        Every send is thus recorded before the next one starts: a crash leaves at most one
+        accepted send unrecorded, and a batch still costs one write per invite. If the write
+        fails, the earlier settlements stay pending for the next claim or the batch's end.
+        """
+        pending = self._unrecorded(batch)
+        if not pending:
+            return self.repository.claim(claim)
+        settlements = [attempt.settlement for _, attempt in pending if attempt.settlement]
+        applied, granted = self.repository.settle_then_claim(settlements, claim)
+        self._recorded(batch, pending, applied)
+        return granted
+
     def _settle(self, batch: _Batch) -> None:
-        """Record every claim's end in one repository call; unrecorded sends are retried."""
-        pending = [(i, a) for i, a in enumerate(batch.attempts) if a.settlement is not None]
+        """Record what no claim carried yet, in one call; unrecorded sends are retried."""
+        pending = self._unrecorded(batch)
         if not pending:
             return
         settlements = [a.settlement for _, a in pending if a.settlement is not None]
@@ -305,7 +321,21 @@ class InviteService:
                         attempt, Outcome.RETRY, f"handled but not recorded: {exc}"
                     )
             return
+        self._recorded(batch, pending, applied)
+
+    @staticmethod
+    def _unrecorded(batch: _Batch) -> list[tuple[int, _Attempt]]:
+        return [
+            (index, attempt)
+            for index, attempt in enumerate(batch.attempts)
+            if attempt.settlement is not None and not attempt.recorded
+        ]
+
+    def _recorded(
+        self, batch: _Batch, pending: list[tuple[int, _Attempt]], applied: list[bool]
+    ) -> None:
         for (index, attempt), was_applied in zip(pending, applied, strict=True):
+            attempt.recorded = True
             if attempt.result_if_settled is None:
                 continue
             if not was_applied:

@@ -134,6 +134,96 @@ def test_settle_applies_each_settlement_on_its_own(repository: Any) -> None:
     assert repository.get_statistics(UID).invites_sent == 11
 
 
+def test_settle_then_claim_records_the_last_send_and_claims_the_next(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    applied, outcome = repository.settle_then_claim(
+        [sent("ann@example.org", "t1", message_id="ses-ann")],
+        make_claim("bob@example.org", "t2", T0),
+    )
+    assert (applied, outcome) == ([True], ClaimOutcome.CLAIMED)
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert (ann.state, ann.message_id) == (InviteState.SENT, "ses-ann")
+    assert repository.get_attendee(UID, "bob@example.org").claim_token == "t2"
+    assert repository.get_statistics(UID).invites_sent == 1
+
+
+def test_settle_then_claim_settles_even_when_the_claim_is_refused(repository: Any) -> None:
+    invited(repository, "bob@example.org")
+    repository.claim(make_claim("cy@example.org", "live", T0))
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    repository.claim(make_claim("dee@example.org", "t3", T0))
+    applied, outcome = repository.settle_then_claim(
+        [sent("ann@example.org", "t1")], make_claim("bob@example.org", "t2", T0)
+    )
+    assert (applied, outcome) == ([True], ClaimOutcome.ALREADY_SENT)
+    failed = MarkFailed(AttendeeKey.of(UID, "dee@example.org"), "t3", reason="550",
+                        at=T0, counters=statistics.on_failed())
+    applied, outcome = repository.settle_then_claim(
+        [failed], make_claim("cy@example.org", "t4", T0 + dt.timedelta(minutes=1))
+    )
+    assert (applied, outcome) == ([True], ClaimOutcome.IN_PROGRESS)
+    assert repository.get_attendee(UID, "ann@example.org").state is InviteState.SENT
+    assert repository.get_attendee(UID, "dee@example.org").state is InviteState.FAILED
+    assert repository.get_attendee(UID, "cy@example.org").claim_token == "live"
+    stats = repository.get_statistics(UID)
+    assert (stats.invites_sent, stats.invites_failed) == (2, 1)
+
+
+def test_settle_then_claim_reports_a_lost_settlement_and_still_claims(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    repository.claim(make_claim("bob@example.org", "t2", T0))
+    applied, outcome = repository.settle_then_claim(
+        [sent("ann@example.org", "t1"), sent("bob@example.org", "stolen")],
+        make_claim("cy@example.org", "t3", T0),
+    )
+    assert (applied, outcome) == ([True, False], ClaimOutcome.CLAIMED)
+    assert repository.get_attendee(UID, "bob@example.org").state is InviteState.CLAIMED
+    assert repository.get_attendee(UID, "cy@example.org").state is InviteState.CLAIMED
+    assert repository.get_statistics(UID).invites_sent == 1
+
+
+def test_settle_then_claim_takes_over_an_expired_claim(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    repository.claim(make_claim("bob@example.org", "old", T0))
+    later = T0 + dt.timedelta(minutes=16)
+    applied, outcome = repository.settle_then_claim(
+        [sent("ann@example.org", "t1")], make_claim("bob@example.org", "new", later)
+    )
+    assert applied == [True]
+    assert outcome.granted
+    assert repository.get_attendee(UID, "bob@example.org").claim_token == "new"
+
+
+def test_settle_then_claim_of_the_same_attendee_settles_first(repository: Any) -> None:
+    repository.claim(make_claim("ann@example.org", "t1", T0))
+    release = Release(AttendeeKey.of(UID, "ann@example.org"), "t1")
+    applied, outcome = repository.settle_then_claim(
+        [release], make_claim("ann@example.org", "t2", T0)
+    )
+    assert (applied, outcome) == ([True], ClaimOutcome.CLAIMED)
+    assert repository.get_attendee(UID, "ann@example.org").claim_token == "t2"
+
+
+def test_settle_then_claim_carries_more_settlements_than_one_transaction_holds(
+    repository: Any,
+) -> None:
+    count = 120
+    for number in range(count):
+        repository.claim(make_claim(f"a{number}@example.org", f"t{number}", T0))
+    applied, outcome = repository.settle_then_claim(
+        [sent(f"a{n}@example.org", f"t{n}") for n in range(count)],
+        make_claim("next@example.org", "tn", T0),
+    )
+    assert (applied, outcome) == ([True] * count, ClaimOutcome.CLAIMED)
+    assert repository.get_statistics(UID).invites_sent == count
+
+
+def test_settle_then_claim_with_nothing_to_settle_is_a_claim(repository: Any) -> None:
+    assert repository.settle_then_claim([], make_claim("ann@example.org", "t1", T0)) == (
+        [], ClaimOutcome.CLAIMED
+    )
+
+
 def test_statistics_add_up_and_unknown_events_read_as_zero(repository: Any) -> None:
     repository.apply_statistics(UID, statistics.on_rejected())
     repository.apply_statistics(UID, statistics.merge(statistics.on_duplicate(),

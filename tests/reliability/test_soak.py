@@ -45,9 +45,12 @@ def test_soak_under_faults_and_crashes_loses_nothing_and_duplicates_only_in_the_
     assert result["queue drained"] is True, result.table()
     for name in CHECKED_TO_BE_ZERO:
         assert result[name] == 0, f"{name}\n{result.table()}"
-    unrecorded = (result["accepted sends unrecorded by a crash"]
-                  + result["accepted sends unrecorded as settle kept failing"])
-    assert result["extra emails"] <= unrecorded, result.table()
+    # A crash costs at most one extra email: the one send it caught between the mailer's
+    # answer and the write that records it.
+    assert result["most accepted sends one crash left unrecorded"] <= 1, result.table()
+    window = (result["crashes with an accepted send unrecorded"]
+              + result["accepted sends unrecorded as settle kept failing"])
+    assert result["extra emails"] <= window, result.table()
     settled = result["invites_sent"] + result["invites_failed"]
     assert settled == result["distinct attendees"], result.table()
     assert result["invites_failed"] == result["bad addresses (rejected every time)"], (

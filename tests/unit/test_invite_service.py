@@ -202,6 +202,10 @@ class FlakyRepository(InMemoryInviteRepository):
         self._maybe_fail("settle")
         return super().settle(settlements)
 
+    def settle_then_claim(self, settlements: Any, claim: Any) -> Any:
+        self._maybe_fail("settle_then_claim")
+        return super().settle_then_claim(settlements, claim)
+
     def apply_statistics(self, event_uid: str, counters: Any) -> None:
         self._maybe_fail("apply_statistics")
         super().apply_statistics(event_uid, counters)
@@ -231,6 +235,52 @@ def test_unrecordable_send_is_retried_rather_than_forgotten() -> None:
     report = service.process_batch(records(body("ann@example.org")))
     assert report.results[0].outcome is Outcome.RETRY
     assert "not recorded" in (report.results[0].reason or "")
+
+
+def test_each_send_is_recorded_before_the_next_attendee_is_mailed() -> None:
+    repository = InMemoryInviteRepository()
+    calls: list[str] = []
+
+    class WatchingMailer(InMemoryMailer):
+        """Checks, at each send, that every earlier attendee is already recorded as sent."""
+
+        def send(self, email: Any) -> str:
+            for earlier in self.sent:
+                record = repository.get_attendee(UID, earlier.recipient)
+                assert record is not None and record.state is InviteState.SENT, earlier
+            return super().send(email)
+
+    class CallLog(InMemoryInviteRepository):
+        def claim(self, claim: Any) -> Any:
+            calls.append("claim")
+            return repository.claim(claim)
+
+        def settle_then_claim(self, settlements: Any, claim: Any) -> Any:
+            calls.append(f"settle {len(settlements)} then claim")
+            return repository.settle_then_claim(settlements, claim)
+
+        def settle(self, settlements: Any) -> Any:
+            calls.append(f"settle {len(settlements)}")
+            return repository.settle(settlements)
+
+    service = make_service(CallLog(), WatchingMailer())
+    report = service.process_batch(records(*(body(f"a{n}@example.org") for n in range(4))))
+    assert [r.outcome for r in report.results] == [Outcome.SENT] * 4
+    assert calls == ["claim"] + ["settle 1 then claim"] * 3 + ["settle 1"]
+    assert repository.get_statistics(UID).invites_sent == 4
+
+
+def test_sends_stay_pending_when_the_write_that_would_record_them_fails() -> None:
+    repository = FlakyRepository()
+    repository.failures["settle_then_claim"] = 1
+    service = make_service(repository)
+    report = service.process_batch(records(
+        body("ann@example.org"), body("bob@example.org"), body("cy@example.org")))
+    assert [r.outcome for r in report.results] == [Outcome.SENT, Outcome.RETRY, Outcome.SENT]
+    assert repository.get_attendee(UID, "ann@example.org").state is InviteState.SENT
+    assert repository.get_attendee(UID, "bob@example.org") is None
+    assert repository.get_statistics(UID).invites_sent == 2
+    assert_statistics_match_recount(service)
 
 
 def test_uncounted_duplicates_are_retried_so_they_get_counted() -> None:

@@ -144,41 +144,67 @@ class DynamoDBInviteRepository:
         UpdateItem rather than PutItem so that `history` from earlier attempts survives a
         take-over without reading it first.
         """
-        expression = _Expression()
-        invitee = claim.invitee
-        expression.set("email", _string(invitee.email))
-        expression.set("status", _string(invitee.partstat.value))
-        expression.set("state", _string(InviteState.CLAIMED.value), placeholder=":claimed")
-        expression.set("claim_token", _string(claim.token))
-        expression.set("lease_expires_at", _string(_timestamp(claim.lease_expires_at)))
-        expression.set("lease_expires_epoch", _number(_epoch(claim.lease_expires_at)))
-        expression.set_expression("#history = if_not_exists(#history, :empty)")
-        expression.values[":empty"] = {"L": []}
-        expression.set_or_remove("name", invitee.name)
-        expression.set_or_remove("origin", invitee.origin)
-        expression.remove("sent_at", "message_id", "failure_reason", "last_reply_at")
-        expression.values[":released"] = _string(InviteState.RELEASED.value)
-        expression.values[":now"] = _number(_epoch(claim.now))
         try:
             with _translated_errors("claim"):
                 response = self.client.update_item(
-                    TableName=self.table_name,
-                    Key=_key(keys.attendee_item_key(claim.key)),
-                    UpdateExpression=expression.update_expression(),
-                    ConditionExpression=_CLAIMABLE,
-                    ExpressionAttributeNames=expression.names(_CLAIMABLE),
-                    ExpressionAttributeValues=expression.values,
+                    **self._claim_update(claim),
                     ReturnValues="ALL_OLD",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as exc:
             if _error_code(exc) != _CONDITION_FAILED:
                 raise  # pragma: no cover - _translated_errors lets only condition failures out
-            return _refusal(exc)
+            return _refusal(exc.response.get("Item"), exc)  # type: ignore[arg-type]
         old = response.get("Attributes")
         if not old or _state(old) is InviteState.RELEASED:
             return ClaimOutcome.CLAIMED
         return ClaimOutcome.TAKEN_OVER
+
+    def settle_then_claim(
+        self, settlements: Sequence[Settlement], claim: Claim
+    ) -> tuple[list[bool], ClaimOutcome]:
+        """One transaction with the settlements, their counters and the claim.
+
+        A lost claim or a refused claim cancels the whole transaction; the cancellation says
+        which, with the refused claim's item, so the rest is sent again without them. Each
+        retry drops at least one action. Settlements too many for one transaction, or one of
+        the attendee being claimed, are settled first in calls of their own.
+        """
+        chunks = _chunks(settlements)
+        if not settlements:
+            return [], self.claim(claim)
+        if len(chunks) > 1 or claim.key in {settlement.key for settlement in settlements}:
+            return self.settle(settlements), self.claim(claim)
+        applied = [False] * len(settlements)
+        pending = chunks[0]
+        outcome: ClaimOutcome | None = None
+        while pending:
+            actions: list[TransactWriteItemTypeDef] = [
+                {"Update": self._settlement_update(settlements[i])} for i in pending
+            ]
+            claim_position = len(actions) if outcome is None else None
+            if claim_position is not None:
+                actions.append({"Update": {
+                    **self._claim_update(claim),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }})
+            actions.extend(self._counter_updates(settlements, pending))
+            try:
+                with _translated_errors("settle and claim"):
+                    self.client.transact_write_items(TransactItems=actions)
+            except ClientError as exc:
+                conditional = len(pending) + (claim_position is not None)
+                lost = _lost_claims(exc, conditional)
+                pending = [index for position, index in enumerate(pending) if position not in lost]
+                if claim_position is not None and claim_position in lost:
+                    outcome = _refusal(_cancellation_item(exc, claim_position), exc)
+                continue
+            for index in pending:
+                applied[index] = True
+            if outcome is None:
+                outcome = ClaimOutcome.CLAIMED
+            return applied, outcome
+        return applied, outcome if outcome is not None else self.claim(claim)
 
     def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
         """Settle in one transaction per chunk of up to 100 actions, counters included.
@@ -299,14 +325,7 @@ class DynamoDBInviteRepository:
             actions: list[TransactWriteItemTypeDef] = [
                 {"Update": self._settlement_update(settlements[index])} for index in pending
             ]
-            by_event: dict[str, list[Counters]] = {}
-            for index in pending:
-                settlement = settlements[index]
-                by_event.setdefault(settlement.key.event_uid, []).append(settlement.counters)
-            for event_uid, parts in by_event.items():
-                update = self._statistics_update(event_uid, statistics.merge(*parts))
-                if update is not None:
-                    actions.append({"Update": update})
+            actions.extend(self._counter_updates(settlements, pending))
             try:
                 with _translated_errors("settle"):
                     self.client.transact_write_items(TransactItems=actions)
@@ -317,6 +336,46 @@ class DynamoDBInviteRepository:
             for index in pending:
                 applied[index] = True
             return
+
+    def _claim_update(self, claim: Claim) -> UpdateTypeDef:
+        expression = _Expression()
+        invitee = claim.invitee
+        expression.set("email", _string(invitee.email))
+        expression.set("status", _string(invitee.partstat.value))
+        expression.set("state", _string(InviteState.CLAIMED.value), placeholder=":claimed")
+        expression.set("claim_token", _string(claim.token))
+        expression.set("lease_expires_at", _string(_timestamp(claim.lease_expires_at)))
+        expression.set("lease_expires_epoch", _number(_epoch(claim.lease_expires_at)))
+        expression.set_expression("#history = if_not_exists(#history, :empty)")
+        expression.values[":empty"] = {"L": []}
+        expression.set_or_remove("name", invitee.name)
+        expression.set_or_remove("origin", invitee.origin)
+        expression.remove("sent_at", "message_id", "failure_reason", "last_reply_at")
+        expression.values[":released"] = _string(InviteState.RELEASED.value)
+        expression.values[":now"] = _number(_epoch(claim.now))
+        return {
+            "TableName": self.table_name,
+            "Key": _key(keys.attendee_item_key(claim.key)),
+            "UpdateExpression": expression.update_expression(),
+            "ConditionExpression": _CLAIMABLE,
+            "ExpressionAttributeNames": expression.names(_CLAIMABLE),
+            "ExpressionAttributeValues": expression.values,
+        }
+
+    def _counter_updates(
+        self, settlements: Sequence[Settlement], positions: Sequence[int]
+    ) -> list[TransactWriteItemTypeDef]:
+        """One statistics `ADD` per event, for the settlements at `positions`."""
+        by_event: dict[str, list[Counters]] = {}
+        for index in positions:
+            settlement = settlements[index]
+            by_event.setdefault(settlement.key.event_uid, []).append(settlement.counters)
+        updates: list[TransactWriteItemTypeDef] = []
+        for event_uid, parts in by_event.items():
+            update = self._statistics_update(event_uid, statistics.merge(*parts))
+            if update is not None:
+                updates.append({"Update": update})
+        return updates
 
     def _settlement_update(self, settlement: Settlement) -> UpdateTypeDef:
         expression = _Expression()
@@ -452,13 +511,12 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _refusal(exc: ClientError) -> ClaimOutcome:
+def _refusal(old: Item | None, exc: ClientError) -> ClaimOutcome:
     """Classify a refused claim from the item DynamoDB returned with the condition failure.
 
     The condition only fails when an item exists, and DynamoDB (and moto) return it because
     the call asks for `ReturnValuesOnConditionCheckFailure=ALL_OLD`.
     """
-    old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
     if not old:
         raise RepositoryError(
             "DynamoDB refused the claim without returning the item", transient=False
@@ -471,19 +529,28 @@ def _refusal(exc: ClientError) -> ClaimOutcome:
     return ClaimOutcome.IN_PROGRESS
 
 
-def _lost_claims(exc: ClientError, settlement_count: int) -> set[int]:
-    """The positions whose claim was lost, from a transaction cancelled only by lost claims.
+def _lost_claims(exc: ClientError, conditional_count: int) -> set[int]:
+    """The positions whose condition failed, from a transaction cancelled only by those.
 
     Any other cause (a conflict, throttling, a bad request) is raised as `RepositoryError`.
     """
     lost = {
         position
-        for position, code in enumerate(_cancellation_codes(exc)[:settlement_count])
+        for position, code in enumerate(_cancellation_codes(exc)[:conditional_count])
         if code == _CONDITION_FAILED_REASON
     }
     if lost:
         return lost
     raise _cancellation_error(exc, "settle") from exc
+
+
+def _cancellation_item(exc: ClientError, position: int) -> Item | None:
+    """The old item a cancelled transaction returned for the action at `position`."""
+    reasons: list[Mapping[str, Any]] = exc.response.get("CancellationReasons", [])  # type: ignore[assignment]
+    if position >= len(reasons):
+        return None
+    item: Item | None = reasons[position].get("Item")
+    return item
 
 
 def _cancellation_codes(exc: ClientError) -> list[str]:

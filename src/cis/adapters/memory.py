@@ -46,24 +46,37 @@ class InMemoryInviteRepository:
     def claim(self, claim: Claim) -> ClaimOutcome:
         """Decide and write in one critical section: the in-memory conditional write."""
         with self._lock:
-            existing = self.records.get(claim.key)
-            outcome = decide(existing, claim)
-            if outcome.granted:
-                self.records[claim.key] = claimed_record(existing, claim)
-            return outcome
+            return self._claim(claim)
+
+    def settle_then_claim(
+        self, settlements: Sequence[Settlement], claim: Claim
+    ) -> tuple[list[bool], ClaimOutcome]:
+        """Settle, then claim, in one critical section."""
+        with self._lock:
+            return self._settle(settlements), self._claim(claim)
 
     def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
         """Apply each settlement whose token still owns its attendee."""
-        applied = []
         with self._lock:
-            for settlement in settlements:
-                existing = self.records.get(settlement.key)
-                if existing is None or not owns(existing, settlement.token):
-                    applied.append(False)
-                    continue
-                self.records[settlement.key] = settled_record(existing, settlement)
-                self._add(settlement.key.event_uid, settlement.counters)
-                applied.append(True)
+            return self._settle(settlements)
+
+    def _claim(self, claim: Claim) -> ClaimOutcome:
+        existing = self.records.get(claim.key)
+        outcome = decide(existing, claim)
+        if outcome.granted:
+            self.records[claim.key] = claimed_record(existing, claim)
+        return outcome
+
+    def _settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+        applied = []
+        for settlement in settlements:
+            existing = self.records.get(settlement.key)
+            if existing is None or not owns(existing, settlement.token):
+                applied.append(False)
+                continue
+            self.records[settlement.key] = settled_record(existing, settlement)
+            self._add(settlement.key.event_uid, settlement.counters)
+            applied.append(True)
         return applied
 
     def apply_reply(self, change: ReplyChange) -> bool:

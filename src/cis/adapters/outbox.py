@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -23,20 +24,28 @@ class OutboxMailer:
 
     def __init__(self, *, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
+        self._root = os.fspath(self.directory)
 
     def path_for(self, event_uid: str, recipient: str) -> Path:
         """Where the invitation of `recipient` to `event_uid` is written."""
+        return Path(self._target(event_uid, recipient))
+
+    def _target(self, event_uid: str, recipient: str) -> str:
+        """The file name as a plain string.
+
+        Not a `Path`: on Python 3.11 pathlib interns every part it parses, which grows the
+        interpreter's interned-string table by one entry per attendee of a long run.
+        """
         name = _UNSAFE.sub("_", normalise_address(recipient))
-        return self.directory / _UNSAFE.sub("_", event_uid) / f"{name}.eml"
+        return os.path.join(self._root, _UNSAFE.sub("_", event_uid), f"{name}.eml")
 
     def send(self, email: RawEmail) -> str:
         """Write the message; the returned id is the file's path."""
-        target = self.path_for(email.event_uid, email.recipient)
+        target = self._target(email.event_uid, email.recipient)
+        folder = os.path.dirname(target)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(
-                dir=target.parent, prefix=".", suffix=".tmp"
-            )
+            os.makedirs(folder, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
             try:
                 with os.fdopen(descriptor, "wb") as handle:
                     handle.write(email.data)
@@ -44,8 +53,9 @@ class OutboxMailer:
                     os.fsync(handle.fileno())
                 os.replace(temporary, target)
             except BaseException:
-                Path(temporary).unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
                 raise
         except OSError as exc:
             raise MailerError(f"cannot write {target}: {exc}", transient=True) from exc
-        return str(target)
+        return target

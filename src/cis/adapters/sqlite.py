@@ -129,27 +129,23 @@ class SqliteInviteRepository:
         with self._errors_mapped():
             connection = self._connection()
             with self._transaction(connection):
-                existing = _read_attendee(connection, claim.key)
-                outcome = decide(existing, claim)
-                if outcome.granted:
-                    _write_attendee(connection, claimed_record(existing, claim))
-            return outcome
+                return _claim(connection, claim)
 
-    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
-        """Apply each settlement still owned by its token, with its counters, in one commit."""
-        applied: list[bool] = []
+    def settle_then_claim(
+        self, settlements: Sequence[Settlement], claim: Claim
+    ) -> tuple[list[bool], ClaimOutcome]:
+        """Settle, then claim, in one commit: both land or neither does."""
         with self._errors_mapped():
             connection = self._connection()
             with self._transaction(connection):
-                for settlement in settlements:
-                    existing = _read_attendee(connection, settlement.key)
-                    if existing is None or not owns(existing, settlement.token):
-                        applied.append(False)
-                        continue
-                    _write_attendee(connection, settled_record(existing, settlement))
-                    _add_counters(connection, settlement.key.event_uid, settlement.counters)
-                    applied.append(True)
-        return applied
+                return _settle(connection, settlements), _claim(connection, claim)
+
+    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Apply each settlement still owned by its token, with its counters, in one commit."""
+        with self._errors_mapped():
+            connection = self._connection()
+            with self._transaction(connection):
+                return _settle(connection, settlements)
 
     def apply_reply(self, change: ReplyChange) -> bool:
         """Check, write the reply and add its counters under the write lock, in one commit."""
@@ -280,6 +276,27 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
     for column, column_type in _ADDED_ATTENDEE_COLUMNS:
         if column not in present:
             connection.execute(f"ALTER TABLE attendees ADD COLUMN {column} {column_type}")
+
+
+def _claim(connection: sqlite3.Connection, claim: Claim) -> ClaimOutcome:
+    existing = _read_attendee(connection, claim.key)
+    outcome = decide(existing, claim)
+    if outcome.granted:
+        _write_attendee(connection, claimed_record(existing, claim))
+    return outcome
+
+
+def _settle(connection: sqlite3.Connection, settlements: Sequence[Settlement]) -> list[bool]:
+    applied: list[bool] = []
+    for settlement in settlements:
+        existing = _read_attendee(connection, settlement.key)
+        if existing is None or not owns(existing, settlement.token):
+            applied.append(False)
+            continue
+        _write_attendee(connection, settled_record(existing, settlement))
+        _add_counters(connection, settlement.key.event_uid, settlement.counters)
+        applied.append(True)
+    return applied
 
 
 def _read_attendee(connection: sqlite3.Connection, key: AttendeeKey) -> AttendeeRecord | None:

@@ -30,6 +30,20 @@ class InviteRepository(Protocol):
         """
         ...
 
+    def settle_then_claim(
+        self, settlements: Sequence[Settlement], claim: Claim
+    ) -> tuple[list[bool], ClaimOutcome]:
+        """Apply `settlements` exactly as `settle` does, then try `claim`, in one atomic step.
+
+        This lets a consumer record the invite it has just sent in the same write that claims
+        the next attendee: a crash then leaves at most one accepted send unrecorded, at no
+        extra call per invite. The settlements are applied whether or not the claim is
+        granted. If this raises, nothing was applied. A granted claim may be reported as
+        CLAIMED although it took over an expired one (a DynamoDB transaction does not
+        return the old item); both are granted.
+        """
+        ...
+
     def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
         """Apply each settlement, and add its counters, only if its token still owns the claim.
 
