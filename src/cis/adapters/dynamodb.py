@@ -146,11 +146,8 @@ class DynamoDBInviteRepository:
         """
         try:
             with _translated_errors("claim"):
-                response = self.client.update_item(
-                    **self._claim_update(claim),
-                    ReturnValues="ALL_OLD",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+                response = self.client.update_item(**self._claim_update(claim),
+                                                   ReturnValues="ALL_OLD")
         except ClientError as exc:
             if _error_code(exc) != _CONDITION_FAILED:
                 raise  # pragma: no cover - _translated_errors lets only condition failures out
@@ -184,10 +181,7 @@ class DynamoDBInviteRepository:
             ]
             claim_position = len(actions) if outcome is None else None
             if claim_position is not None:
-                actions.append({"Update": {
-                    **self._claim_update(claim),
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }})
+                actions.append({"Update": self._claim_update(claim)})
             actions.extend(self._counter_updates(settlements, pending))
             try:
                 with _translated_errors("settle and claim"):
@@ -360,6 +354,8 @@ class DynamoDBInviteRepository:
             "ConditionExpression": _CLAIMABLE,
             "ExpressionAttributeNames": expression.names(_CLAIMABLE),
             "ExpressionAttributeValues": expression.values,
+            # A refusal returns the item as it was, so the caller can tell why (`_refusal`).
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
     def _counter_updates(
