@@ -66,6 +66,20 @@ def test_soak_under_faults_and_crashes_loses_nothing_and_duplicates_only_in_the_
     assert sum(result[f"crashes {point}"] for point in soak.CRASH_POINTS) > 10, result.table()
 
 
+def test_soak_on_dynamodb_over_http_holds_the_same_guarantees(dynamodb_repository: Any) -> None:
+    # Small, with crashes more frequent: moto answers some 20-100 calls a second here.
+    config = SoakConfig(n=150, repository="dynamodb", seed=SEED, crash_rate=0.03)
+    result = run_soak(config, repository=dynamodb_repository)
+
+    assert result.failed_checks == [], result.table()
+    assert result.driver_errors == (), result.table()
+    assert result["lost"] == 0, result.table()
+    assert result["most accepted sends one crash left unrecorded"] <= 1, result.table()
+    assert result["events whose statistics != recount"] == 0, result.table()
+    crashes = sum(result[f"crashes {point}"] for point in soak.CRASH_POINTS)
+    assert result["redeliveries"] > 0 and crashes > 0, result.table()
+
+
 def make_queue(**overrides: Any) -> SimulatedSqsQueue:
     config = SoakConfig(**{"duplicate_rate": 0.0, "max_receives": 2, **overrides})
     queue = SimulatedSqsQueue(clock=SimulatedClock(), config=config, rng=random.Random(1))
@@ -129,6 +143,9 @@ class CheckThenActRepository(InMemoryInviteRepository):
             self.records[claim.key] = claimed_record(existing, claim)
         return outcome
 
+    def settle_then_claim(self, settlements: Any, claim: Claim) -> Any:
+        return self.settle(settlements), self.claim(claim)
+
 
 class DoubleCountingRepository(InMemoryInviteRepository):
     """Adds a sent invitation's counters a second time, outside the settle's atomic step."""
@@ -140,6 +157,9 @@ class DoubleCountingRepository(InMemoryInviteRepository):
             if isinstance(settlement, MarkSent):
                 self.apply_statistics(settlement.key.event_uid, settlement.counters)
         return applied
+
+    def settle_then_claim(self, settlements: Any, claim: Claim) -> Any:
+        return self.settle(settlements), self.claim(claim)
 
 
 def test_soak_reports_the_invites_a_mailer_silently_drops_as_lost() -> None:
