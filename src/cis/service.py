@@ -140,6 +140,9 @@ class _Batch:
     attempts: list[_Attempt]
     results: list[RecordResult | None]
     first_for_key: dict[AttendeeKey, int] = field(default_factory=dict)
+    # Every attempt before this index is recorded or has nothing to record; a batch may hold
+    # up to 10,000 records, so the search for unrecorded ones starts here, not at 0.
+    recorded_upto: int = 0
     counters: dict[str, list[tuple[int, Counters]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -231,7 +234,7 @@ class InviteService:
             lease_expires_at=now + self.claim_lease,
         )
         try:
-            granted = self._record_then_claim(batch, claim)
+            granted = self._record_then_claim(batch, index, claim)
         except RepositoryError as exc:
             return self._result(attempt, Outcome.RETRY, f"claim failed: {exc}")
         if granted in (ClaimOutcome.ALREADY_SENT, ClaimOutcome.ALREADY_FAILED):
@@ -291,24 +294,25 @@ class InviteService:
                 self._templates.popitem(last=False)
         return template
 
-    def _record_then_claim(self, batch: _Batch, claim: Claim) -> ClaimOutcome:
+    def _record_then_claim(self, batch: _Batch, index: int, claim: Claim) -> ClaimOutcome:
         """Claim the next attendee in the same write that records what was settled so far.
 
         Every send is thus recorded before the next one starts: a crash leaves at most one
         accepted send unrecorded, and a batch still costs one write per invite. If the write
         fails, the earlier settlements stay pending for the next claim or the batch's end.
         """
-        pending = self._unrecorded(batch)
+        pending = self._unrecorded(batch, upto=index)
         if not pending:
             return self.repository.claim(claim)
         settlements = [attempt.settlement for _, attempt in pending if attempt.settlement]
         applied, granted = self.repository.settle_then_claim(settlements, claim)
         self._recorded(batch, pending, applied)
+        batch.recorded_upto = index
         return granted
 
     def _settle(self, batch: _Batch) -> None:
         """Record what no claim carried yet, in one call; unrecorded sends are retried."""
-        pending = self._unrecorded(batch)
+        pending = self._unrecorded(batch, upto=len(batch.attempts))
         if not pending:
             return
         settlements = [a.settlement for _, a in pending if a.settlement is not None]
@@ -324,11 +328,11 @@ class InviteService:
         self._recorded(batch, pending, applied)
 
     @staticmethod
-    def _unrecorded(batch: _Batch) -> list[tuple[int, _Attempt]]:
+    def _unrecorded(batch: _Batch, *, upto: int) -> list[tuple[int, _Attempt]]:
         return [
-            (index, attempt)
-            for index, attempt in enumerate(batch.attempts)
-            if attempt.settlement is not None and not attempt.recorded
+            (index, batch.attempts[index])
+            for index in range(batch.recorded_upto, upto)
+            if batch.attempts[index].settlement is not None and not batch.attempts[index].recorded
         ]
 
     def _recorded(
