@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from cis.domain.ical import render_calendar
 from cis.domain.imip import Invitation, compose_invitation
 from cis.domain.model import Event, Invitee
-from cis.domain.text import ALLOWED_TAGS, one_line, plain_text
+from cis.domain.text import ALLOWED_TAGS, display_name, one_line, plain_text
 from cis.message_format import address_problem
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
@@ -170,20 +170,36 @@ NEL_IN_SUMMARY = (sample_event(summary="A\x85B"), ANN)
 # A folded display name loses its quotes, so its commas separate addresses.
 ADDRESSES_IN_NAME = (sample_event(), Invitee(email="ann@example.org",
                                              name="x, victim@example.net " * 5))
+ADDRESSES_IN_ORGANIZER = (sample_event(organizer="x, victim@example.net " * 5), ANN)
+# One quoted display name at the longest that fits on a line, and one a character longer.
+LONGEST_QUOTED_NAME = (sample_event(), Invitee(email="ann@example.org", name="Lee, " + "a" * 70))
+QUOTED_NAME_ONE_TOO_LONG = (sample_event(), Invitee(email="ann@example.org",
+                                                    name="Lee, " + "a" * 71))
+# A word too long for a header line, which the email package cannot fold.
+LONG_WORD_IN_NAME = (sample_event(), Invitee(email="ann@example.org", name="a" * 200))
 BACKSLASH_N_IN_SUMMARY = (sample_event(summary="\\N"), ANN)
+BACKSLASHES_EVERYWHERE = (sample_event(summary="C:\\New\\n\\\\N;,", description="\\N\n\\",
+                                       location="a\\,b"), ANN)
 LEADING_BOM_IN_SUMMARY = (sample_event(summary="\ufeffHi"), ANN)
 QUOTE_IN_NAME = (sample_event(), Invitee(email="ann@example.org", name='Ann "Lee"'))
+CARETS_IN_NAMES = (sample_event(organizer="^'Smith^' ^^ ^n"),
+                   Invitee(email="ann@example.org", name="Ann^Lee ^^"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open bug: a long quoted display name loses its quotes when the email package "
-    "folds To, so its commas read as extra addresses (issue notes)"
-))
+def common_name(text: str) -> str:
+    """The CN that `cis.domain.text.common_name` documents: one line, `"` as `'`, `^` as U+02C6."""
+    return one_line(text).replace('"', "'").replace("^", "\u02c6")
+
+
 @settings(max_examples=100, deadline=None)
 @example(case=BCC_IN_SUMMARY)
 @example(case=BLANK_LINE_IN_SUMMARY)
 @example(case=BARE_CR_IN_ORGANIZER)
 @example(case=ADDRESSES_IN_NAME)
+@example(case=ADDRESSES_IN_ORGANIZER)
+@example(case=LONGEST_QUOTED_NAME)
+@example(case=QUOTED_NAME_ONE_TOO_LONG)
+@example(case=LONG_WORD_IN_NAME)
 @example(case=NEL_IN_SUMMARY)
 @given(invitations())
 def test_headers_are_ours_alone_and_the_message_goes_to_the_attendee(
@@ -199,6 +215,10 @@ def test_headers_are_ours_alone_and_the_message_goes_to_the_attendee(
     for name, value in message.items():
         assert "\r" not in value and "\n" not in value, (name, value)
     assert [a.addr_spec for a in message["To"].addresses] == [invitee.email], message["To"]
+    if (invitee.name or "").isascii():
+        # Non-ASCII names travel as encoded words, which the email package reads back with
+        # spaces of its own between them; ASCII ones read back as written.
+        assert message["To"].addresses[0].display_name == display_name(invitee.name or "")
     assert invitation.recipient == invitee.email
     assert [a.addr_spec for a in message["From"].addresses] == [SENDER_ADDRESS], message["From"]
 
@@ -213,13 +233,11 @@ def test_every_line_of_the_message_ends_with_crlf(case: tuple[Event, Invitee]) -
     assert b"\r" not in rest and b"\n" not in rest
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open bugs: icalendar writes a literal backslash-N as a line break, and CN values "
-    "with quotes or carets use RFC 6868 escapes vobject does not decode (issue notes)"
-))
 @settings(max_examples=100, deadline=None)
 @example(case=BACKSLASH_N_IN_SUMMARY)
+@example(case=BACKSLASHES_EVERYWHERE)
 @example(case=QUOTE_IN_NAME)
+@example(case=CARETS_IN_NAMES)
 @example(case=LEADING_BOM_IN_SUMMARY)
 @example(case=BLANK_LINE_IN_SUMMARY)
 @given(invitations())
@@ -245,9 +263,9 @@ def test_independent_parser_reads_back_the_text_the_domain_promises(
     if event.location:
         assert vevent.location.value == plain_text(event.location)
     assert vevent.attendee.value == f"mailto:{invitee.email}"
-    name = one_line(invitee.name or "")
+    name = common_name(invitee.name or "")
     assert vevent.attendee.params.get("CN") == ([name] if name else None)
-    organizer = one_line(event.organizer)
+    organizer = common_name(event.organizer)
     assert vevent.organizer.params.get("CN") == ([organizer] if organizer else None)
 
 
@@ -376,17 +394,21 @@ def read_times(event: Event) -> tuple[dt.datetime, dt.datetime]:
 BERLIN_AUTUMN_2026 = dt.datetime(2026, 10, 25, 1, 0, tzinfo=dt.UTC)  # clocks go back, 03:00 CEST
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open bug: an instant in the repeated hour of a clock-back change is written as "
-    "TZID wall time, which means its first occurrence (issue notes)"
-))
 @settings(max_examples=100, deadline=None)
 # The second 02:30 of the repeated hour; DTSTART;TZID can only name the first.
 @example(times=(BERLIN_AUTUMN_2026 + dt.timedelta(minutes=30),
                 BERLIN_AUTUMN_2026 + dt.timedelta(minutes=90), "Europe/Berlin"))
-# The parser accepts times up to 9999-12-31; no VTIMEZONE is made for 9998.
+# The first 02:30, which some readers take for the second.
+@example(times=(BERLIN_AUTUMN_2026 - dt.timedelta(minutes=30),
+                BERLIN_AUTUMN_2026 + dt.timedelta(minutes=30), "Europe/Berlin"))
+# A library caller may pass times up to 9999-12-31; the VTIMEZONE then describes 9998-9999.
 @example(times=(dt.datetime(9998, 6, 1, tzinfo=dt.UTC), dt.datetime(9998, 6, 1, 1, tzinfo=dt.UTC),
                 "Europe/Berlin"))
+@example(times=(dt.datetime(9998, 12, 31, 12, tzinfo=dt.UTC), LATEST, "Pacific/Kiritimati"))
+# Ends years later, after Brazil gave up daylight saving time: the VTIMEZONE written for the
+# start's years would put that end in summer time.
+@example(times=(dt.datetime(2017, 6, 1, 12, tzinfo=dt.UTC),
+                dt.datetime(2021, 1, 15, 12, tzinfo=dt.UTC), "America/Sao_Paulo"))
 @given(event_times())
 def test_independent_parser_reads_back_the_instants_given_in_any_zone(
     times: tuple[dt.datetime, dt.datetime, str | None],
@@ -397,11 +419,6 @@ def test_independent_parser_reads_back_the_instants_given_in_any_zone(
     assert read_end.astimezone(dt.UTC) == end
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open bug: compose_invitation truncates sub-second times, so a direct caller's "
-    "sub-second event can end at its start (the v1 parser now truncates and rejects "
-    "these) (issue notes)"
-))
 @settings(max_examples=50, deadline=None)
 @given(
     start=st.datetimes(min_value=EARLIEST.replace(tzinfo=None),
@@ -409,10 +426,26 @@ def test_independent_parser_reads_back_the_instants_given_in_any_zone(
                        timezones=st.just(dt.UTC)),
     length=st.timedeltas(min_value=dt.timedelta(microseconds=1), max_value=dt.timedelta(days=1)),
 )
+# Within one second: nothing whole-second times can say.
 @example(start=dt.datetime(2026, 12, 1, 9, 0, 0, 100_000, tzinfo=dt.UTC),
          length=dt.timedelta(microseconds=800_000))
-def test_event_that_ends_after_it_starts_never_reads_back_ending_first(
+# Across a second: the one second it reaches into.
+@example(start=dt.datetime(2026, 12, 1, 9, 0, 0, 900_000, tzinfo=dt.UTC),
+         length=dt.timedelta(microseconds=200_000))
+def test_sub_second_times_read_back_truncated_and_an_event_inside_one_second_is_rejected(
     start: dt.datetime, length: dt.timedelta
 ) -> None:
-    read_start, read_end = read_times(zoned_event(start, start + length, None))
+    """iCalendar times are whole seconds: both ends lose their fraction, as the v1 parser's do.
+
+    So an event can only read back ending after it starts when its end falls in a later
+    second than its start; any other is refused, never written ending where it starts.
+    """
+    event = zoned_event(start, start + length, None)
+    whole_start, whole_end = start.replace(microsecond=0), (start + length).replace(microsecond=0)
+    if whole_end == whole_start:
+        with pytest.raises(ValueError, match="must end at least a whole second after it starts"):
+            render(event, ANN)
+        return
+    read_start, read_end = read_times(event)
+    assert (read_start, read_end) == (whole_start, whole_end)
     assert read_end > read_start

@@ -7,8 +7,8 @@ import datetime as dt
 import icalendar
 
 from cis.domain.model import Event, Invitee
-from cis.domain.text import one_line, plain_text
-from cis.domain.vtimezone import vtimezone_for
+from cis.domain.text import common_name, plain_text
+from cis.domain.vtimezone import vtimezone_for, wall_clock
 
 PRODID = "-//cis//Calendar Invite Server//EN"
 
@@ -20,8 +20,21 @@ def render_calendar(
 
     The ORGANIZER is `rsvp_email`, so that every client's Accept/Decline reply reaches the
     address whose mail cis reads. Times are UTC (`Z`) unless the event names a zone, which
-    then travels as TZID plus a rule-based VTIMEZONE.
+    then travels as TZID plus a rule-based VTIMEZONE; a time whose wall clock there would
+    not name it exactly (see `wall_clock`) is written in UTC all the same. Times are whole
+    seconds, as iCalendar has them: the fraction is dropped, as the v1 parser drops it.
+
+    Raises:
+        ValueError: the event does not end at least a whole second after it starts (RFC
+            5545 wants DTEND later than DTSTART), or names a zone zoneinfo does not know.
+
     """
+    start, end = _whole_second(event.start), _whole_second(event.end)
+    if end <= start:
+        raise ValueError(
+            f"event {event.uid!r} must end at least a whole second after it starts "
+            f"(starts {start.isoformat()}, ends {end.isoformat()})"
+        )
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -29,24 +42,25 @@ def render_calendar(
     calendar.add("method", "REQUEST")
     if event.timezone:
         calendar.add_component(vtimezone_for(event.timezone, event.start))
-    calendar.add_component(_vevent(event, invitee, rsvp_email, dtstamp))
+    calendar.add_component(_vevent(event, invitee, rsvp_email, dtstamp, start, end))
     serialised: bytes = calendar.to_ical()
     return serialised
 
 
 def _vevent(
-    event: Event, invitee: Invitee, rsvp_email: str, dtstamp: dt.datetime
+    event: Event, invitee: Invitee, rsvp_email: str, dtstamp: dt.datetime,
+    start: dt.datetime, end: dt.datetime,
 ) -> icalendar.Event:
     vevent = icalendar.Event()
     vevent.add("uid", event.uid)
     vevent.add("dtstamp", dtstamp.astimezone(dt.UTC))
-    vevent.add("dtstart", _when(event.start, event.timezone))
-    vevent.add("dtend", _when(event.end, event.timezone))
-    vevent.add("summary", plain_text(event.summary))
+    vevent.add("dtstart", _when(start, event))
+    vevent.add("dtend", _when(end, event))
+    vevent.add("summary", _Text(plain_text(event.summary)))
     if event.description:
-        vevent.add("description", plain_text(event.description))
+        vevent.add("description", _Text(plain_text(event.description)))
     if event.location:
-        vevent.add("location", plain_text(event.location))
+        vevent.add("location", _Text(plain_text(event.location)))
     vevent.add("sequence", event.sequence)
     vevent.add("status", str(event.status))
     vevent.add("transp", "OPAQUE")
@@ -60,14 +74,39 @@ def _vevent(
     return vevent
 
 
-def _when(moment: dt.datetime, timezone: str | None) -> dt.datetime:
-    """Keep the event's zone when it has one (TZID), otherwise write UTC."""
-    return moment if timezone else moment.astimezone(dt.UTC)
+def _whole_second(moment: dt.datetime) -> dt.datetime:
+    """The instant in UTC, its fraction of a second dropped."""
+    return moment.astimezone(dt.UTC).replace(microsecond=0)
+
+
+def _when(instant: dt.datetime, event: Event) -> dt.datetime:
+    """The event's wall clock (TZID) where it names the instant exactly, otherwise UTC."""
+    if event.timezone is None:
+        return instant
+    local = wall_clock(instant, event.timezone, event.start)
+    return instant if local is None else local
+
+
+class _Text(icalendar.vText):
+    """A TEXT value escaped as RFC 5545 section 3.3.11 says, and nothing more.
+
+    icalendar (7.3) first turns a backslash followed by a capital N into a line break, so a
+    summary holding one (a Windows path, say) would be read back with a line break in it.
+    """
+
+    __slots__ = ()
+
+    def to_ical(self) -> bytes:
+        escaped = (
+            self.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+            .replace("\n", "\\n")
+        )
+        return escaped.encode("utf-8")
 
 
 def _address(email: str, name: str | None) -> icalendar.vCalAddress:
     address = icalendar.vCalAddress(f"mailto:{email}")
-    common_name = one_line(name) if name else ""
-    if common_name:
-        address.params["CN"] = common_name
+    name = common_name(name) if name else ""
+    if name:
+        address.params["CN"] = name
     return address

@@ -18,11 +18,13 @@ from email.utils import format_datetime, parseaddr
 from cis.domain.ical import render_calendar
 from cis.domain.model import Event, Invitee
 from cis.domain.text import (
+    DISPLAY_NAME_WIDTH,
     display_name,
     escape_html,
     header_text,
     one_line,
     plain_text,
+    quoted_width,
     sanitise_html,
 )
 
@@ -42,12 +44,17 @@ def sender_address(sender: str, organizer: str) -> Address:
     """The From address, with a `{}` in SENDER's display name filled by the organiser's name.
 
     `"{} via Invites <invites@example.com>"` lets one verified address send on behalf of many
-    organisers; the organiser's name is made one line first, so it cannot add a header.
+    organisers; the organiser's name is made one line first, so it cannot add a header, and
+    is cut to the room SENDER's own words leave (see `display_name`), so that they stay.
     """
     display, addr_spec = parseaddr(sender)
     if not addr_spec or "@" not in addr_spec:
         raise ValueError(f"SENDER is not an email address: {sender!r}")
-    display = display.replace(SENDER_NAME_PLACEHOLDER, display_name(organizer))
+    placeholders = display.count(SENDER_NAME_PLACEHOLDER)
+    if placeholders:
+        own_words = header_text(display.replace(SENDER_NAME_PLACEHOLDER, ""))
+        room = (DISPLAY_NAME_WIDTH - quoted_width(own_words)) // placeholders
+        display = display.replace(SENDER_NAME_PLACEHOLDER, display_name(organizer, width=room))
     username, domain = addr_spec.rsplit("@", 1)
     return Address(display_name=display_name(display), username=username, domain=domain)
 

@@ -16,7 +16,7 @@ from icalendar.parser import param_value
 
 from cis.domain.imip import Invitation, compose_invitation, sender_address
 from cis.domain.model import Event, Invitee
-from cis.domain.text import display_name, one_line
+from cis.domain.text import common_name, display_name
 
 __all__ = ["InvitationTemplate"]
 
@@ -166,12 +166,12 @@ class InvitationTemplate:
         message, calendar = self._cuts
         utc = now.astimezone(dt.UTC)
         name = display_name(invitee.name) if invitee.name else ""
-        common_name = one_line(invitee.name) if invitee.name else ""
+        calendar_name = common_name(invitee.name) if invitee.name else ""
         stamp = (
             f"DTSTAMP:{utc.year:04}{utc.month:02}{utc.day:02}"
             f"T{utc.hour:02}{utc.minute:02}{utc.second:02}Z\r\n"
         ).encode("ascii")
-        attendee = _attendee_line(common_name, str(invitee.partstat), invitee.email)
+        attendee = _attendee_line(calendar_name, str(invitee.partstat), invitee.email)
         is_ascii = calendar.is_ascii and attendee.isascii()
         if is_ascii:
             body = (calendar.head_7bit, stamp, calendar.middle_7bit, attendee,

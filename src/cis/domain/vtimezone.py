@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 from icalendar.prop import vRecur
 
-__all__ = ["vtimezone_for"]
+__all__ = ["vtimezone_for", "wall_clock"]
 
 # Google writes every rule-based VTIMEZONE with DTSTART in 1970, on the first occurrence of
 # the rule in that year; Outlook writes 1601-01-01, which is not on the rule and which RFC 5545
@@ -27,6 +27,10 @@ _ONE_SECOND = dt.timedelta(seconds=1)
 # Offset changes are weeks apart even in the busiest zones (Casablanca's Ramadan break),
 # so one sample a day cannot step over a change and its reversal.
 _SCAN_STEP = dt.timedelta(days=1)
+# The last year a VTIMEZONE describes is the year after the first: 9999 at most.
+_LAST_FIRST_YEAR = dt.MAXYEAR - 1
+# Where the scan of 9999 stops: any zone still reads this instant in 9999.
+_LAST_SCANNED = dt.datetime(dt.MAXYEAR, 12, 30, tzinfo=dt.UTC)
 
 
 class _RecurInOutlookOrder(vRecur):
@@ -129,16 +133,17 @@ def vtimezone_for(tzid: str, around: dt.datetime) -> icalendar.Timezone:
     icalendar's own generator lists every transition since 1970 as RDATEs, which Outlook
     rejects; clients expect one STANDARD and one DAYLIGHT rule repeating yearly. The rules
     are taken from the transitions in the event's local year and confirmed against the
-    following year, so the description is exact for both years. Where no yearly rule
-    reproduces both years, the two years' transitions are listed one by one instead. A
-    naive ``around`` is read as wall-clock time in ``tzid``.
+    following year, so the description is exact for both years (for an event in 9999, the
+    year before and 9999). Where no yearly rule reproduces both years, the two years'
+    transitions are listed one by one instead. A naive ``around`` is read as wall-clock time
+    in ``tzid``.
 
     Raises:
         ValueError: ``tzid`` is not a time zone that zoneinfo knows.
 
     """
     zone = _load_zone(tzid)
-    year = _local_year(around, zone)
+    year = _first_described_year(around, zone)
     transitions = _transitions_in_years(zone, year)
     if not transitions:
         components = [_fixed_offset_component(zone, year)]
@@ -163,13 +168,46 @@ def _load_zone(tzid: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {tzid!r}") from error
 
 
-def _local_year(around: dt.datetime, zone: ZoneInfo) -> int:
-    """Pick the year as the attendee's calendar sees it, not as UTC does (31 Dec vs 1 Jan)."""
-    year = around.year if around.utcoffset() is None else around.astimezone(zone).year
-    # The scan reaches a day into the year before and past the year after.
-    if not dt.MINYEAR < year < dt.MAXYEAR - 1:
+def wall_clock(moment: dt.datetime, tzid: str, around: dt.datetime) -> dt.datetime | None:
+    """``moment`` on the clocks of ``tzid``, when that reading names ``moment`` and no other.
+
+    A DTSTART or DTEND with TZID is a wall-clock time, read through the VTIMEZONE that
+    ``vtimezone_for(tzid, around)`` writes. It names one instant only where the clocks show
+    it exactly once: a time in the repeated hour after clocks go back means its first pass
+    (RFC 5545 section 3.3.5), whichever was meant, and readers disagree on a time the clocks
+    skip. And the VTIMEZONE is exact only for the two years it is computed from. None for
+    any other time, which is then better written in UTC.
+
+    Raises:
+        ValueError: ``tzid`` is not a time zone that zoneinfo knows.
+
+    """
+    zone = _load_zone(tzid)
+    try:
+        local = moment.astimezone(zone)
+    except OverflowError:  # past 9999 on this zone's clocks
+        return None
+    first_year = _first_described_year(around, zone)
+    if local.year not in (first_year, first_year + 1):
+        return None
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        return None
+    return local
+
+
+def _first_described_year(around: dt.datetime, zone: ZoneInfo) -> int:
+    """Pick the year as the attendee's calendar sees it, not as UTC does (31 Dec vs 1 Jan).
+
+    That year and the next are described; an event in 9999 is described with 9998.
+    """
+    try:
+        year = around.year if around.utcoffset() is None else around.astimezone(zone).year
+    except OverflowError:  # past 9999 on this zone's clocks
+        year = dt.MAXYEAR
+    # The scan reaches a day into the year before.
+    if year <= dt.MINYEAR:
         raise ValueError(f"year {year} is outside the range a VTIMEZONE can be computed for")
-    return year
+    return min(year, _LAST_FIRST_YEAR)
 
 
 def _offset_at(zone: ZoneInfo, instant: dt.datetime) -> dt.timedelta:
@@ -186,7 +224,8 @@ def _transitions_in_years(zone: ZoneInfo, year: int) -> list[_Transition]:
     one tzdata layout; sampling needs only ``utcoffset``.
     """
     start = dt.datetime(year, 1, 1, tzinfo=_UTC) - 2 * _SCAN_STEP
-    end = dt.datetime(year + 2, 1, 1, tzinfo=_UTC) + 2 * _SCAN_STEP
+    end = (dt.datetime(year + 2, 1, 1, tzinfo=_UTC) + 2 * _SCAN_STEP
+           if year < _LAST_FIRST_YEAR else _LAST_SCANNED)
     found: list[_Transition] = []
     before, offset_before = start, _offset_at(zone, start)
     while before < end:

@@ -1,0 +1,69 @@
+"""Long names in From and To: cut to a header line, so each header names exactly one address."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+
+from cis.domain.imip import Invitation, compose_invitation, sender_address
+from cis.domain.invitation_template import InvitationTemplate
+from cis.domain.model import Event, Invitee
+from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
+
+LONG_NAME = "x, victim@example.net " * 5
+
+
+def render(event: Event, invitee: Invitee, *, sender: str = SENDER) -> Invitation:
+    return compose_invitation(event, invitee, sender=sender, rsvp_email=RSVP_EMAIL,
+                              now=FROZEN_NOW, message_id="msg-0001")
+
+
+def parse(invitation: Invitation) -> EmailMessage:
+    message = email.message_from_bytes(invitation.data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_a_long_attendee_name_with_commas_is_cut_and_the_message_goes_to_the_attendee() -> None:
+    invitee = Invitee(email="ann@example.org", name=LONG_NAME)
+    invitation = render(sample_event(), invitee)
+    (to,) = parse(invitation)["To"].addresses
+    assert to.addr_spec == "ann@example.org"
+    assert to.display_name == (
+        "x, victim@example.net x, victim@example.net x, victim@example.net x,...")
+    assert b'To: "x, victim@example.net' in invitation.data
+
+
+def test_the_calendar_keeps_the_whole_attendee_name() -> None:
+    invitation = render(sample_event(), Invitee(email="ann@example.org", name=LONG_NAME))
+    calendar = next(p for p in parse(invitation).walk()
+                    if p.get_content_type() == "text/calendar").get_content()
+    assert f'ATTENDEE;CN="{LONG_NAME.strip()}";' in calendar.replace("\r\n ", "")
+
+
+def test_a_long_organiser_name_is_cut_so_that_the_sender_s_own_words_stay() -> None:
+    (sender,) = parse(render(sample_event(organizer=LONG_NAME), Invitee("ann@example.org")))[
+        "From"].addresses
+    assert sender.addr_spec == "invites@example.com"
+    assert sender.display_name == (
+        "x, victim@example.net x, victim@example.net x,... via Invites")
+
+
+def test_a_sender_name_with_no_room_for_the_organiser_leaves_it_out() -> None:
+    own_words = "Invitations " * 7
+    address = sender_address(f"{{}} {own_words}<invites@example.com>", "Smith, John")
+    assert address.display_name == " ".join(["Invitations"] * 6) + "..."
+    assert address.addr_spec == "invites@example.com"
+
+
+@pytest.mark.parametrize("name", [LONG_NAME, "a" * 200, "Zoë, " * 30, "Lee, " + "a" * 71])
+def test_the_template_cuts_a_long_name_exactly_as_compose_invitation_does(name: str) -> None:
+    event = sample_event(organizer=name)
+    invitee = Invitee(email="ann@example.org", name=name)
+    template = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL)
+    assert template.render(invitee, now=FROZEN_NOW, message_id="msg-0001") == render(
+        event, invitee)
+    assert template.fallbacks == 0
