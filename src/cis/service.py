@@ -225,6 +225,14 @@ class InviteService:
             return None
         batch.first_for_key[key] = index
 
+        try:
+            template = self._template(event)
+        except ValueError as exc:
+            # Only a library caller's own Event gets here (the parser refuses these first);
+            # retrying could never render it.
+            batch.counters[event.uid].append((index, statistics.on_rejected()))
+            return self._result(attempt, Outcome.REJECTED, f"cannot render the event: {exc}")
+
         now = self._clock()
         claim = Claim(
             key=key,
@@ -245,7 +253,7 @@ class InviteService:
         attempt.claim = claim
 
         message_id = self._new_id()
-        invitation = self._template(event).render(invitee, now=now, message_id=message_id)
+        invitation = template.render(invitee, now=now, message_id=message_id)
         try:
             mail_id = self.mailer.send(RawEmail(
                 sender=invitation.envelope_sender,

@@ -11,10 +11,18 @@ from typing import Any
 import pytest
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
-from cis.domain.model import InviteState
+from cis.domain.model import Invitee, InviteRequest, InviteState
 from cis.errors import MailerError, RepositoryError
 from cis.service import InviteService, Outcome, QueueRecord
-from tests.support import RSVP_EMAIL, SENDER, Clock, body, counter_ids, sns_wrapped
+from tests.support import (
+    RSVP_EMAIL,
+    SENDER,
+    Clock,
+    body,
+    counter_ids,
+    sample_event,
+    sns_wrapped,
+)
 
 UID = "launch-2026"
 
@@ -281,6 +289,18 @@ def test_sends_stay_pending_when_the_write_that_would_record_them_fails() -> Non
     assert repository.get_attendee(UID, "bob@example.org") is None
     assert repository.get_statistics(UID).invites_sent == 2
     assert_statistics_match_recount(service)
+
+
+def test_event_no_invitation_can_describe_is_rejected_before_anything_is_claimed() -> None:
+    service = make_service()
+    start = dt.datetime(2026, 12, 1, 9, 0, 0, 100_000, tzinfo=dt.UTC)
+    instant = sample_event(start=start, end=start + dt.timedelta(microseconds=500_000))
+    report = service.send_invites([InviteRequest(event=instant, invitee=Invitee(
+        email="ann@example.org"))])
+    assert [r.outcome for r in report.results] == [Outcome.REJECTED]
+    assert "whole second" in (report.results[0].reason or "")
+    assert service.repository.get_attendee(instant.uid, "ann@example.org") is None
+    assert service.repository.get_statistics(instant.uid).requests_rejected == 1
 
 
 def test_uncounted_duplicates_are_retried_so_they_get_counted() -> None:
