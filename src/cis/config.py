@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from cis.domain.claims import DEFAULT_LEASE
 from cis.errors import ConfigurationError
-from cis.message_format import address_problem
+from cis.message_rules import address_problem
 
 REGION = "REGION"
 DYNAMODB_TABLE = "DYNAMODB_TABLE"
@@ -141,11 +141,15 @@ def _expect(ok: bool, expected: str) -> str | None:
     return None if ok else expected
 
 
+def _expect_sender(problem: str | None) -> str | None:
+    return f"a From address ({problem})" if problem else None
+
+
 _VALUE_CHECKS: dict[str, Callable[[str], str | None]] = {
     REGION: lambda v: _expect(bool(_REGION_PATTERN.match(v)), "an AWS region like eu-west-1"),
     DYNAMODB_TABLE: lambda v: _expect(bool(_TABLE_PATTERN.match(v)),
                                       "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"),
-    SENDER: lambda v: _expect(sender_problem(v) is None, f"a From address ({sender_problem(v)})"),
+    SENDER: lambda v: _expect_sender(sender_problem(v)),
     RSVP_EMAIL: lambda v: _expect(_is_address(v), "an email address"),
     SQS_URL: lambda v: _expect(_is_url(v), "an http(s) queue URL"),
 }

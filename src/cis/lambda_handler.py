@@ -10,13 +10,15 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cis.config import BatchFailureMode, RsvpSettings, Settings
 from cis.errors import BatchIncompleteError
 from cis.ports.queue import InviteQueue
-from cis.rsvp_service import RsvpService
 from cis.service import InviteService, QueueRecord, acknowledge_processed
+
+if TYPE_CHECKING:
+    from cis.rsvp_service import RsvpService
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 _R = TypeVar("_R")
@@ -112,7 +114,9 @@ def aws_rsvp_runtime(environ: Mapping[str, str] | None = None) -> RsvpRuntime:
 
     """
     settings = RsvpSettings.from_env(os.environ if environ is None else environ)
+    # Imported here, as the AWS adapters are: the invite function never loads the reply path.
     from cis.adapters.aws import build_rsvp_adapters
+    from cis.rsvp_service import RsvpService
 
     adapters = build_rsvp_adapters(settings)
     return RsvpRuntime(RsvpService(repository=adapters.repository, store=adapters.store))

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from cis.adapters.dynamodb import DynamoDBInviteRepository
-from cis.adapters.s3 import S3MessageStore
 from cis.adapters.ses import SesMailer
 from cis.adapters.sqs import SqsInviteQueue
 from cis.config import RsvpSettings, Settings
+
+if TYPE_CHECKING:
+    from cis.adapters.s3 import S3MessageStore
 
 __all__ = [
     "AwsAdapters", "RsvpAdapters", "build_aws_adapters", "build_rsvp_adapters", "client_config",
@@ -87,6 +90,8 @@ class RsvpAdapters:
 
 def build_rsvp_adapters(settings: RsvpSettings) -> RsvpAdapters:
     """Create the DynamoDB and S3 clients for the RSVP function."""
+    from cis.adapters.s3 import S3MessageStore  # the reply path only: not on an invite's cold start
+
     session = boto3.session.Session(region_name=settings.region)
     config = client_config()
     dynamodb = session.client(

@@ -1,0 +1,151 @@
+"""The rules of message format v1's fields, shared by the pydantic models and the validator.
+
+Both ways of checking a message call these functions, so a rule and its wording live once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+
+MAX_BODY_BYTES = 256 * 1024
+"""SQS's own limit; anything larger cannot have come from a well-behaved producer."""
+
+UID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9@._:+=-]{0,254}$"
+ORIGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_UID = re.compile(UID_PATTERN)
+_EPOCH_MAX = 7258118399  # 2199-12-31T23:59:59Z
+_YEARS = range(1970, 2200)
+"""Invitations are for events people attend: anything outside these years is a mistake, and
+times near the ends of Python's datetime range overflow when moved between zones."""
+
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + (
+    "\u2028\u2029\u202f\u205f\u3000")
+"""What pydantic's `strip_whitespace` removes: the Unicode White_Space characters. `str.strip()`
+would also remove U+001C to U+001F, which pydantic keeps (so an address starting with one is
+rejected)."""
+
+Location = tuple[str | int, ...]
+Problem = tuple[Location, str]
+"""Where a problem is (keys from the message's root) and pydantic's message for it."""
+
+
+def address_problem(value: str) -> str | None:
+    """Why `value` cannot be an invite address (ASCII, RFC 5322 syntax), or None when it can."""
+    try:
+        validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+def check_address(value: str) -> str:
+    """The address itself, when it can be invited."""
+    problem = address_problem(value)
+    if problem:
+        raise ValueError(f"not a valid email address: {problem}")
+    return value
+
+
+def check_timezone(value: str) -> str:
+    """The zone name itself, when it names an IANA zone this system has."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+def single_line(value: str) -> str:
+    """The text itself, when it cannot break a header or a content line."""
+    if any(ord(ch) < 32 and ch != "\t" for ch in value):
+        raise ValueError("must not contain line breaks or control characters")
+    return value
+
+
+def check_time_value(value: Any) -> Any:
+    """The time value itself, when it is epoch seconds or ISO 8601 in the years allowed."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("must be Unix epoch seconds or an ISO 8601 string")
+    if isinstance(value, str):
+        try:
+            year = dt.datetime.fromisoformat(value).year
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 time: {value[:40]!r}") from None
+        if year not in _YEARS:
+            raise ValueError(f"year {year} is outside {_YEARS.start}-{_YEARS.stop - 1}")
+    elif not 0 <= value <= _EPOCH_MAX:
+        raise ValueError(f"epoch seconds out of range (0 to {_EPOCH_MAX}, years 1970-2199)")
+    return value
+
+
+def check_event_times(dtstart: int | float | str, dtend: int | float | str,
+                      timezone: str | None) -> tuple[dt.datetime, dt.datetime]:
+    """The event's start and end, when the end comes after the start."""
+    start = to_datetime(dtstart, timezone, "dtstart")
+    end = to_datetime(dtend, timezone, "dtend")
+    if end <= start:
+        raise ValueError("dtend must be after dtstart")
+    return start, end
+
+
+def to_datetime(value: int | float | str, timezone: str | None, field: str) -> dt.datetime:
+    """Resolve a checked time value to whole seconds (iCalendar's resolution).
+
+    `field` names the value in the one error left to find here.
+    """
+    zone = ZoneInfo(timezone) if timezone else dt.UTC
+    if isinstance(value, int | float):
+        moment = dt.datetime.fromtimestamp(value, dt.UTC).astimezone(zone)
+    else:
+        parsed = dt.datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            if timezone is None:
+                raise ValueError(f"{field} has no UTC offset, so `timezone` is required")
+            moment = parsed.replace(tzinfo=zone)
+        else:
+            moment = parsed.astimezone(zone)
+    return moment.replace(microsecond=0)
+
+
+def check_same_event(request_uid: str, event_uid: str) -> None:
+    """Pass when the request is for the event it travels with."""
+    if request_uid != event_uid:
+        raise ValueError("request.uid must equal event.uid")
+
+
+def describe(problems: Sequence[Problem], *, within: str = "") -> tuple[str, str]:
+    """The dotted field and the reason of the first problem, and how many more there are.
+
+    `within` names the object that was checked when it was not a whole message (`event`).
+    Problems found across fields (dtend before dtstart) are attributed to the field named.
+    """
+    location, message = problems[0]
+    field = ".".join([within] * bool(within) + [str(part) for part in location]) or "body"
+    reason = message.removeprefix("Value error, ")
+    named = reason.split(" ", 1)[0]
+    if field == "event" and named in ("dtstart", "dtend"):
+        field = f"event.{named}"
+    elif field == "body" and named == "request.uid":
+        field = named
+    if len(problems) > 1:
+        reason += f" (and {len(problems) - 1} more problem(s))"
+    return field, reason
+
+
+def event_uid_of(data: Any) -> str | None:
+    """The event uid of an invalid body, if it shows a plausible one, to count the rejection."""
+    if not isinstance(data, dict):
+        return None
+    for section in ("event", "request"):
+        part = data.get(section)
+        if isinstance(part, dict):
+            uid = part.get("uid")
+            if isinstance(uid, str) and _UID.fullmatch(uid):
+                return uid
+    return None

@@ -1,0 +1,261 @@
+"""The hand-written v1 validator and the pydantic models give the same answer for any body.
+
+Same request, or both reject naming the same field, for the same reason (with the same count
+of further problems) and the same event uid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from cis.domain.model import InviteRequest
+from cis.errors import InvalidRequestError
+from cis.message_format import parse_body, parse_body_with_models
+from cis.message_rules import WHITE_SPACE
+from tests.property.test_message_properties import (
+    UID,
+    ZONES,
+    _sns,
+    _valid_body,
+    addressish,
+    deeply_nested_body,
+    huge_strings,
+    json_values,
+    mutated_bodies,
+    odd_text,
+    time_values,
+    zone_names,
+)
+
+Outcome = InviteRequest | tuple[str | None, str, str | None]
+
+
+def outcome(parse: Any, body: str | bytes) -> Outcome:
+    try:
+        request: InviteRequest = parse(body)
+    except InvalidRequestError as exc:
+        return exc.field, exc.reason, exc.event_uid
+    return request
+
+
+def assert_same_answer(body: str | bytes) -> None:
+    assert outcome(parse_body, body) == outcome(parse_body_with_models, body)
+
+
+# Each field's own kind of value at and around its limits, with the whitespace pydantic strips
+# (and the U+001C..U+001F that only Python's str.strip() would).
+edge_space = st.text(st.sampled_from([*WHITE_SPACE, *"\x1c\x1d\x1e\x1f\u200b\ufeff"]),
+                     max_size=2)
+
+
+@st.composite
+def sized_text(draw: st.DrawFn, limits: tuple[int, ...]) -> str:
+    size = draw(st.sampled_from([0, 1, *limits, *(limit + 1 for limit in limits)]))
+    piece = draw(st.sampled_from(["x", "é", "😀", " ", "\n", "ab"]))
+    return draw(edge_space) + (piece * size)[:size] + draw(edge_space)
+
+
+def spaced(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.tuples(edge_space, strategy, edge_space).map("".join)
+
+
+names = spaced(st.sampled_from(["Ann", "", "Ann\nLee", "Ann\tLee", "Smith, John"])) | sized_text(
+    (255, 256))
+uids = st.sampled_from([UID, UID + "\n", UID.upper(), "", "a" * 255, "a" * 256, "-x", "a b"])
+FIELDS: dict[tuple[str, str], st.SearchStrategy[Any]] = {
+    ("request", "uid"): uids | odd_text,
+    ("request", "email"): spaced(addressish) | sized_text((254,)).map(lambda s: s + "@x.org"),
+    ("request", "name"): names | st.none(),
+    ("request", "partstat"): st.sampled_from(["ACCEPTED", "accepted", "NEEDS-ACTION", "X", ""]),
+    ("request", "origin"): st.sampled_from(["web", "web\n", "a" * 64, "a" * 65, "_x", ""]),
+    ("event", "uid"): uids,
+    ("event", "summary"): sized_text((1000,)) | names,
+    ("event", "description"): sized_text((20_000,)) | st.none(),
+    ("event", "description_html"): sized_text((100_000,)) | st.none(),
+    ("event", "dtstart"): time_values,
+    ("event", "dtend"): time_values,
+    ("event", "timezone"): zone_names | sized_text((64,)) | st.none(),
+    ("event", "location"): sized_text((1000,)) | st.none(),
+    ("event", "organizer"): names,
+    ("event", "mailto"): spaced(addressish),
+    ("event", "sequence"): st.sampled_from([0, 1, -1, 2**31 - 1, 2**31, 2**70, -(2**70)])
+    | st.integers() | st.floats() | st.booleans() | st.just("1"),
+    ("event", "status"): st.sampled_from(["CONFIRMED", "confirmed", "CANCELLED", "Nope", ""]),
+}
+any_value = st.one_of(json_values, odd_text, huge_strings(), time_values)
+versions = st.sampled_from([1, 1.0, True, False, 0, 2, 1.5, "1", None, [], {}, 2**64 + 1])
+
+
+@st.composite
+def near_valid_bodies(draw: st.DrawFn) -> Any:
+    """A valid body with a few fields set to edge values, removed, or given any JSON value."""
+    data: Any = _valid_body()
+    for section, name in draw(st.lists(st.sampled_from(sorted(FIELDS)), max_size=4)):
+        change = draw(st.sampled_from(["edge", "edge", "remove", "anything"]))
+        if change == "edge":
+            data[section][name] = draw(FIELDS[section, name])
+        elif change == "remove":
+            data[section].pop(name, None)
+        else:
+            data[section][name] = draw(any_value)
+    if draw(st.booleans()):
+        data["version"] = draw(versions)
+    for where in draw(st.lists(st.sampled_from(["", "request", "event"]), max_size=2)):
+        target = data[where] if where else data
+        target[draw(st.sampled_from(["extra", "uid", "Version", ""]))] = draw(json_values)
+    if draw(st.integers(0, 9)) == 0:
+        data[draw(st.sampled_from(["request", "event"]))] = draw(json_values)
+    return data
+
+
+# Valid bodies, varied in every way the models accept and normalise.
+white = st.text(st.sampled_from(WHITE_SPACE), max_size=2)
+valid_names = st.tuples(white, st.text(st.characters(min_codepoint=32, exclude_categories=(
+    "Cs", "Cc", "Z")), min_size=1, max_size=20), white).map("".join)
+instants = st.integers(86_400, 7258118399 - 2 * 86_400)  # no offset moves a wall year out
+
+
+@st.composite
+def event_times(draw: st.DrawFn) -> dict[str, Any]:
+    form = draw(st.sampled_from(["int", "float", "utc", "offset", "wall"]))
+    start = draw(instants)
+    # Wall times are read in the zone: a gap longer than any clock change keeps them ordered.
+    end = start + draw(st.integers(3 * 3600 if form == "wall" else 1, 86_400))
+    zone = draw(st.none() | st.sampled_from(ZONES))
+    if form in ("int", "float"):
+        kind = int if form == "int" else float
+        return {"dtstart": kind(start), "dtend": kind(end), "timezone": zone}
+    if form == "wall" and zone is None:
+        zone = "Europe/Berlin"
+    offset = dt.timezone(dt.timedelta(minutes=draw(st.integers(-720, 720))))
+    iso = [dt.datetime.fromtimestamp(moment, dt.UTC).astimezone(offset if form == "offset"
+                                                                 else dt.UTC)
+           for moment in (start, end)]
+    if form == "wall":
+        iso = [moment.replace(tzinfo=None) for moment in iso]
+    return {"dtstart": iso[0].isoformat(), "dtend": iso[1].isoformat(), "timezone": zone}
+
+
+@st.composite
+def valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    uid = draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9@._:+=-]{0,30}", fullmatch=True))
+    request: dict[str, Any] = {"uid": uid, "email": draw(white) + "ann@example.org" + draw(white)}
+    optional = {
+        "name": valid_names | st.none(),
+        "partstat": st.sampled_from(["NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE",
+                                     "DELEGATED"]),
+        "origin": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,20}", fullmatch=True) | st.none(),
+    }
+    for name, values in optional.items():
+        if draw(st.booleans()):
+            request[name] = draw(values)
+    event: dict[str, Any] = {
+        "uid": uid, "summary": draw(st.text(st.characters(min_codepoint=32, exclude_categories=(
+            "Cs",)), min_size=1, max_size=40)),
+        "organizer": draw(valid_names), "mailto": " john.smith@example.org\u3000",
+        **draw(event_times()),
+    }
+    event_optional = {
+        "description": st.text(max_size=40) | st.none(),
+        "description_html": st.text(max_size=40) | st.none(),
+        "location": st.text(st.characters(min_codepoint=32, exclude_categories=("Cs",)),
+                            max_size=40) | st.none(),
+        "sequence": st.integers(0, 2**31 - 1),
+        "status": st.sampled_from(["TENTATIVE", "CONFIRMED", "CANCELLED"]),
+    }
+    for name, values in event_optional.items():
+        if draw(st.booleans()):
+            event[name] = draw(values)
+    body: dict[str, Any] = {"request": request, "event": event}
+    if draw(st.booleans()):
+        body["version"] = draw(st.sampled_from([1, 1.0, True]))
+    return body
+
+
+def as_body(data: Any, form: str) -> str | bytes:
+    text = json.dumps(data, ensure_ascii=form == "ascii")
+    if form == "sns":
+        return json.dumps(_sns(text))
+    if form in ("utf-8", "utf-8-sig", "utf-16"):
+        return text.encode(form, "surrogatepass")
+    return text
+
+
+forms = st.sampled_from(["ascii", "unicode", "sns", "utf-8", "utf-8-sig", "utf-16"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(near_valid_bodies(), forms)
+@example({**_valid_body(), "version": True}, "ascii")
+@example({"request": {"uid": UID, "email": "\x1cann@example.org"}, "event": _valid_body()["event"]},
+         "ascii")
+def test_near_valid_bodies_get_the_same_answer_from_both(data: Any, form: str) -> None:
+    assert_same_answer(as_body(data, form))
+
+
+@settings(max_examples=500, deadline=None)
+@given(valid_bodies(), st.sampled_from(["ascii", "unicode", "sns", "utf-8"]))
+def test_valid_bodies_become_the_same_request_from_both(data: Any, form: str) -> None:
+    text = as_body(data, form)
+    assert isinstance(parse_body(text), InviteRequest)
+    assert_same_answer(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(mutated_bodies())
+def test_mutated_bodies_get_the_same_answer_from_both(data: Any) -> None:
+    assert_same_answer(json.dumps(data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, forms)
+def test_any_json_value_gets_the_same_answer_from_both(value: Any, form: str) -> None:
+    assert_same_answer(as_body(value, form))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | st.text(st.characters(exclude_categories=()), max_size=300))
+def test_any_bytes_or_text_get_the_same_answer_from_both(body: str | bytes) -> None:
+    assert_same_answer(body)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    field=st.sampled_from(sorted(FIELDS)),
+    text=st.sampled_from(['"\\ud800"', '"a\\udfff"', '"\\ud83d\\ude00"', "1", '"x", "x": 1']),
+)
+def test_text_pydantic_reads_differently_gets_the_same_answer_from_both(
+    field: tuple[str, str], text: str
+) -> None:
+    # Lone surrogates and repeated keys: valid JSON for `json`, not the same for pydantic.
+    section, name = field
+    marker = "__marker__"
+    data = _valid_body()
+    data[section][name] = marker
+    assert_same_answer(json.dumps(data).replace(json.dumps(marker), text))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    depth=st.sampled_from([30, 31, 32, 33, 150, 198, 199, 200, 201, 202, 500]),
+    brackets=st.sampled_from([("[", "]"), ('{"a":', "}")]),
+    where=st.sampled_from(["bare", "name", "sns"]),
+)
+def test_deep_nesting_gets_the_same_answer_from_both(
+    depth: int, brackets: tuple[str, str], where: str
+) -> None:
+    assert_same_answer(deeply_nested_body(depth, brackets, where))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(ZONES), st.sampled_from(["2026-03-29T02:30:00", "2026-10-25T02:30:00",
+                                                "2026-12-01T10:00:00+01:00", 1796115600]))
+def test_any_zone_gets_the_same_answer_from_both(timezone: str, dtstart: Any) -> None:
+    data = _valid_body()
+    data["event"].update(timezone=timezone, dtstart=dtstart, dtend="2199-12-31T23:00:00")
+    assert_same_answer(json.dumps(data))
