@@ -37,12 +37,9 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract -k "not dynamodb"
 
 # Each bench prints its own table of figures as ratios against a baseline run in the same
-# process; together they take a few minutes on 2 cores.
+# process, then bench/all.py prints every verdict in one table; a few minutes on 2 cores.
 bench: $(STAMP)
-	$(BIN)/python bench/render.py
-	$(BIN)/python bench/aws_cost.py
-	$(BIN)/python bench/cold_start.py
-	$(BIN)/python bench/bulk_send.py --n 100000 --small 10000 --mailer null --no-trace
+	$(BIN)/python bench/all.py
 
 # The fault-injection soak at full size (make test runs it with 2,000 requests).
 soak: $(STAMP)

@@ -65,6 +65,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import headlines
+from headlines import Headline
 from moto_process import free_port, provision, start_moto
 
 from cis.adapters.keys import STATISTICS_SORT_KEY
@@ -457,6 +459,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invites", type=int, default=DEFAULT_INVITES,
                         help="new invites sent per batch size and mode (a multiple of 10)")
+    headlines.add_option(parser)
     args = parser.parse_args()
     if args.invites <= 0 or args.invites % TARGET_BATCH:
         parser.error(f"--invites must be a positive multiple of {TARGET_BATCH}")
@@ -476,6 +479,13 @@ def main() -> None:
         server.wait(timeout=10)
     print_table(runs)
     target = next(r for r in runs if r.batch_size == TARGET_BATCH and r.mode == "report")
+    calls, wcu = target.calls_per_invite(), target.wcu_per_invite()
+    headlines.write(args.headlines, [
+        Headline("aws_cost", f"AWS calls per invite, batch {TARGET_BATCH}", f"{calls:.2f}",
+                 f"<= {TARGET_CALLS}", round(calls, 9) <= TARGET_CALLS),
+        Headline("aws_cost", f"DynamoDB WCU per invite, batch {TARGET_BATCH}", f"{wcu:.2f}",
+                 f"<= {TARGET_WCU}", round(wcu, 9) <= TARGET_WCU),
+    ])
     if round(target.wcu_per_invite(), 9) > TARGET_WCU:
         print()
         print(f"WCU target NOT met at batch {TARGET_BATCH}: each invite writes its attendee item "

@@ -63,6 +63,9 @@ from operator import attrgetter
 from pathlib import Path
 from unittest import mock
 
+import headlines
+from headlines import Headline
+
 from cis.adapters.outbox import OutboxMailer
 from cis.cli import local_commands
 from cis.cli import main as cis_main
@@ -330,6 +333,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the temporary CSV, state and outbox go (default: the "
                         "system temp dir); a 100k outbox pass writes about 0.8 GB")
+    headlines.add_option(parser)
     args = parser.parse_args(argv)
     if args.n < 2:
         parser.error("--n must be at least 2")
@@ -387,14 +391,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"cis send, bulk: {n:,} attendees, {machine()}")
     print(table(rows, rows[0]))
     print()
+    found: list[Headline] = []
     for mailer in args.mailer:
         timed = passes[mailer, False]
         rss_rise = (timed.end.maxrss - timed.small.maxrss) / MIB
         flat = f"{mailer}: maxrss rose {rss_rise:,.1f} MiB between {_size(small)} and {_size(n)}"
+        found.append(Headline(
+            "bulk_send", f"{mailer} mailer: invites/s at {_size(n)} (cpu x floor)",
+            f"{n / timed.end.seconds:,.0f} ({timed.end.cpu_seconds / rows[0].cpu_seconds:.1f})"))
+        found.append(Headline("bulk_send", f"{mailer} mailer: maxrss rise {_size(small)} to "
+                              f"{_size(n)}, MiB", f"{rss_rise:,.1f}"))
         traced_pass = passes.get((mailer, True))
         if traced_pass and traced_pass.small.py_peak and traced_pass.end.py_peak is not None:
             ratio = traced_pass.end.py_peak / traced_pass.small.py_peak
             verdict = "met" if ratio < FLAT_TARGET else "NOT met"
+            found.append(Headline("bulk_send", f"{mailer} mailer: py peak {_size(n)} / "
+                                  f"{_size(small)}", f"{ratio:.2f}", f"< {FLAT_TARGET}",
+                                  ratio < FLAT_TARGET))
             flat += (f"; py peak {_size(n)}/{_size(small)} = {ratio:.2f} "
                      f"(target < {FLAT_TARGET}: {verdict})")
             flat += "; py live at " + " / ".join(
@@ -407,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"load average (1 min) {min(done.loads):.1f} to {max(done.loads):.1f} "
               "(this bench counts 1)")
     print(f"total bench time {time.perf_counter() - started:,.0f}s")
+    headlines.write(args.headlines, found)
     return 0
 
 

@@ -45,7 +45,9 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 
+import headlines
 import icalendar
+from headlines import Headline
 
 from cis.cli.inputs import read_event
 from cis.domain.ical import PRODID
@@ -245,6 +247,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"runs of each way, the best counts (default {DEFAULT_REPEATS})")
     parser.add_argument("--names", choices=("plain", "mixed"), default="plain",
                         help="plain ASCII names, or a third non-ASCII and a third quoted")
+    headlines.add_option(parser)
     args = parser.parse_args(argv)
     if args.attendees < 1 or args.repeats < 1 or args.slow_sample < 0:
         parser.error("--attendees and --repeats must be positive, --slow-sample not negative")
@@ -311,6 +314,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Target (d) <= {TARGET:g}x floor: {met} ({ratio:.1f}x wall, {cpu_ratio:.1f}x cpu).")
     print(f"(c) and (d) byte-identical for {compared} attendees spread over the list; "
           f"(d) composed {fallbacks} of {len(people):,} through compose_invitation.")
+    per_floor = floor_timing.wall / floor_timing.invites
+    naive_ratio = (timings[0].wall / timings[0].invites) / per_floor
+    headlines.write(args.headlines, [
+        Headline("render", "InvitationTemplate per invite, x str.format floor (wall / cpu)",
+                 f"{ratio:.1f} / {cpu_ratio:.1f}", f"<= {TARGET:g}",
+                 max(ratio, cpu_ratio) <= TARGET),
+        Headline("render", "naive icalendar + email.mime per invite, x floor (wall)",
+                 f"{naive_ratio:.0f}"),
+        Headline("render", "template byte-identical to compose_invitation",
+                 f"{compared} of {compared}", "all", True),
+    ])
     return 0
 
 
