@@ -35,6 +35,32 @@ def test_lambda_module_parses_and_rejects_bodies_without_importing_pydantic() ->
     assert result.returncode == 0, result.stderr
 
 
+def test_good_requests_and_settings_are_checked_without_importing_email_validator() -> None:
+    script = textwrap.dedent("""
+        import sys
+        import cis.lambda_handler
+        from cis.config import Settings
+        from cis.message_format import parse_body
+        from tests.support import body
+        Settings.from_env({"REGION": "eu-west-1", "DYNAMODB_TABLE": "cis",
+                           "SENDER": "{} via Invites <invites@example.com>",
+                           "RSVP_EMAIL": "rsvp@example.com",
+                           "SQS_URL": "https://sqs.eu-west-1.amazonaws.com/1/cis"})
+        parse_body(body("ann.lee+x@example.org", name="Ann"))
+        assert "email_validator" not in sys.modules, "email_validator was imported"
+        parse_body(body("Ann@EXAMPLE.org", name="Ann"))
+        try:
+            parse_body(body("ann@localhost"))
+        except Exception as exc:
+            assert "email_validator" in sys.modules and "period" in str(exc), exc
+        else:
+            raise AssertionError("ann@localhost was accepted")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
 def test_models_are_still_named_by_the_message_format_module() -> None:
     assert cis.message_format.EventV1.__name__ == "EventV1"
     assert cis.message_format.first_problem.__name__ == "first_problem"
