@@ -243,16 +243,33 @@ def test_ses_permissions_name_the_sender_identity_and_no_wildcard(
             assert "identity/${SenderIdentity}" in text or "configuration-set/" in text
 
 
-@pytest.mark.parametrize("function_id", ["InviteFunction", "RsvpFunction"])
-def test_the_only_managed_policies_are_the_ones_sam_attaches_for_logs_and_sqs_polling(
-    translated: dict[str, Any], function_id: str
+@pytest.mark.parametrize(("function_id", "log_group", "queue"), [
+    ("InviteFunction", "InviteLogGroup", "InviteQueue"),
+    ("RsvpFunction", "RsvpLogGroup", "RsvpQueue"),
+])
+def test_each_function_writes_only_its_own_logs_and_polls_only_its_own_queue(
+    translated: dict[str, Any], function_id: str, log_group: str, queue: str
 ) -> None:
     function = _function(translated, function_id)
     role = translated["Resources"][_ref_target(function["Properties"]["Role"])]
-    assert set(role["Properties"].get("ManagedPolicyArns", [])) <= {
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
-    }
+    # No AWS managed policy: those SAM would attach grant log and queue actions on "*".
+    assert not role["Properties"].get("ManagedPolicyArns")
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }]
+    statements = list(_function_statements(translated, function_id))
+    for service, owned in (("logs", log_group), ("sqs", queue)):
+        granted = [s for s in statements
+                   if any(str(a).startswith(f"{service}:") for a in _as_list(s["Action"]))]
+        assert granted, f"{function_id} needs {service} permissions"
+        for statement in granted:
+            assert all(str(a).startswith(f"{service}:") for a in _as_list(statement["Action"]))
+            assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [owned, "Arn"]}]
+    sqs_actions = {a for s in statements for a in _as_list(s["Action"]) if a.startswith("sqs:")}
+    # What the Lambda event source needs to poll, and DeleteMessage for `raise` mode.
+    assert sqs_actions == {"sqs:ReceiveMessage", "sqs:DeleteMessage",
+                           "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
 
 
 def test_the_function_gets_the_environment_it_reads(translated: dict[str, Any]) -> None:
@@ -363,13 +380,13 @@ def test_the_rsvp_function_may_read_objects_only_under_the_receipt_prefix_of_its
     assert prefix["AllowedPattern"].endswith("/)+$"), "the prefix must end at a folder"
 
 
-def test_the_rsvp_function_is_granted_nothing_but_reading_replies_and_the_table(
+def test_the_rsvp_function_is_granted_nothing_but_replies_the_table_its_logs_and_queue(
     translated: dict[str, Any],
 ) -> None:
     for statement in _function_statements(translated, "RsvpFunction"):
         assert statement["Effect"] == "Allow"
         for action in _as_list(statement["Action"]):
-            assert str(action).split(":")[0] in {"s3", "dynamodb"}, action
+            assert str(action).split(":")[0] in {"s3", "dynamodb", "logs", "sqs"}, action
             assert "*" not in str(action)
         assert "*" not in _as_list(statement["Resource"])
 
