@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,13 +88,14 @@ class RsvpService:
         self, raw: bytes, *, verdicts: Verdicts | None = None, message_id: str = "mail"
     ) -> ReplyResult:
         """Apply one received message; SES verdicts from a notification win over headers."""
+        marker = _marker(raw)
         try:
             reply, header_verdicts = read_reply(raw)
         except NotAReplyError as exc:
-            return self._counted(message_id, ReplyOutcome.IGNORED, str(exc), MAILBOX,
+            return self._counted(marker, message_id, ReplyOutcome.IGNORED, str(exc), MAILBOX,
                                  REPLIES_IGNORED)
         except InvalidReplyError as exc:
-            return self._counted(message_id, ReplyOutcome.REJECTED, exc.reason, MAILBOX,
+            return self._counted(marker, message_id, ReplyOutcome.REJECTED, exc.reason, MAILBOX,
                                  REPLIES_REJECTED)
         uid, address = reply.event_uid, reply.attendee
         try:
@@ -102,13 +104,13 @@ class RsvpService:
             try:
                 check_trust(reply, verdicts or header_verdicts)
             except InvalidReplyError as exc:
-                return self._counted(message_id, ReplyOutcome.REJECTED, exc.reason, known,
-                                     REPLIES_REJECTED, uid, address)
+                return self._counted(marker, message_id, ReplyOutcome.REJECTED, exc.reason,
+                                     known, REPLIES_REJECTED, uid, address)
             for _ in range(APPLY_ATTEMPTS):
                 decision = decide_reply(record, reply)
                 if decision.outcome is ReplyOutcome.REJECTED:
-                    return self._counted(message_id, decision.outcome, decision.reason, known,
-                                         REPLIES_REJECTED, uid, address)
+                    return self._counted(marker, message_id, decision.outcome, decision.reason,
+                                         known, REPLIES_REJECTED, uid, address)
                 if decision.change is None or self.repository.apply_reply(decision.change):
                     return ReplyResult(message_id, decision.outcome, decision.reason, uid,
                                        address)
@@ -122,7 +124,8 @@ class RsvpService:
         try:
             mails = read_envelope(record.body)
         except InvalidReplyError as exc:
-            return self._counted(record.message_id, ReplyOutcome.REJECTED, exc.reason, MAILBOX,
+            return self._counted(_marker(record.body.encode("utf-8", "surrogatepass")),
+                                 record.message_id, ReplyOutcome.REJECTED, exc.reason, MAILBOX,
                                  REPLIES_REJECTED)
         results = [self._process_mail(record.message_id, mail) for mail in mails]
         retry = [r for r in results if r.outcome is ReplyOutcome.RETRY]
@@ -143,12 +146,14 @@ class RsvpService:
         except MessageStoreError as exc:
             if exc.transient:
                 return ReplyResult(message_id, ReplyOutcome.RETRY, f"fetch: {exc}")
-            return self._counted(message_id, ReplyOutcome.REJECTED, f"fetch: {exc}", MAILBOX,
-                                 REPLIES_REJECTED)
+            location = f"s3://{mail.bucket}/{mail.key}".encode("utf-8", "surrogatepass")
+            return self._counted(_marker(location), message_id, ReplyOutcome.REJECTED,
+                                 f"fetch: {exc}", MAILBOX, REPLIES_REJECTED)
         return self.apply_mail(raw, verdicts=mail.verdicts, message_id=message_id)
 
     def _counted(
         self,
+        marker: str,
         message_id: str,
         outcome: ReplyOutcome,
         reason: str,
@@ -157,9 +162,13 @@ class RsvpService:
         event_uid: str | None = None,
         address: str | None = None,
     ) -> ReplyResult:
-        """Count a reply that changes no attendee; retry it if even counting fails."""
+        """Count a reply that changes no attendee, once per message; retry if counting fails.
+
+        The marker is the message's own digest, so a notification the queue delivers again,
+        or S3 announces twice, is not counted twice.
+        """
         try:
-            self.repository.apply_statistics(counted_under, {counter: 1})
+            self.repository.apply_statistics_once(marker, counted_under, {counter: 1})
         except CisError as exc:
             return ReplyResult(message_id, ReplyOutcome.RETRY, f"not counted: {exc}",
                                event_uid, address)
@@ -170,3 +179,8 @@ class RsvpService:
         log_outcome(self._log, outcome=f"reply {result.outcome.value}",
                     message_id=result.message_id, event_uid=result.event_uid,
                     address=result.address, reason=result.reason, level=level)
+
+
+def _marker(content: bytes) -> str:
+    """A message's identity for counting: the SHA-256 of its bytes."""
+    return hashlib.sha256(content).hexdigest()

@@ -233,6 +233,39 @@ def test_statistics_add_up_and_unknown_events_read_as_zero(repository: Any) -> N
     assert repository.get_statistics("never-seen").invites_sent == 0
 
 
+def test_counts_under_one_marker_are_added_once(repository: Any) -> None:
+    rejected = statistics.on_rejected()
+    assert repository.apply_statistics_once("mail-1", "_rsvp", rejected) is True
+    assert repository.apply_statistics_once("mail-1", "_rsvp", rejected) is False
+    assert repository.apply_statistics_once("mail-2", "_rsvp", rejected) is True
+    assert repository.get_statistics("_rsvp").requests_rejected == 2
+
+
+def test_a_marker_is_known_whatever_event_it_was_counted_under(repository: Any) -> None:
+    assert repository.apply_statistics_once("mail-1", UID, statistics.on_rejected()) is True
+    assert repository.apply_statistics_once("mail-1", "other", statistics.on_rejected()) is False
+    assert repository.get_statistics("other").requests_rejected == 0
+    assert repository.recount(UID).requests_rejected == 1
+
+
+def test_concurrent_counts_under_one_marker_add_once(repository: Any) -> None:
+    workers = 6
+    barrier = threading.Barrier(workers)
+    added: list[bool] = []
+
+    def count() -> None:
+        barrier.wait()
+        added.append(repository.apply_statistics_once("mail-1", UID, statistics.on_rejected()))
+
+    threads = [threading.Thread(target=count) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(added) == [False] * (workers - 1) + [True]
+    assert repository.get_statistics(UID).requests_rejected == 1
+
+
 def test_recount_rebuilds_drifted_statistics_from_records(repository: Any) -> None:
     for number in range(3):
         repository.claim(make_claim(f"a{number}@example.org", f"t{number}", T0, origin="api"))

@@ -391,19 +391,39 @@ def test_the_rsvp_function_is_granted_nothing_but_replies_the_table_its_logs_and
         assert "*" not in _as_list(statement["Resource"])
 
 
-def test_the_rsvp_function_changes_only_table_items_and_never_puts_or_deletes_them(
+def test_the_rsvp_function_updates_attendees_and_puts_only_counting_markers(
     translated: dict[str, Any],
 ) -> None:
     statements = _rsvp_statements(translated, "dynamodb")
     assert statements, "the RSVP function needs to read and update attendees"
     granted: set[str] = set()
     for statement in statements:
-        granted.update(_as_list(statement["Action"]))
+        actions = set(_as_list(statement["Action"]))
+        granted |= actions
         assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": ["InviteTable", "Arn"]}]
+        if "dynamodb:PutItem" in actions:
+            # Put is for the counted#<digest> markers only: never an attendee or statistics.
+            assert actions == {"dynamodb:PutItem"}
+            assert statement["Condition"] == {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["counted#*"]}}
+        else:
+            assert "Condition" not in statement
     # get_attendee is a GetItem; apply_reply and apply_statistics are UpdateItem calls or a
     # TransactWriteItems of Update actions, which IAM authorises as UpdateItem.
-    assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= granted
-    assert granted <= {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"} <= granted
+    assert granted <= {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query",
+                       "dynamodb:PutItem"}
+
+
+def test_counting_markers_expire_by_the_tables_ttl_and_nothing_else_does(
+    translated: dict[str, Any],
+) -> None:
+    from cis.adapters import dynamodb
+
+    ttl = translated["Resources"]["InviteTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": dynamodb.MARKER_EXPIRY_ATTRIBUTE, "Enabled": True}
+    # Attendee items are written only with these attributes; none of them is the TTL's.
+    assert dynamodb.MARKER_EXPIRY_ATTRIBUTE not in dynamodb._ATTRIBUTES
 
 
 def test_the_reply_bucket_blocks_public_access_enforces_ownership_and_is_encrypted(

@@ -185,6 +185,30 @@ def test_out_of_office_is_ignored_and_counted(service: RsvpService, repository: 
     assert repository.counters["_rsvp"]["replies_ignored"] == 1
 
 
+def test_a_rejected_or_ignored_message_delivered_again_is_counted_once(
+    service: RsvpService, repository: Any,
+) -> None:
+    forged = reply_email(reply_calendar("eve@example.net"), sender="eve@example.net")
+    away = reply_email(None)
+    for _ in range(3):
+        assert service.apply_mail(forged).outcome is ReplyOutcome.REJECTED
+        assert service.apply_mail(away).outcome is ReplyOutcome.IGNORED
+    assert repository.counters["_rsvp"] == {"replies_rejected": 1, "replies_ignored": 1}
+    other = reply_email(reply_calendar("mallory@example.net"), sender="mallory@example.net")
+    service.apply_mail(other)
+    assert repository.counters["_rsvp"]["replies_rejected"] == 2
+
+
+def test_an_unreadable_notification_delivered_twice_is_counted_once(
+    service: RsvpService, repository: Any,
+) -> None:
+    record = QueueRecord(message_id="m1", body="{not json")
+    for message_id in ("m1", "m2"):
+        report = service.process_batch([QueueRecord(message_id=message_id, body=record.body)])
+        assert report.results[0].outcome is ReplyOutcome.REJECTED
+    assert repository.counters["_rsvp"] == {"replies_rejected": 1}
+
+
 def ses_notification(raw: bytes, *, dmarc: str = "PASS", s3: bool = False) -> dict[str, Any]:
     receipt: dict[str, Any] = {"spfVerdict": {"status": "PASS"}, "dkimVerdict": {"status": "PASS"},
                                "dmarcVerdict": {"status": dmarc}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from cis.domain.model import (
 )
 from cis.domain.statistics import EventStatistics
 from cis.errors import RepositoryError
+from cis.ports.repository import MARKER_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -115,6 +117,9 @@ _OWNED = "#state = :claimed AND #claim_token = :token"
 _REPLYABLE = "#state = :sent AND #status = :expected AND size(#history) = :length"
 
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+MARKER_EXPIRY_ATTRIBUTE = "expires_at"
+"""The table's TTL attribute (template.yaml): only counting markers carry it."""
 
 
 class DynamoDBInviteRepository:
@@ -244,6 +249,35 @@ class DynamoDBInviteRepository:
             return
         with _translated_errors("apply_statistics"):
             self.client.update_item(**update)
+
+    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
+        """Put the marker item, if absent, and `ADD` the counters in one transaction.
+
+        The marker item carries `expires_at` (seconds since 1970), the attribute the table's
+        TTL deletes it by, `MARKER_RETENTION_DAYS` from now.
+        """
+        update = self._statistics_update(event_uid, counters)
+        expires = int(time.time()) + MARKER_RETENTION_DAYS * 86_400
+        put: TransactWriteItemTypeDef = {"Put": {
+            "TableName": self.table_name,
+            "Item": {
+                **_key(keys.marker_item_key(marker)),
+                "counted_under": _string(event_uid),
+                MARKER_EXPIRY_ATTRIBUTE: _number(str(expires)),
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
+        actions = [put]
+        if update is not None:
+            actions.append({"Update": update})
+        try:
+            with _translated_errors("apply_statistics_once"):
+                self.client.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if _cancellation_codes(exc)[:1] == [_CONDITION_FAILED_REASON]:
+                return False
+            raise _cancellation_error(exc, "apply_statistics_once") from exc
+        return True
 
     def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
         """Read one attendee with a consistent read, so a claim just made is visible."""

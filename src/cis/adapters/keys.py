@@ -1,4 +1,4 @@
-"""Storage keys, built here and nowhere else: `event#<uid>` / `attendee#<address>`."""
+"""Storage keys, built here and nowhere else: `event#<uid>` / `attendee#<address>`, markers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from cis.domain.model import AttendeeKey
 EVENT_PREFIX = "event#"
 ATTENDEE_PREFIX = "attendee#"
 STATISTICS_SORT_KEY = "statistics"
+MARKER_PREFIX = "counted#"
+MARKER_SORT_KEY = "marker"
 
 
 def event_pk(event_uid: str) -> str:
@@ -27,3 +29,8 @@ def attendee_item_key(key: AttendeeKey) -> dict[str, str]:
 def statistics_item_key(event_uid: str) -> dict[str, str]:
     """Both keys of an event's statistics item."""
     return {"pk": event_pk(event_uid), "sk": STATISTICS_SORT_KEY}
+
+
+def marker_item_key(marker: str) -> dict[str, str]:
+    """Both keys of a counting marker: a partition of its own, outside every event's."""
+    return {"pk": MARKER_PREFIX + marker, "sk": MARKER_SORT_KEY}

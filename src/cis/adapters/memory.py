@@ -42,6 +42,7 @@ class InMemoryInviteRepository:
         self._lock = threading.Lock()
         self.records: dict[AttendeeKey, AttendeeRecord] = {}
         self.counters: dict[str, dict[str, int]] = defaultdict(dict)
+        self.markers: set[str] = set()
 
     def claim(self, claim: Claim) -> ClaimOutcome:
         """Decide and write in one critical section: the in-memory conditional write."""
@@ -93,6 +94,15 @@ class InMemoryInviteRepository:
         """Add counters atomically."""
         with self._lock:
             self._add(event_uid, counters)
+
+    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
+        """Add counters unless `marker` was seen; markers are kept for the store's life."""
+        with self._lock:
+            if marker in self.markers:
+                return False
+            self.markers.add(marker)
+            self._add(event_uid, counters)
+            return True
 
     def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
         """Read one attendee by any spelling of the address."""

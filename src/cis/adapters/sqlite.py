@@ -36,6 +36,7 @@ from cis.domain.model import (
 )
 from cis.domain.statistics import EventStatistics
 from cis.errors import RepositoryError
+from cis.ports.repository import MARKER_RETENTION_DAYS
 
 __all__ = ["SqliteInviteRepository"]
 
@@ -70,6 +71,13 @@ _SCHEMA = (
         PRIMARY KEY (pk, name)
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS counted_markers (
+        marker TEXT PRIMARY KEY,
+        counted_at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS counted_markers_by_age ON counted_markers (counted_at)",
 )
 
 # Columns added after the first release, with their types: a file made by an older version
@@ -165,6 +173,28 @@ class SqliteInviteRepository:
             connection = self._connection()
             with self._transaction(connection):
                 _add_counters(connection, event_uid, counters)
+
+    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
+        """Record the marker and add the counters in one commit, unless the marker is known.
+
+        Markers older than `MARKER_RETENTION_DAYS` are dropped as new ones arrive.
+        """
+        with self._errors_mapped():
+            connection = self._connection()
+            with self._transaction(connection):
+                added = connection.execute(
+                    "INSERT OR IGNORE INTO counted_markers (marker, counted_at) "
+                    "VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    (marker,),
+                ).rowcount == 1
+                if added:
+                    _add_counters(connection, event_uid, counters)
+                    connection.execute(
+                        "DELETE FROM counted_markers WHERE counted_at < "
+                        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
+                        (f"-{MARKER_RETENTION_DAYS} days",),
+                    )
+        return added
 
     def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
         """Read one attendee by any spelling of the address."""

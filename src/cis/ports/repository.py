@@ -15,6 +15,9 @@ from cis.domain.model import (
 )
 from cis.domain.statistics import EventStatistics
 
+MARKER_RETENTION_DAYS = 30
+"""How long a store must remember a counting marker: far past any queue redelivery."""
+
 
 class InviteRepository(Protocol):
     """Stores attendees and statistics; every mutation is atomic on its own.
@@ -64,6 +67,15 @@ class InviteRepository(Protocol):
 
     def apply_statistics(self, event_uid: str, counters: Counters) -> None:
         """Add `counters` to the event's statistics in one atomic write."""
+        ...
+
+    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
+        """Add `counters` unless they were added under `marker` before; True if added now.
+
+        For counts that no record makes idempotent (a rejected or ignored reply), when the
+        queue may deliver the same thing twice. Marker and counters are written together.
+        A store may forget a marker after `MARKER_RETENTION` (DynamoDB deletes it by TTL).
+        """
         ...
 
     def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
