@@ -115,7 +115,9 @@ def naive_invitation(event: Event, attendee: Attendee) -> bytes:
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "REQUEST")
     if event.timezone:
-        calendar.add_component(vtimezone_for(event.timezone, event.start))
+        # Our VTIMEZONE (the same rules), read back into icalendar's own component.
+        zone = vtimezone_for(event.timezone, event.start).to_ical()
+        calendar.add_component(icalendar.Timezone.from_ical(zone))
     vevent = icalendar.Event()
     vevent.add("uid", event.uid)
     vevent.add("dtstamp", attendee.now)

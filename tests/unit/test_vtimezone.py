@@ -9,12 +9,11 @@ import re
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-import icalendar
 import pytest
 import vobject
 from dateutil import rrule
 
-from cis.domain.vtimezone import vtimezone_for
+from cis.domain.vtimezone import VTimezone, vtimezone_for
 
 UTC = dt.UTC
 SAMPLE_STEP = dt.timedelta(hours=6)
@@ -479,8 +478,8 @@ def test_result_is_a_timezone_named_by_tzid_with_one_or_two_rules_or_dated_chang
 ) -> None:
     tzid, year = case
     timezone = vtimezone_for(tzid, event_start(tzid, year))
-    assert isinstance(timezone, icalendar.Timezone)
-    assert timezone["TZID"] == tzid
+    assert isinstance(timezone, VTimezone)
+    assert timezone.tzid == tzid
     found = observances(timezone.to_ical().decode())
     rules = [props for _, props in found if "RRULE" in props]
     if rules:

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
-import icalendar
-
+from cis.domain.ical_lines import (
+    cal_address,
+    content_line,
+    date_time,
+    integer,
+    serialise,
+    text,
+    uid_text,
+)
 from cis.domain.model import Event, Invitee
 from cis.domain.text import common_name, plain_text
 from cis.domain.vtimezone import vtimezone_for, wall_clock
 
 PRODID = "-//cis//Calendar Invite Server//EN"
+
+#: Zones whose times are written in UTC (``...Z``, no TZID) all the same. icalendar, which
+#: wrote cis's calendars before, takes these for UTC (its table of equivalent zone ids), and
+#: a calendar already sent must read the same when the event is updated.
+WRITTEN_AS_UTC = frozenset({
+    "Africa/Abidjan", "Africa/Accra", "Africa/Bamako", "Africa/Banjul", "Africa/Conakry",
+    "Africa/Dakar", "Africa/Freetown", "Africa/Lome", "Africa/Nouakchott", "Africa/Ouagadougou",
+    "Africa/Timbuktu", "Atlantic/Reykjavik", "Atlantic/St_Helena", "Etc/GMT", "Etc/GMT+0",
+    "Etc/GMT-0", "Etc/GMT0", "Etc/Greenwich", "Etc/UCT", "Etc/UTC", "Etc/Universal", "Etc/Zulu",
+    "GMT", "GMT+0", "GMT-0", "GMT0", "Greenwich", "Iceland", "UCT", "UTC", "Universal", "Zulu",
+})
 
 
 def render_calendar(
@@ -26,7 +45,9 @@ def render_calendar(
 
     Raises:
         ValueError: the event does not end at least a whole second after it starts (RFC
-            5545 wants DTEND later than DTSTART), or names a zone zoneinfo does not know.
+            5545 wants DTEND later than DTSTART), names a zone zoneinfo does not know, has a
+            SEQUENCE outside 32 bits, or an address holds a line break; or (as
+            UnicodeEncodeError) some text holds a lone surrogate, which UTF-8 cannot carry.
 
     """
     start, end = _whole_second(event.start), _whole_second(event.end)
@@ -35,43 +56,59 @@ def render_calendar(
             f"event {event.uid!r} must end at least a whole second after it starts "
             f"(starts {start.isoformat()}, ends {end.isoformat()})"
         )
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "REQUEST")
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        content_line("PRODID", PRODID),
+        "CALSCALE:GREGORIAN",
+        "METHOD:REQUEST",
+    ]
     if event.timezone:
-        calendar.add_component(vtimezone_for(event.timezone, event.start))
-    calendar.add_component(_vevent(event, invitee, rsvp_email, dtstamp, start, end))
-    serialised: bytes = calendar.to_ical()
-    return serialised
+        lines += vtimezone_for(event.timezone, event.start).content_lines()
+    lines += _vevent(event, invitee, rsvp_email, dtstamp, start, end)
+    lines.append("END:VCALENDAR")
+    return serialise(lines)
 
 
 def _vevent(
     event: Event, invitee: Invitee, rsvp_email: str, dtstamp: dt.datetime,
     start: dt.datetime, end: dt.datetime,
-) -> icalendar.Event:
-    vevent = icalendar.Event()
-    vevent.add("uid", event.uid)
-    vevent.add("dtstamp", dtstamp.astimezone(dt.UTC))
-    vevent.add("dtstart", _when(start, event))
-    vevent.add("dtend", _when(end, event))
-    vevent.add("summary", _Text(plain_text(event.summary)))
+) -> list[str]:
+    """The VEVENT's lines, its properties in the order calendars have always had from cis.
+
+    The values that can be refused are made in the order they always were, so that an event
+    with more than one fault is refused for the same one as before.
+    """
+    stamp = _date_time_line("DTSTAMP", dtstamp.astimezone(dt.UTC))
+    starts = _date_time_line("DTSTART", _when(start, event))
+    ends = _date_time_line("DTEND", _when(end, event))
+    sequence = integer(event.sequence)
+    organizer = _address("ORGANIZER", rsvp_email, event.organizer)
+    attendee = _address(
+        "ATTENDEE", invitee.email, invitee.name, CUTYPE="INDIVIDUAL", ROLE="REQ-PARTICIPANT",
+        PARTSTAT=str(invitee.partstat), RSVP="TRUE",
+    )
+    lines = [
+        "BEGIN:VEVENT",
+        content_line("SUMMARY", text(plain_text(event.summary))),
+        starts,
+        ends,
+        stamp,
+        content_line("UID", uid_text(event.uid)),
+        content_line("SEQUENCE", sequence),
+        attendee,
+    ]
     if event.description:
-        vevent.add("description", _Text(plain_text(event.description)))
+        lines.append(content_line("DESCRIPTION", text(plain_text(event.description))))
     if event.location:
-        vevent.add("location", _Text(plain_text(event.location)))
-    vevent.add("sequence", event.sequence)
-    vevent.add("status", str(event.status))
-    vevent.add("transp", "OPAQUE")
-    vevent.add("organizer", _address(rsvp_email, event.organizer))
-    attendee = _address(invitee.email, invitee.name)
-    attendee.params["CUTYPE"] = "INDIVIDUAL"
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
-    attendee.params["PARTSTAT"] = str(invitee.partstat)
-    attendee.params["RSVP"] = "TRUE"
-    vevent.add("attendee", attendee)
-    return vevent
+        lines.append(content_line("LOCATION", text(plain_text(event.location))))
+    lines += [
+        organizer,
+        content_line("STATUS", text(str(event.status))),
+        "TRANSP:OPAQUE",
+        "END:VEVENT",
+    ]
+    return lines
 
 
 def _whole_second(moment: dt.datetime) -> dt.datetime:
@@ -87,26 +124,19 @@ def _when(instant: dt.datetime, event: Event) -> dt.datetime:
     return instant if local is None else local
 
 
-class _Text(icalendar.vText):
-    """A TEXT value escaped as RFC 5545 section 3.3.11 says, and nothing more.
-
-    icalendar (7.3) first turns a backslash followed by a capital N into a line break, so a
-    summary holding one (a Windows path, say) would be read back with a line break in it.
-    """
-
-    __slots__ = ()
-
-    def to_ical(self) -> bytes:
-        escaped = (
-            self.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\n", "\\n")
-        )
-        return escaped.encode("utf-8")
+def _date_time_line(name: str, moment: dt.datetime) -> str:
+    """A DATE-TIME line: a zone's wall clock with its TZID, UTC (or `WRITTEN_AS_UTC`) as ``Z``."""
+    zone = moment.tzinfo
+    if isinstance(zone, ZoneInfo) and zone.key not in WRITTEN_AS_UTC:
+        return content_line(name, date_time(moment, utc=False), {"TZID": zone.key})
+    # Converted, not relabelled: some of those zones were not on UTC before 1970 (Accra,
+    # Reykjavik), where icalendar wrote their wall clock with a Z.
+    return content_line(name, date_time(moment.astimezone(dt.UTC), utc=True))
 
 
-def _address(email: str, name: str | None) -> icalendar.vCalAddress:
-    address = icalendar.vCalAddress(f"mailto:{email}")
-    name = common_name(name) if name else ""
-    if name:
-        address.params["CN"] = name
-    return address
+def _address(name: str, email: str, common: str | None, **parameters: str) -> str:
+    """An ORGANIZER or ATTENDEE line, with a CN where there is a name to give."""
+    cn = common_name(common) if common else ""
+    if cn:
+        parameters["CN"] = cn
+    return content_line(name, cal_address(f"mailto:{email}"), parameters)

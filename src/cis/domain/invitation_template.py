@@ -11,9 +11,8 @@ from email import policy, quoprimime
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from icalendar import Parameters
-from icalendar.parser import param_value
-
+from cis.domain.ical_lines import fold as _fold
+from cis.domain.ical_lines import parameter, parameter_value
 from cis.domain.imip import Invitation, compose_invitation, sender_address
 from cis.domain.model import Event, Invitee
 from cis.domain.text import common_name, display_name
@@ -70,24 +69,18 @@ _PER_ATTENDEE_LINES = re.compile(
 )
 _HEADER_FIELD = re.compile(rb"([^ \t\r\n:]+):[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*")
 
-# icalendar's rules, from icalendar.parser: content lines are folded before the octet that
-# would make them 75 long, never inside a UTF-8 sequence, and never right after a backslash
-# or caret (the first character of an escape), which moves to the next line instead.
-_FOLD_WIDTH = 74
-_ESCAPE_STARTS = frozenset(b"\\^")
-_CN_QUOTED_WHEN = Parameters.quote_also["CN"]
 
 
 class InvitationTemplate:
     """Invitations to one event, for many attendees, byte for byte as `compose_invitation`.
 
     Building one renders a reference invitation (for a placeholder attendee) with
-    `compose_invitation`, which does the event's expensive work once: the calendar through
-    icalendar (VTIMEZONE included), the text and HTML bodies and their transfer encodings,
-    the From and Subject headers. `render` then assembles one attendee's message from those
-    bytes and the few parts that differ per attendee (To, Date, Message-ID, the MIME
-    boundaries, DTSTAMP and ATTENDEE, the calendar's transfer encoding and the base64
-    attachment), with string and bytes operations only.
+    `compose_invitation`, which does the event's expensive work once: the calendar (VTIMEZONE
+    included), the text and HTML bodies and their transfer encodings, the From and Subject
+    headers. `render` then assembles one attendee's message from those bytes and the few
+    parts that differ per attendee (To, Date, Message-ID, the MIME boundaries, DTSTAMP and
+    ATTENDEE, the calendar's transfer encoding and the base64 attachment), with string and
+    bytes operations only.
 
     The promise: `render(i, now=n, message_id=m)` equals `compose_invitation(event, i,
     sender=s, rsvp_email=r, now=n, message_id=m)` for every input, and raises what it raises.
@@ -96,7 +89,7 @@ class InvitationTemplate:
     attendee address without `@` or with a line break, or text the message cannot carry,
     goes through `compose_invitation` (which rejects it), counted in `fallbacks`. The cut
     is checked once, by assembling the reference again: if that differs (the layout of
-    `compose_invitation` or icalendar changed), every render composes.
+    `compose_invitation` or `render_calendar` changed), every render composes.
 
     Raises:
         ValueError: what `compose_invitation` raises for this event whoever the attendee
@@ -137,7 +130,7 @@ class InvitationTemplate:
     def exact_by_assembly(self) -> bool:
         """False if the reference invitation could not be cut up, so that every render composes.
 
-        That takes a change to the layout `compose_invitation` writes, or to icalendar's.
+        That takes a change to the layout `compose_invitation` or `render_calendar` writes.
         """
         return self._cuts is not None
 
@@ -254,8 +247,8 @@ class _MessageCut:
 class _CalendarCut:
     """The reference calendar around its two per-attendee lines, DTSTAMP and ATTENDEE.
 
-    icalendar writes VEVENT properties in a fixed order (DTSTAMP after DTEND, ATTENDEE first
-    of the rest), so the event's own lines fall in three runs: `head`, `middle` and `tail`.
+    `render_calendar` writes VEVENT properties in a fixed order (DTSTAMP after DTEND, ATTENDEE
+    first of the rest), so the event's own lines fall in three runs: `head`, `middle` and `tail`.
     Each is kept raw (for the base64 attachment), with line breaks as the 7bit part writes
     them, and quoted-printable as the email package encodes it, line by line.
     """
@@ -326,32 +319,12 @@ def _base64_lines(data: bytes) -> bytes:
 
 def _attendee_line(name: str, partstat: str, email: str) -> bytes:
     """The folded ATTENDEE content line with its CRLF, as `render_calendar` writes it."""
-    params = "" if not name else "CN=" + param_value(
-        name, always_quote=any(c in name for c in _CN_QUOTED_WHEN)
-    ) + ";"
+    params = parameter("CN", name) + ";" if name else ""
     line = (
-        f"ATTENDEE;{params}CUTYPE=INDIVIDUAL;PARTSTAT={param_value(partstat)}"
+        f"ATTENDEE;{params}CUTYPE=INDIVIDUAL;PARTSTAT={parameter_value(partstat)}"
         f";ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:{email}"
     ).encode()
     return _fold(line) + b"\r\n"
-
-
-def _fold(line: bytes) -> bytes:
-    """Fold a content line exactly as icalendar does (see `_FOLD_WIDTH`)."""
-    if len(line) <= _FOLD_WIDTH:
-        return line
-    pieces = []
-    start = 0
-    while len(line) - start > _FOLD_WIDTH:
-        cut = start + _FOLD_WIDTH
-        while line[cut] & 0xC0 == 0x80:  # a UTF-8 continuation byte: back to the lead byte
-            cut -= 1
-        if line[cut - 1] in _ESCAPE_STARTS and cut - start > 1:
-            cut -= 1
-        pieces.append(line[start:cut])
-        start = cut
-    pieces.append(line[start:])
-    return b"\r\n ".join(pieces)
 
 
 def _to_line(name: str, email: str) -> bytes:

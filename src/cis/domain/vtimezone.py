@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import icalendar
-from icalendar.prop import vRecur
+from cis.domain.ical_lines import content_line, date_time, recur, serialise, text, utc_offset
 
-__all__ = ["vtimezone_for", "wall_clock"]
+__all__ = ["Observance", "VTimezone", "vtimezone_for", "wall_clock"]
 
 # Google writes every rule-based VTIMEZONE with DTSTART in 1970, on the first occurrence of
 # the rule in that year; Outlook writes 1601-01-01, which is not on the rule and which RFC 5545
@@ -33,33 +32,55 @@ _LAST_FIRST_YEAR = dt.MAXYEAR - 1
 _LAST_SCANNED = dt.datetime(dt.MAXYEAR, 12, 30, tzinfo=dt.UTC)
 
 
-class _RecurInOutlookOrder(vRecur):
-    """An RRULE that prints BYMONTH before BYDAY.
+@dataclass(frozen=True, slots=True)
+class Observance:
+    """One STANDARD or DAYLIGHT block: from `onset` on, clocks read UTC plus `offset_to`.
 
-    icalendar orders the parts as RFC 5545's grammar lists them (BYDAY first); Outlook,
-    Exchange and Google all print ``FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU``, and some strict
-    consumers compare VTIMEZONEs textually against their own.
+    `onset` is a local time read in `offset_from` (RFC 5545 section 3.6.5); `rule`, an RRULE
+    value, repeats it yearly, and without one the block is a single change.
     """
 
-    canonical_order = (
-        "RSCALE",
-        "FREQ",
-        "UNTIL",
-        "COUNT",
-        "INTERVAL",
-        "BYSECOND",
-        "BYMINUTE",
-        "BYHOUR",
-        "BYMONTH",
-        "BYDAY",
-        "BYWEEKDAY",
-        "BYMONTHDAY",
-        "BYYEARDAY",
-        "BYWEEKNO",
-        "BYSETPOS",
-        "WKST",
-        "SKIP",
-    )
+    daylight: bool
+    onset: dt.datetime
+    offset_from: dt.timedelta
+    offset_to: dt.timedelta
+    name: str
+    rule: str | None = None
+
+    def content_lines(self) -> list[str]:
+        """The block's lines, unfolded; its properties in alphabetical order, as always written."""
+        kind = "DAYLIGHT" if self.daylight else "STANDARD"
+        lines = [f"BEGIN:{kind}", content_line("DTSTART", date_time(self.onset, utc=False))]
+        if self.rule is not None:
+            lines.append(content_line("RRULE", self.rule))
+        if self.name:
+            lines.append(content_line("TZNAME", text(self.name)))
+        lines += [
+            content_line("TZOFFSETFROM", utc_offset(self.offset_from)),
+            content_line("TZOFFSETTO", utc_offset(self.offset_to)),
+            f"END:{kind}",
+        ]
+        return lines
+
+
+@dataclass(frozen=True, slots=True)
+class VTimezone:
+    """A VTIMEZONE: the zone's name as events refer to it (TZID), and its observances."""
+
+    tzid: str
+    observances: tuple[Observance, ...]
+
+    def content_lines(self) -> list[str]:
+        """The component's lines, unfolded, from BEGIN:VTIMEZONE to END:VTIMEZONE."""
+        lines = ["BEGIN:VTIMEZONE", content_line("TZID", text(self.tzid))]
+        for observance in self.observances:
+            lines += observance.content_lines()
+        lines.append("END:VTIMEZONE")
+        return lines
+
+    def to_ical(self) -> bytes:
+        """The component alone, folded, with CRLF line endings."""
+        return serialise(self.content_lines())
 
 
 @dataclass(frozen=True)
@@ -85,7 +106,7 @@ class _Transition:
 class _YearlyRule(Protocol):
     def date_in(self, year: int) -> dt.date: ...
 
-    def as_recur(self) -> vRecur: ...
+    def as_recur(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -105,12 +126,12 @@ class _NthWeekdayRule:
             day = days_in_month - (last_weekday - self.weekday) % 7
         return dt.date(year, self.month, day)
 
-    def as_recur(self) -> vRecur:
-        return _RecurInOutlookOrder(
-            FREQ="YEARLY",
-            BYMONTH=self.month,
-            BYDAY=f"{self.week}{_WEEKDAY_CODES[self.weekday]}",
-        )
+    def as_recur(self) -> str:
+        return recur({
+            "FREQ": "YEARLY",
+            "BYMONTH": self.month,
+            "BYDAY": f"{self.week}{_WEEKDAY_CODES[self.weekday]}",
+        })
 
 
 @dataclass(frozen=True)
@@ -123,11 +144,11 @@ class _MonthDayRule:
     def date_in(self, year: int) -> dt.date:
         return dt.date(year, self.month, self.day)
 
-    def as_recur(self) -> vRecur:
-        return _RecurInOutlookOrder(FREQ="YEARLY", BYMONTH=self.month, BYMONTHDAY=self.day)
+    def as_recur(self) -> str:
+        return recur({"FREQ": "YEARLY", "BYMONTH": self.month, "BYMONTHDAY": self.day})
 
 
-def vtimezone_for(tzid: str, around: dt.datetime) -> icalendar.Timezone:
+def vtimezone_for(tzid: str, around: dt.datetime) -> VTimezone:
     """Describe ``tzid`` as a VTIMEZONE that Outlook accepts, for an event at ``around``.
 
     icalendar's own generator lists every transition since 1970 as RDATEs, which Outlook
@@ -146,18 +167,13 @@ def vtimezone_for(tzid: str, around: dt.datetime) -> icalendar.Timezone:
     year = _first_described_year(around, zone)
     transitions = _transitions_in_years(zone, year)
     if not transitions:
-        components = [_fixed_offset_component(zone, year)]
+        observances = [_fixed_offset_observance(zone, year)]
     else:
         this_year = [t for t in transitions if t.wall.year == year]
         next_year = [t for t in transitions if t.wall.year == year + 1]
-        recurring = _recurring_components(this_year, next_year, year)
-        components = recurring or _one_off_components(zone, year, transitions)
-
-    timezone = icalendar.Timezone()
-    timezone.add("TZID", tzid)
-    for component in components:
-        timezone.add_component(component)
-    return timezone
+        recurring = _recurring_observances(this_year, next_year, year)
+        observances = recurring or _one_off_observances(zone, year, transitions)
+    return VTimezone(tzid, tuple(observances))
 
 
 def _load_zone(tzid: str) -> ZoneInfo:
@@ -258,9 +274,9 @@ def _pinpoint_transition(zone: ZoneInfo, before: dt.datetime, after: dt.datetime
     )
 
 
-def _recurring_components(
+def _recurring_observances(
     this_year: list[_Transition], next_year: list[_Transition], year: int
-) -> list[icalendar.Component] | None:
+) -> list[Observance] | None:
     """Build the STANDARD/DAYLIGHT pair, or None when the two years do not share rules.
 
     DAYLIGHT is whichever side has the larger offset, not zoneinfo's ``dst()``: Dublin's
@@ -274,7 +290,7 @@ def _recurring_components(
     if (first.offset_from, first.offset_to) != (second.offset_to, second.offset_from):
         return None
 
-    components: list[icalendar.Component] = []
+    observances: list[Observance] = []
     for transition in sorted(this_year, key=lambda t: t.springs_forward):
         same_change_next_year = [
             t
@@ -289,16 +305,17 @@ def _recurring_components(
         first_onset = dt.datetime.combine(
             rule.date_in(min(_REFERENCE_YEAR, year)), transition.wall.time()
         )
-        component = _observance(
-            daylight=transition.springs_forward,
-            onset=first_onset,
-            offset_from=transition.offset_from,
-            offset_to=transition.offset_to,
-            name=transition.name,
+        observances.append(
+            Observance(
+                daylight=transition.springs_forward,
+                onset=first_onset,
+                offset_from=transition.offset_from,
+                offset_to=transition.offset_to,
+                name=transition.name,
+                rule=rule.as_recur(),
+            )
         )
-        component.add("RRULE", rule.as_recur())
-        components.append(component)
-    return components
+    return observances
 
 
 def _rule_reproducing(transition: _Transition, a_year_later: _Transition) -> _YearlyRule | None:
@@ -332,9 +349,9 @@ def _candidate_rules(day: dt.date) -> list[_YearlyRule]:
     return candidates
 
 
-def _one_off_components(
+def _one_off_observances(
     zone: ZoneInfo, year: int, transitions: list[_Transition]
-) -> list[icalendar.Component]:
+) -> list[Observance]:
     """List each transition of the two years, after the offset in force before the first.
 
     Without that opening observance a client would have no offset for the weeks before the
@@ -346,7 +363,7 @@ def _one_off_components(
     opening = _state_since_reference_year(zone, first_change - _ONE_SECOND, year)
     changes = [opening, *transitions]
     negative_saving_offsets = [c.offset_to for c in changes if c.saving < dt.timedelta(0)]
-    components = []
+    observances = []
     for change in changes:
         daylight = _counts_as_daylight(change, negative_saving_offsets)
         offset_from = change.offset_from
@@ -355,8 +372,8 @@ def _one_off_components(
             # opening DAYLIGHT with equal offsets would save nothing and mislead their
             # handling of the repeated hour. It came from the offset it next returns to.
             offset_from = transitions[0].offset_to
-        components.append(
-            _observance(
+        observances.append(
+            Observance(
                 daylight=daylight,
                 onset=change.wall,
                 offset_from=offset_from,
@@ -364,7 +381,7 @@ def _one_off_components(
                 name=change.name,
             )
         )
-    return components
+    return observances
 
 
 def _counts_as_daylight(change: _Transition, negative_saving_offsets: list[dt.timedelta]) -> bool:
@@ -379,9 +396,9 @@ def _counts_as_daylight(change: _Transition, negative_saving_offsets: list[dt.ti
     return any(change.offset_to > offset for offset in negative_saving_offsets)
 
 
-def _fixed_offset_component(zone: ZoneInfo, year: int) -> icalendar.Component:
+def _fixed_offset_observance(zone: ZoneInfo, year: int) -> Observance:
     state = _state_since_reference_year(zone, dt.datetime(year, 1, 1, tzinfo=zone), year)
-    return _observance(
+    return Observance(
         daylight=False,
         onset=state.wall,
         offset_from=state.offset_from,
@@ -402,21 +419,3 @@ def _state_since_reference_year(zone: ZoneInfo, instant: dt.datetime, year: int)
         saving=local.dst() or dt.timedelta(0),
     )
 
-
-def _observance(
-    *,
-    daylight: bool,
-    onset: dt.datetime,
-    offset_from: dt.timedelta,
-    offset_to: dt.timedelta,
-    name: str,
-) -> icalendar.Component:
-    component: icalendar.Component = (
-        icalendar.TimezoneDaylight() if daylight else icalendar.TimezoneStandard()
-    )
-    component.add("DTSTART", onset)
-    component.add("TZOFFSETFROM", offset_from)
-    component.add("TZOFFSETTO", offset_to)
-    if name:
-        component.add("TZNAME", name)
-    return component
