@@ -1,6 +1,7 @@
 """The domain's own iCalendar writer, byte for byte the icalendar-based one cis used before.
 
-`tests/reference_ical.py` is that writer, kept as it was. Whole calendars are compared on
+`tests/reference_ical.py` is that writer, kept as it was (for VTIMEZONEs, icalendar writing
+the zone rules the domain derives). Whole calendars are compared on
 fuzzed events (any caller text, any zone, times near offset changes), every VTIMEZONE on every
 zone zoneinfo knows for years from 1900 to 9998, and each value format on its own against
 the icalendar type it replaces, over many more inputs than whole calendars can afford.
