@@ -131,9 +131,13 @@ def main() -> None:
     print(f"of cis's time, {calls * 1000:.0f} ms is waiting on its 3 AWS calls (claim, send, "
           f"record), which the baseline does not make; without them the ratio is {own:.2f}")
     print(f"target: at most 1.30 -> {'met' if ratio <= 1.3 else 'NOT met'}")
-    headlines.write(args.headlines, [Headline(
-        "cold_start", "import + first 1-record batch, x import boto3 + 3 clients",
-        f"{ratio:.2f} ({ours * 1000:.0f} / {floor * 1000:.0f} ms)", "<= 1.3", ratio <= 1.3)])
+    headlines.write(args.headlines, [
+        Headline("cold_start", "import + first 1-record batch, x import boto3 + 3 clients",
+                 f"{ratio:.2f} ({ours * 1000:.0f} / {floor * 1000:.0f} ms)", "<= 1.3",
+                 ratio <= 1.3),
+        Headline("cold_start", "the same without the time in its 3 AWS calls (moto)",
+                 f"{own:.2f} ({calls * 1000:.0f} ms in calls)"),
+    ])
 
 
 if __name__ == "__main__":
