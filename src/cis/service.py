@@ -311,6 +311,7 @@ class InviteService:
         """
         pending = self._unrecorded(batch, upto=index)
         if not pending:
+            batch.recorded_upto = index
             return self.repository.claim(claim)
         settlements = [attempt.settlement for _, attempt in pending if attempt.settlement]
         applied, granted = self.repository.settle_then_claim(settlements, claim)

@@ -141,6 +141,9 @@ class CheckThenActRepository(InMemoryInviteRepository):
         time.sleep(0.02)
         if outcome.granted:
             self.records[claim.key] = claimed_record(existing, claim)
+            # Holds the claimant back as long as the check took, so that a racing claimant's
+            # write lands before this one settles: its settlement then finds the claim taken.
+            time.sleep(0.02)
         return outcome
 
     def settle_then_claim(self, settlements: Any, claim: Claim) -> Any:
