@@ -70,7 +70,6 @@ _PER_ATTENDEE_LINES = re.compile(
 _HEADER_FIELD = re.compile(rb"([^ \t\r\n:]+):[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*")
 
 
-
 class InvitationTemplate:
     """Invitations to one event, for many attendees, byte for byte as `compose_invitation`.
 
