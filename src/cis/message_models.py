@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from cis.domain.model import Event, EventStatus, Invitee, InviteRequest, PartStat
+from cis.domain.model import Event, EventStatus, InviteRequest, PartStat
 from cis.errors import InvalidRequestError
 from cis.message_rules import (
     ORIGIN_PATTERN,
@@ -30,6 +30,8 @@ from cis.message_rules import (
     check_time_value,
     check_timezone,
     describe,
+    domain_event,
+    domain_invitee,
     event_uid_of,
     single_line,
     to_datetime,
@@ -99,19 +101,10 @@ class EventV1(BaseModel):
 
     def to_domain(self) -> Event:
         """The domain event, with aware datetimes in the event's zone (or UTC)."""
-        return Event(
-            uid=self.uid,
-            summary=self.summary,
+        return domain_event(
+            self.__dict__,
             start=to_datetime(self.dtstart, self.timezone, "dtstart"),
             end=to_datetime(self.dtend, self.timezone, "dtend"),
-            organizer=self.organizer,
-            mailto=self.mailto,
-            timezone=self.timezone,
-            description=self.description,
-            description_html=self.description_html,
-            location=self.location,
-            sequence=self.sequence,
-            status=self.status,
         )
 
 
@@ -132,13 +125,8 @@ class InviteMessageV1(BaseModel):
 
     def to_domain(self) -> InviteRequest:
         """The domain request this message asks for."""
-        invitee = Invitee(
-            email=self.request.email,
-            name=self.request.name,
-            partstat=self.request.partstat,
-            origin=self.request.origin,
-        )
-        return InviteRequest(event=self.event.to_domain(), invitee=invitee)
+        return InviteRequest(event=self.event.to_domain(),
+                             invitee=domain_invitee(self.request.__dict__))
 
 
 def validate_text(text: str | bytes, data: Any) -> InviteRequest:

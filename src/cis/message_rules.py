@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cis.domain.model import Event, Invitee
 
 MAX_BODY_BYTES = 256 * 1024
 """SQS's own limit; anything larger cannot have come from a well-behaved producer."""
@@ -188,3 +190,34 @@ def event_uid_of(data: Any) -> str | None:
             if isinstance(uid, str) and _UID.fullmatch(uid):
                 return uid
     return None
+
+
+def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datetime) -> Event:
+    """The domain event from a checked v1 `event` object, its times already resolved.
+
+    The one mapping from wire fields to the domain, for the models and the validator alike.
+    """
+    return Event(
+        uid=fields["uid"],
+        summary=fields["summary"],
+        start=start,
+        end=end,
+        organizer=fields["organizer"],
+        mailto=fields["mailto"],
+        timezone=fields["timezone"],
+        description=fields["description"],
+        description_html=fields["description_html"],
+        location=fields["location"],
+        sequence=fields["sequence"],
+        status=fields["status"],
+    )
+
+
+def domain_invitee(fields: Mapping[str, Any]) -> Invitee:
+    """The domain invitee from a checked v1 `request` object."""
+    return Invitee(
+        email=fields["email"],
+        name=fields["name"],
+        partstat=fields["partstat"],
+        origin=fields["origin"],
+    )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from cis.domain.model import Event, EventStatus, Invitee, InviteRequest, PartStat
+from cis.domain.model import EventStatus, InviteRequest, PartStat
 from cis.message_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
@@ -24,6 +24,8 @@ from cis.message_rules import (
     check_same_event,
     check_time_value,
     check_timezone,
+    domain_event,
+    domain_invitee,
     single_line,
 )
 
@@ -222,24 +224,6 @@ def validate_message(data: Any) -> InviteRequest:
         raise MessageProblems(bad.problems) from None
     request, event = message["request"], message["event"]
     return InviteRequest(
-        event=Event(
-            uid=event["uid"],
-            summary=event["summary"],
-            start=event["start"],
-            end=event["end"],
-            organizer=event["organizer"],
-            mailto=event["mailto"],
-            timezone=event["timezone"],
-            description=event["description"],
-            description_html=event["description_html"],
-            location=event["location"],
-            sequence=event["sequence"],
-            status=event["status"],
-        ),
-        invitee=Invitee(
-            email=request["email"],
-            name=request["name"],
-            partstat=request["partstat"],
-            origin=request["origin"],
-        ),
+        event=domain_event(event, start=event["start"], end=event["end"]),
+        invitee=domain_invitee(request),
     )
