@@ -65,6 +65,7 @@ from unittest import mock
 
 import headlines
 from headlines import Headline
+from text_table import aligned, cpus_available
 
 from cis.adapters.outbox import OutboxMailer
 from cis.cli import local_commands
@@ -298,17 +299,12 @@ def table(rows: Sequence[Row], floor: Row) -> str:
             "-" if row.maxrss is None else f"{row.maxrss / MIB:,.1f}",
             "-" if row.rss_growth is None else f"{row.rss_growth / MIB:,.1f}",
         ))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                  for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip()
-        for line in lines
-    )
+    return aligned(lines)
 
 
 def machine() -> str:
     """The facts needed to compare figures between machines."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus_available()
     return (f"Python {platform.python_version()}, {cpus} CPU(s) available, "
             f"{platform.system()} {platform.machine()}")
 

@@ -48,6 +48,7 @@ from pathlib import Path
 import headlines
 import icalendar
 from headlines import Headline
+from text_table import aligned, cpus_available
 
 from cis.cli.inputs import read_event
 from cis.domain.ical import PRODID
@@ -215,17 +216,12 @@ def table(timings: Sequence[Timing], floor: Timing) -> str:
         lines.append((timing.way, f"{timing.invites:,}", f"{wall * 1e6:,.1f}",
                       f"{wall / floor_wall:,.1f}", f"{cpu * 1e6:,.1f}",
                       f"{cpu / floor_cpu:,.1f}"))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                  for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip()
-        for line in lines
-    )
+    return aligned(lines)
 
 
 def machine() -> str:
     """The facts needed to compare figures between machines."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus_available()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"Python {platform.python_version()}, icalendar {icalendar.__version__}, "
             f"{cpus} CPU(s) available, load average {load:.1f}, "
