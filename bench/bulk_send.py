@@ -71,7 +71,7 @@ from cis.adapters.outbox import OutboxMailer
 from cis.cli import local_commands
 from cis.cli import main as cis_main
 from cis.cli.inputs import attendee_row, read_event
-from cis.domain.imip import compose_invitation
+from cis.domain.rendering.imip import compose_invitation
 from cis.ports.mailer import Mailer, RawEmail
 
 EVENT = Path(__file__).resolve().parents[1] / "examples" / "event.json"

@@ -51,12 +51,12 @@ from headlines import Headline
 from text_table import aligned, cpus_available
 
 from cis.cli.inputs import read_event
-from cis.domain.ical import PRODID
-from cis.domain.imip import compose_invitation, sender_address, when_text
-from cis.domain.invitation_template import InvitationTemplate
 from cis.domain.model import Event, Invitee
-from cis.domain.text import escape_html, one_line, plain_text, sanitise_html
-from cis.domain.vtimezone import vtimezone_for
+from cis.domain.rendering.ical import PRODID
+from cis.domain.rendering.imip import compose_invitation, sender_address, when_text
+from cis.domain.rendering.invitation_template import InvitationTemplate
+from cis.domain.rendering.text import escape_html, one_line, plain_text, sanitise_html
+from cis.domain.rendering.vtimezone import vtimezone_for
 
 EVENT = Path(__file__).resolve().parents[1] / "examples" / "event.json"
 SENDER = "{} via Invites <invites@example.org>"

@@ -18,7 +18,7 @@ from cis.adapters.outbox import OutboxMailer
 from cis.errors import MailerError
 from cis.lambda_handler import LambdaRuntime, make_handler
 from cis.ports.mailer import RawEmail
-from cis.service import InviteService
+from cis.services.invites import InviteService
 
 HERE = Path(__file__).parent
 

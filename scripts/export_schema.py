@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cis.message_models import json_schema
+from cis.messages.invite_models import json_schema
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "message-format.schema.json"
 

@@ -15,10 +15,10 @@ import datetime as dt
 import icalendar
 from icalendar.prop import vRecur
 
-from cis.domain import vtimezone
 from cis.domain.model import Event, Invitee
-from cis.domain.text import common_name, plain_text
-from cis.domain.vtimezone import wall_clock
+from cis.domain.rendering import vtimezone
+from cis.domain.rendering.text import common_name, plain_text
+from cis.domain.rendering.vtimezone import wall_clock
 
 
 class _RecurInOutlookOrder(vRecur):
@@ -75,7 +75,7 @@ def vtimezone_for(tzid: str, around: dt.datetime) -> icalendar.Timezone:
     return timezone
 
 
-# The calendar, from cis.domain.ical.
+# The calendar, from cis.domain.rendering.ical.
 
 PRODID = "-//cis//Calendar Invite Server//EN"
 

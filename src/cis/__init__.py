@@ -3,7 +3,6 @@
 from cis.adapters.memory import InMemoryInviteQueue, InMemoryInviteRepository, InMemoryMailer
 from cis.bootstrap import build_service
 from cis.config import Settings
-from cis.domain.imip import Invitation, compose_invitation
 from cis.domain.model import (
     AttendeeRecord,
     Event,
@@ -13,6 +12,7 @@ from cis.domain.model import (
     InviteState,
     PartStat,
 )
+from cis.domain.rendering.imip import Invitation, compose_invitation
 from cis.domain.statistics import EventStatistics
 from cis.errors import (
     CisError,
@@ -22,9 +22,10 @@ from cis.errors import (
     QueueError,
     RepositoryError,
 )
-from cis.message_format import encode_request, parse_body
+from cis.messages.invite_format import encode_request, parse_body
 from cis.ports import InviteQueue, InviteRepository, Mailer, OutgoingMessage, RawEmail
-from cis.service import BatchReport, InviteService, Outcome, QueueRecord, RecordResult
+from cis.ports.queue import QueueRecord
+from cis.services.invites import BatchReport, InviteService, Outcome, RecordResult
 
 __all__ = [
     "AttendeeRecord",

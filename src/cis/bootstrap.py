@@ -8,7 +8,7 @@ from collections.abc import Callable
 from cis.domain.claims import DEFAULT_LEASE
 from cis.ports.mailer import Mailer
 from cis.ports.repository import InviteRepository
-from cis.service import InviteService, random_id, utc_now
+from cis.services.invites import InviteService, random_id, utc_now
 
 
 def build_service(

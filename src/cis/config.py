@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from cis.domain.claims import DEFAULT_LEASE
 from cis.errors import ConfigurationError
-from cis.message_rules import address_problem
+from cis.messages.invite_rules import address_problem
 
 REGION = "REGION"
 DYNAMODB_TABLE = "DYNAMODB_TABLE"

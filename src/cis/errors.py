@@ -75,10 +75,6 @@ class QueueError(CisError):
         self.transient = transient
 
 
-class ClaimLostError(CisError):
-    """Raised when a claim token no longer owns the attendee (its lease expired and was taken)."""
-
-
 class BatchIncompleteError(CisError):
     """Raised in `raise` batch-failure mode so that only the failed messages return to the queue."""
 

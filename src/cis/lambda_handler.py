@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cis.config import BatchFailureMode, RsvpSettings, Settings
 from cis.errors import BatchIncompleteError
-from cis.ports.queue import InviteQueue
-from cis.service import InviteService, QueueRecord, acknowledge_processed
+from cis.ports.queue import InviteQueue, QueueRecord
+from cis.services.invites import InviteService, acknowledge_processed
 
 if TYPE_CHECKING:
-    from cis.rsvp_service import RsvpService
+    from cis.services.replies import RsvpService
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 _R = TypeVar("_R")
@@ -116,7 +116,7 @@ def aws_rsvp_runtime(environ: Mapping[str, str] | None = None) -> RsvpRuntime:
     settings = RsvpSettings.from_env(os.environ if environ is None else environ)
     # Imported here, as the AWS adapters are: the invite function never loads the reply path.
     from cis.adapters.aws import build_rsvp_adapters
-    from cis.rsvp_service import RsvpService
+    from cis.services.replies import RsvpService
 
     adapters = build_rsvp_adapters(settings)
     return RsvpRuntime(RsvpService(repository=adapters.repository, store=adapters.store))

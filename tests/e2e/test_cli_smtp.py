@@ -20,7 +20,7 @@ from cis.adapters.smtp import SmtpMailer
 from cis.cli.inputs import read_attendees, read_event
 from cis.domain.model import InviteRequest, normalise_address
 from cis.ports.mailer import Mailer
-from cis.service import InviteService, Outcome
+from cis.services.invites import InviteService, Outcome
 from tests.smtp_server import HOST, RecordingHandler, running_smtp_server
 
 CIS = Path(sys.executable).parent / "cis"

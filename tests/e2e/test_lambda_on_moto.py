@@ -31,7 +31,7 @@ from cis.adapters.sqs import SqsInviteQueue
 from cis.domain.model import Event, Invitee, InviteState
 from cis.errors import BatchIncompleteError
 from cis.lambda_handler import Handler, LambdaRuntime, aws_runtime, make_handler
-from cis.producer import enqueue_invites
+from cis.services.producer import enqueue_invites
 from tests.support import RSVP_EMAIL, sample_event
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from cis.adapters.dynamodb import DynamoDBInviteRepository
 from cis.adapters.sqs import SqsInviteQueue
 from cis.domain.model import Invitee, InviteState, PartStat
 from cis.lambda_handler import aws_rsvp_runtime, aws_runtime, make_handler, make_rsvp_handler
-from cis.producer import enqueue_invites
+from cis.services.producer import enqueue_invites
 from tests.replies import reply_calendar, reply_email
 from tests.support import RSVP_EMAIL, sample_event
 

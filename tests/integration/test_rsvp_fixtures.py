@@ -13,8 +13,8 @@ import pytest
 from cis.adapters.memory import InMemoryMailer
 from cis.adapters.sqlite import SqliteInviteRepository
 from cis.domain.model import Invitee, InviteRequest, PartStat
-from cis.rsvp_service import RsvpService
-from cis.service import InviteService, Outcome
+from cis.services.invites import InviteService, Outcome
+from cis.services.replies import RsvpService
 from tests.support import RSVP_EMAIL, SENDER, sample_event
 
 REPLIES = Path(__file__).parents[1] / "fixtures" / "replies"

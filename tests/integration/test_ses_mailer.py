@@ -20,8 +20,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from cis.adapters.ses import SesMailer
-from cis.domain.imip import compose_invitation
 from cis.domain.model import Invitee
+from cis.domain.rendering.imip import compose_invitation
 from cis.errors import MailerError
 from cis.ports.mailer import RawEmail
 from tests.support import FROZEN_NOW, RSVP_EMAIL, sample_event

@@ -12,8 +12,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from cis.adapters.smtp import SmtpMailer
-from cis.domain.imip import compose_invitation
 from cis.domain.model import Invitee
+from cis.domain.rendering.imip import compose_invitation
 from cis.errors import MailerError
 from cis.ports.mailer import RawEmail
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event

@@ -16,7 +16,7 @@ from botocore.stub import ANY, Stubber
 from cis.adapters.sqs import SEND_ATTEMPTS, SqsInviteQueue
 from cis.errors import QueueError
 from cis.ports.queue import OutgoingMessage
-from cis.service import QueueRecord
+from cis.services.invites import QueueRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -1,6 +1,6 @@
 """The address check's fast path accepts only what email-validator accepts.
 
-`cis.message_rules.plainly_valid` lets the common address skip email-validator (and its
+`cis.messages.invite_rules.plainly_valid` lets the common address skip email-validator (and its
 import on a cold start); it must never let through an address email-validator refuses.
 """
 
@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cis.message_rules import address_problem, plainly_valid
+from cis.messages.invite_rules import address_problem, plainly_valid
 
 ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
 LABEL_PIECES = ["a", "Z", "0", "9", "-", "--", "xn--", "ab--", "x" * 61, "é", "_", " "]

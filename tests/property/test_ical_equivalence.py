@@ -20,10 +20,10 @@ from icalendar import Parameters, vCalAddress, vDatetime, vInt, vText, vUTCOffse
 from icalendar.parser import Contentline, Contentlines
 from icalendar.timezone.tzid import get_equivalent_tzids
 
-from cis.domain import ical_lines
-from cis.domain.ical import WRITTEN_AS_UTC, render_calendar
 from cis.domain.model import Event, EventStatus, Invitee, PartStat
-from cis.domain.vtimezone import vtimezone_for
+from cis.domain.rendering import ical_lines
+from cis.domain.rendering.ical import WRITTEN_AS_UTC, render_calendar
+from cis.domain.rendering.vtimezone import vtimezone_for
 from tests import reference_ical
 from tests.property.test_invitation_properties import (
     ZONES,

@@ -16,11 +16,11 @@ import vobject
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from cis.domain.ical import render_calendar
-from cis.domain.imip import Invitation, compose_invitation
 from cis.domain.model import Event, Invitee
-from cis.domain.text import ALLOWED_TAGS, display_name, one_line, plain_text
-from cis.message_format import address_problem
+from cis.domain.rendering.ical import render_calendar
+from cis.domain.rendering.imip import Invitation, compose_invitation
+from cis.domain.rendering.text import ALLOWED_TAGS, display_name, one_line, plain_text
+from cis.messages.invite_format import address_problem
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
 HEADER_NAMES = ["Content-Type", "Date", "From", "MIME-Version", "Message-ID", "Subject", "To"]
@@ -187,7 +187,10 @@ CARETS_IN_NAMES = (sample_event(organizer="^'Smith^' ^^ ^n"),
 
 
 def common_name(text: str) -> str:
-    """The CN that `cis.domain.text.common_name` documents: one line, `"` as `'`, `^` as U+02C6."""
+    """The CN that `cis.domain.rendering.text.common_name` documents.
+
+    One line, `"` as `'`, `^` as U+02C6.
+    """
     return one_line(text).replace('"', "'").replace("^", "\u02c6")
 
 

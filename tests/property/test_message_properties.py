@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cis.domain.model import InviteRequest
 from cis.errors import InvalidRequestError
-from cis.message_format import MAX_BODY_BYTES, parse_body
+from cis.messages.invite_format import MAX_BODY_BYTES, parse_body
 from tests.support import event_json
 
 UID = "launch-2026"

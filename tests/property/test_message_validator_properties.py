@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from cis.domain.model import InviteRequest
 from cis.errors import InvalidRequestError
-from cis.message_format import parse_body, parse_body_with_models
-from cis.message_rules import WHITE_SPACE
+from cis.messages.invite_format import parse_body, parse_body_with_models
+from cis.messages.invite_rules import WHITE_SPACE
 from tests.property.test_message_properties import (
     UID,
     ZONES,

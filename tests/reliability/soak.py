@@ -80,7 +80,7 @@ from cis.errors import MailerError, RepositoryError
 from cis.ports.mailer import RawEmail
 from cis.ports.queue import OutgoingMessage
 from cis.ports.repository import InviteRepository
-from cis.service import InviteService, Outcome, QueueRecord, acknowledge_processed
+from cis.services.invites import InviteService, Outcome, QueueRecord, acknowledge_processed
 from tests.support import RSVP_EMAIL, SENDER, body
 
 START = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)

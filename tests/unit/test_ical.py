@@ -9,11 +9,11 @@ import zoneinfo
 import pytest
 import vobject
 
-from cis.domain.ical import render_calendar
-from cis.domain.imip import compose_invitation
-from cis.domain.invitation_template import InvitationTemplate
 from cis.domain.model import Event, Invitee
-from cis.domain.vtimezone import vtimezone_for, wall_clock
+from cis.domain.rendering.ical import render_calendar
+from cis.domain.rendering.imip import compose_invitation
+from cis.domain.rendering.invitation_template import InvitationTemplate
+from cis.domain.rendering.vtimezone import vtimezone_for, wall_clock
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")

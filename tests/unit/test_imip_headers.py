@@ -8,9 +8,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from cis.domain.imip import Invitation, compose_invitation, sender_address
-from cis.domain.invitation_template import InvitationTemplate
 from cis.domain.model import Event, Invitee
+from cis.domain.rendering.imip import Invitation, compose_invitation, sender_address
+from cis.domain.rendering.invitation_template import InvitationTemplate
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
 LONG_NAME = "x, victim@example.net " * 5

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import vobject
 
-from cis.domain.imip import Invitation, compose_invitation, sender_address
 from cis.domain.model import Event, EventStatus, Invitee, PartStat
+from cis.domain.rendering.imip import Invitation, compose_invitation, sender_address
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -236,7 +236,7 @@ def test_frozen_clock_makes_the_service_output_byte_stable() -> None:
     from freezegun import freeze_time
 
     from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
-    from cis.service import InviteService, QueueRecord
+    from cis.services.invites import InviteService, QueueRecord
     from tests.support import body
 
     def run() -> bytes:

@@ -20,15 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from icalendar.parser import Contentline
 
-from cis import service as service_module
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
-from cis.domain import invitation_template
-from cis.domain.imip import compose_invitation
-from cis.domain.invitation_template import InvitationTemplate
 from cis.domain.model import Event, EventStatus, Invitee, InviteRequest, PartStat
-from cis.domain.text import one_line
-from cis.message_format import parse_body
-from cis.service import InviteService, Outcome, QueueRecord
+from cis.domain.rendering import invitation_template
+from cis.domain.rendering.imip import compose_invitation
+from cis.domain.rendering.invitation_template import InvitationTemplate
+from cis.domain.rendering.text import one_line
+from cis.messages.invite_format import parse_body
+from cis.services import invites as service_module
+from cis.services.invites import InviteService, Outcome, QueueRecord
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, Clock, body, counter_ids, sample_event
 from tests.unit.test_invitation import berlin_event
 

@@ -19,7 +19,7 @@ ONE_RECORD = textwrap.dedent("""
 
     import cis.lambda_handler
     from cis.adapters.memory import InMemoryInviteQueue, InMemoryInviteRepository, InMemoryMailer
-    from cis.service import InviteService
+    from cis.services.invites import InviteService
     from tests.support import RSVP_EMAIL, SENDER, Clock, body, counter_ids
 
     mailer = InMemoryMailer()
@@ -61,5 +61,5 @@ def test_a_lambda_that_sends_a_zoned_invitation_never_imports_icalendar() -> Non
 
 def test_the_check_sees_icalendar_when_something_imports_it() -> None:
     # The reply parser still reads replies with icalendar; loading it must show up.
-    outcome = run_one_record(extra_import="import cis.domain.imip_reply")
+    outcome = run_one_record(extra_import="import cis.messages.reply_mail")
     assert "icalendar" in outcome["icalendar_modules"]  # type: ignore[operator]

@@ -13,7 +13,7 @@ import pytest
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
 from cis.domain.model import Invitee, InviteRequest, InviteState
 from cis.errors import MailerError, RepositoryError
-from cis.service import InviteService, Outcome, QueueRecord
+from cis.services.invites import InviteService, Outcome, QueueRecord
 from tests.support import (
     RSVP_EMAIL,
     SENDER,

@@ -13,7 +13,7 @@ from cis.adapters.memory import InMemoryInviteQueue, InMemoryInviteRepository, I
 from cis.config import BatchFailureMode
 from cis.errors import BatchIncompleteError, ConfigurationError, MailerError
 from cis.lambda_handler import LambdaRuntime, make_handler
-from cis.service import InviteService
+from cis.services.invites import InviteService
 from tests.support import RSVP_EMAIL, SENDER, body
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from cis.domain.model import EventStatus, PartStat
 from cis.errors import InvalidRequestError
-from cis.message_format import MAX_BODY_BYTES, encode_request, json_schema, parse_body
+from cis.messages.invite_format import MAX_BODY_BYTES, encode_request, json_schema, parse_body
 from tests.support import body, event_json, sns_wrapped
 
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "message-format.schema.json"

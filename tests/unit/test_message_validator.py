@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import cis.message_format
+import cis.messages.invite_format
 from cis.errors import InvalidRequestError
-from cis.message_format import parse_body, parse_body_with_models
+from cis.messages.invite_format import parse_body, parse_body_with_models
 from tests.support import body
 
 ROOT = Path(__file__).parents[2]
@@ -20,7 +20,7 @@ def test_lambda_module_parses_and_rejects_bodies_without_importing_pydantic() ->
     script = textwrap.dedent("""
         import sys
         import cis.lambda_handler
-        from cis.message_format import parse_body
+        from cis.messages.invite_format import parse_body
         from tests.support import body
         parse_body(body("ann@example.org", name="Ann"))
         for bad in (body("not-an-address"), "[]", '{"request": {}, "event": 5}'):
@@ -40,7 +40,7 @@ def test_good_requests_and_settings_are_checked_without_importing_email_validato
         import sys
         import cis.lambda_handler
         from cis.config import Settings
-        from cis.message_format import parse_body
+        from cis.messages.invite_format import parse_body
         from tests.support import body
         Settings.from_env({"REGION": "eu-west-1", "DYNAMODB_TABLE": "cis",
                            "SENDER": "{} via Invites <invites@example.com>",
@@ -62,10 +62,10 @@ def test_good_requests_and_settings_are_checked_without_importing_email_validato
 
 
 def test_models_are_still_named_by_the_message_format_module() -> None:
-    assert cis.message_format.EventV1.__name__ == "EventV1"
-    assert cis.message_format.first_problem.__name__ == "first_problem"
+    assert cis.messages.invite_format.EventV1.__name__ == "EventV1"
+    assert cis.messages.invite_format.first_problem.__name__ == "first_problem"
     with pytest.raises(AttributeError):
-        _ = cis.message_format.NoSuchModel  # type: ignore[attr-defined]
+        _ = cis.messages.invite_format.NoSuchModel  # type: ignore[attr-defined]
 
 
 def test_key_named_twice_counts_its_last_value_as_the_models_do() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from cis.adapters.memory import InMemoryInviteQueue
 from cis.domain.model import Invitee, InviteRequest, PartStat
-from cis.message_format import parse_body
-from cis.producer import deduplication_id, enqueue_invites, group_id, invite_messages
+from cis.messages.invite_format import parse_body
+from cis.services.producer import deduplication_id, enqueue_invites, group_id, invite_messages
 from tests.support import sample_event
 
 EVENT = sample_event(description="Agenda", location="Room 4")

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer, InMemoryMessageStore
-from cis.domain.imip_reply import Verdicts, read_reply
 from cis.domain.model import PartStat
-from cis.domain.rsvp import ReplyOutcome, check_trust
+from cis.domain.rsvp import ReplyOutcome, Verdicts, check_trust
 from cis.errors import InvalidReplyError, MessageStoreError, NotAReplyError
 from cis.lambda_handler import RsvpRuntime, make_rsvp_handler
-from cis.rsvp_envelope import InlineMail, NoMail, StoredMail, read_envelope
-from cis.rsvp_service import RsvpService
-from cis.service import InviteService, QueueRecord
+from cis.messages.reply_envelope import InlineMail, NoMail, StoredMail, read_envelope
+from cis.messages.reply_mail import read_reply
+from cis.services.invites import InviteService, QueueRecord
+from cis.services.replies import RsvpService
 from tests.replies import UID, reply_calendar, reply_email
 from tests.support import RSVP_EMAIL, SENDER, body
 

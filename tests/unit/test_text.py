@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cis.domain.text import DISPLAY_NAME_WIDTH, common_name, display_name, quoted_width
+from cis.domain.rendering.text import DISPLAY_NAME_WIDTH, common_name, display_name, quoted_width
 
 HEADER_LINE = 78  # RFC 5322 section 2.1.1, and the email package's SMTP policy
 

@@ -13,7 +13,7 @@ import pytest
 import vobject
 from dateutil import rrule
 
-from cis.domain.vtimezone import VTimezone, vtimezone_for
+from cis.domain.rendering.vtimezone import VTimezone, vtimezone_for
 
 UTC = dt.UTC
 SAMPLE_STEP = dt.timedelta(hours=6)

@@ -36,6 +36,7 @@ from cis.domain.model import (
     PartStat,
     ReplyChange,
     Settlement,
+    history_status,
 )
 from cis.domain.statistics import EventStatistics
 from cis.errors import RepositoryError
@@ -693,7 +694,7 @@ def _record(event_uid: str, item: Item) -> AttendeeRecord:
     email = _required_text(item, "email")
     history = tuple(
         HistoryEntry(
-            status=entry["M"]["status"]["S"],
+            status=history_status(entry["M"]["status"]["S"]),
             at=dt.datetime.fromisoformat(entry["M"]["at"]["S"]),
             source=entry["M"]["source"]["S"],
         )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cis.domain.imip_reply import MAX_REPLY_BYTES
+from cis.domain.rsvp import MAX_REPLY_BYTES
 from cis.errors import MessageStoreError
 
 if TYPE_CHECKING:

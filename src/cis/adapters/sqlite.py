@@ -33,6 +33,7 @@ from cis.domain.model import (
     PartStat,
     ReplyChange,
     Settlement,
+    history_status,
 )
 from cis.domain.statistics import EventStatistics
 from cis.errors import RepositoryError
@@ -381,7 +382,7 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
         message_id=message_id,
         failure_reason=failure_reason,
         history=tuple(
-            HistoryEntry(status=entry["status"], at=_from_text(entry["at"]),
+            HistoryEntry(status=history_status(entry["status"]), at=_from_text(entry["at"]),
                          source=entry["source"])
             for entry in json.loads(history)
         ),

@@ -11,8 +11,7 @@ import boto3
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from cis.errors import QueueError
-from cis.ports.queue import OutgoingMessage
-from cis.service import QueueRecord
+from cis.ports.queue import OutgoingMessage, QueueRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -12,7 +12,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from cis.domain.model import Event, Invitee
-from cis.message_format import EventV1, RequestV1, first_problem
+from cis.messages.invite_format import EventV1, RequestV1, first_problem
 
 REQUIRED_COLUMNS = ("email",)
 OPTIONAL_COLUMNS = ("name", "origin")

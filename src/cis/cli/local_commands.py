@@ -19,12 +19,12 @@ from cis.adapters.sqlite import SqliteInviteRepository
 from cis.cli.identity import resolve_identity
 from cis.cli.inputs import AttendeeRow, UsageError, attendee_row, read_attendees, read_event
 from cis.cli.progress import Progress
-from cis.domain.imip import compose_invitation
 from cis.domain.model import Event, Invitee, InviteRequest
+from cis.domain.rendering.imip import compose_invitation
 from cis.domain.rsvp import ReplyOutcome
 from cis.ports.mailer import Mailer
-from cis.rsvp_service import RsvpService
-from cis.service import InviteService, Outcome, RecordResult, random_id, utc_now
+from cis.services.invites import InviteService, Outcome, RecordResult, random_id, utc_now
+from cis.services.replies import RsvpService
 
 CHUNK = 100
 """Rows per service batch: large enough to amortise settle calls, small enough to stream."""

@@ -18,7 +18,7 @@ from cis.cli.identity import resolve_identity
 from cis.cli.inputs import UsageError, read_attendees, read_event
 from cis.domain.model import Invitee
 from cis.errors import QueueError
-from cis.service import InviteService, Outcome, acknowledge_processed
+from cis.services.invites import InviteService, Outcome, acknowledge_processed
 
 if TYPE_CHECKING:
     from cis.ports.mailer import Mailer
@@ -95,7 +95,7 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
 def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Enqueue a request per valid row; report invalid rows by line and exit 1 if any."""
     from cis.adapters.sqs import SqsInviteQueue
-    from cis.producer import enqueue_invites
+    from cis.services.producer import enqueue_invites
 
     event = read_event(args.event)
     queue = SqsInviteQueue(queue_url=args.queue_url,

@@ -26,6 +26,15 @@ class EventStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class ItipMethod(StrEnum):
+    """An iTIP method (RFC 5546 section 1.4): what a calendar message asks of its reader."""
+
+    REQUEST = "REQUEST"
+    REPLY = "REPLY"
+    COUNTER = "COUNTER"
+    CANCEL = "CANCEL"
+
+
 class InviteState(StrEnum):
     """Where one attendee's invitation stands in the claim protocol."""
 
@@ -98,11 +107,29 @@ class AttendeeKey:
         return cls(event_uid, normalise_address(email))
 
 
+HistoryStatus = PartStat | ItipMethod
+"""What a history entry records: the PARTSTAT an invitation or answer gave, or COUNTER for a
+counter proposal."""
+
+
+def history_status(text: str) -> HistoryStatus:
+    """Read a stored history status back into its enum.
+
+    Raises:
+        ValueError: the text is neither a PARTSTAT nor an iTIP method.
+
+    """
+    try:
+        return PartStat(text)
+    except ValueError:
+        return ItipMethod(text)
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One change of an attendee's status, with when and who reported it."""
 
-    status: str
+    status: HistoryStatus
     at: dt.datetime
     source: str
 

@@ -12,23 +12,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cis.domain import statistics
-from cis.domain.imip_reply import Reply, Verdicts, same_address
 from cis.domain.model import (
-    AttendeeKey,
     AttendeeRecord,
     Counters,
     HistoryEntry,
     InviteState,
+    ItipMethod,
     PartStat,
     ReplyChange,
+    normalise_address,
 )
 from cis.errors import InvalidReplyError
 
-REPLIES_APPLIED = "replies_applied"
-REPLIES_RECORDED = "replies_recorded"
-REPLIES_REJECTED = "replies_rejected"
-REPLIES_IGNORED = "replies_ignored"
-COUNTER_PROPOSALS = "counter_proposals"
+MAX_REPLY_BYTES = 10 * 1024 * 1024
+"""A calendar reply is a few kilobytes; anything this large is not one we will parse."""
 
 MAILBOX = "_rsvp"
 """Where replies that belong to no known attendee are counted: not a valid event uid, so it
@@ -36,6 +33,35 @@ can never collide with one, and forged mail cannot create a statistics item per 
 
 ANSWERS = frozenset({PartStat.ACCEPTED, PartStat.DECLINED, PartStat.TENTATIVE,
                      PartStat.DELEGATED})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """What the receiving mail system concluded about the sender (SES: PASS, FAIL, GRAY...)."""
+
+    spf: str | None = None
+    dkim: str | None = None
+    dmarc: str | None = None
+
+    def failures(self) -> list[str]:
+        """The checks that failed outright; any of them makes a reply untrustworthy."""
+        return [name.upper() for name in ("spf", "dkim", "dmarc")
+                if (getattr(self, name) or "").upper() == "FAIL"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One attendee's answer as the calendar client wrote it."""
+
+    method: ItipMethod
+    event_uid: str
+    attendee: str
+    partstat: PartStat | None
+    dtstamp: dt.datetime
+    source: str
+    from_address: str
+    cancelled: bool = False
+    delegated_to: tuple[str, ...] = ()
 
 
 class ReplyOutcome(StrEnum):
@@ -85,26 +111,28 @@ def decide_reply(record: AttendeeRecord | None, reply: Reply) -> ReplyDecision:
     """
     if record is None or record.state is not InviteState.SENT:
         return ReplyDecision(ReplyOutcome.REJECTED, "not an invited attendee of this event")
-    status = "COUNTER" if reply.method == "COUNTER" else str(reply.partstat)
+    counter = reply.method is ItipMethod.COUNTER
+    status = ItipMethod.COUNTER if counter or reply.partstat is None else reply.partstat
     entry = HistoryEntry(status=status, at=reply.dtstamp, source=reply.source)
     if entry in record.history:
         return ReplyDecision(ReplyOutcome.DUPLICATE, "reply already recorded")
 
-    if reply.method == "COUNTER":
-        return _record_only(record, entry, "counter proposal", {COUNTER_PROPOSALS: 1})
+    if counter:
+        return _record_only(record, entry, "counter proposal", {statistics.COUNTER_PROPOSALS: 1})
     if reply.cancelled:
-        return _record_only(record, entry, "reply to a cancelled event", {REPLIES_RECORDED: 1})
+        return _record_only(record, entry, "reply to a cancelled event",
+                            {statistics.REPLIES_RECORDED: 1})
     if reply.partstat not in ANSWERS:
         return _record_only(record, entry, f"{reply.partstat} is not an answer",
-                            {REPLIES_RECORDED: 1})
+                            {statistics.REPLIES_RECORDED: 1})
     if record.last_reply_at is not None and reply.dtstamp < record.last_reply_at:
         return _record_only(record, entry, "older than the last answer applied",
-                            {REPLIES_RECORDED: 1})
+                            {statistics.REPLIES_RECORDED: 1})
 
     if reply.partstat is None:  # pragma: no cover - ANSWERS holds no None
         raise InvalidReplyError("no PARTSTAT", event_uid=reply.event_uid)
     counters = statistics.merge(statistics.on_rsvp_change(record.partstat, reply.partstat),
-                                {REPLIES_APPLIED: 1})
+                                {statistics.REPLIES_APPLIED: 1})
     return ReplyDecision(ReplyOutcome.APPLIED, f"{record.partstat} -> {reply.partstat}",
                          _change(record, entry, reply.partstat, reply.dtstamp, counters))
 
@@ -134,6 +162,6 @@ def _change(
     )
 
 
-def attendee_key(reply: Reply) -> AttendeeKey:
-    """The attendee a reply speaks for."""
-    return AttendeeKey.of(reply.event_uid, reply.attendee)
+def same_address(left: str, right: str) -> bool:
+    """Compare addresses the way mail does in practice: case does not matter."""
+    return normalise_address(left) == normalise_address(right)

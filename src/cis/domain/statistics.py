@@ -16,6 +16,11 @@ INVITES_SENT = "invites_sent"
 INVITES_FAILED = "invites_failed"
 REQUESTS_REJECTED = "requests_rejected"
 DUPLICATES_SKIPPED = "duplicates_skipped"
+REPLIES_APPLIED = "replies_applied"
+REPLIES_RECORDED = "replies_recorded"
+REPLIES_REJECTED = "replies_rejected"
+REPLIES_IGNORED = "replies_ignored"
+COUNTER_PROPOSALS = "counter_proposals"
 RSVP_PREFIX = "rsvp:"
 ORIGIN_PREFIX = "origin:"
 UNSPECIFIED_ORIGIN = "unspecified"
@@ -23,8 +28,7 @@ UNSPECIFIED_ORIGIN = "unspecified"
 #: Counters that no attendee record can prove; a recount keeps their stored values.
 EVENT_ONLY_COUNTERS = frozenset({
     REQUESTS_REJECTED, DUPLICATES_SKIPPED,
-    "replies_applied", "replies_recorded", "replies_rejected", "replies_ignored",
-    "counter_proposals",
+    REPLIES_APPLIED, REPLIES_RECORDED, REPLIES_REJECTED, REPLIES_IGNORED, COUNTER_PROPOSALS,
 })
 
 

@@ -8,6 +8,19 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class QueueRecord:
+    """One message as the queue delivered it: its id, its body, and the receipt that deletes it.
+
+    `message_id` is the queue's own id of the message (SQS `messageId`); a partial batch
+    response names failed records by it.
+    """
+
+    message_id: str
+    body: str
+    receipt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     """An invite request on its way to the queue.
 

@@ -74,7 +74,8 @@ class InviteRepository(Protocol):
 
         For counts that no record makes idempotent (a rejected or ignored reply), when the
         queue may deliver the same thing twice. Marker and counters are written together.
-        A store may forget a marker after `MARKER_RETENTION` (DynamoDB deletes it by TTL).
+        A store may forget a marker after `MARKER_RETENTION_DAYS` (DynamoDB deletes it
+        by TTL).
         """
         ...
 

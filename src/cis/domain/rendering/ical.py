@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from cis.domain.ical_lines import (
+from cis.domain.model import Event, Invitee
+from cis.domain.rendering.ical_lines import (
     cal_address,
     content_line,
     date_time,
@@ -14,9 +15,8 @@ from cis.domain.ical_lines import (
     text,
     uid_text,
 )
-from cis.domain.model import Event, Invitee
-from cis.domain.text import common_name, plain_text
-from cis.domain.vtimezone import vtimezone_for, wall_clock
+from cis.domain.rendering.text import common_name, plain_text
+from cis.domain.rendering.vtimezone import vtimezone_for, wall_clock
 
 PRODID = "-//cis//Calendar Invite Server//EN"
 

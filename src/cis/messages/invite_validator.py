@@ -1,7 +1,7 @@
 """Message format v1 checked by hand, so that a Lambda cold start need not import pydantic.
 
-It accepts what the models in `cis.message_models` accept, builds the same request, and finds
-the same problems in the same order and words as pydantic: in each object the unknown keys
+It accepts what the models in `cis.messages.invite_models` accept, builds the same request, and
+finds the same problems in the same order and words as pydantic: in each object the unknown keys
 first, then every field in the models' order, then the checks across fields once the fields
 are all valid. A property test holds the two equal.
 """
@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from cis.domain.model import EventStatus, InviteRequest, PartStat
-from cis.message_rules import (
+from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
     WHITE_SPACE,
@@ -83,7 +83,7 @@ def _text(*, strip: bool = False, min_length: int = 0, max_length: int | None = 
 
 
 def _rule(rule: Callable[[Any], Any]) -> Check:
-    """A rule from `cis.message_rules`, its ValueError worded as pydantic words it."""
+    """A rule from `cis.messages.invite_rules`, its ValueError worded as pydantic words it."""
 
     def check(value: Any) -> Any:
         try:

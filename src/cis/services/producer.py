@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from cis.domain.model import Event, Invitee, InviteRequest, normalise_address
-from cis.message_format import encode_request
+from cis.messages.invite_format import encode_request
 from cis.ports.queue import InviteQueue, OutgoingMessage
 
 __all__ = ["deduplication_id", "enqueue_invites", "group_id", "invite_messages"]

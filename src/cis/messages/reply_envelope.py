@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from cis.domain.imip_reply import Verdicts
+from cis.domain.rsvp import Verdicts
 from cis.errors import InvalidReplyError
 
 

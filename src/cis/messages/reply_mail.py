@@ -10,52 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import email
 import re
-from dataclasses import dataclass
 from email import policy
 from email.message import Message
 from email.utils import parseaddr, parsedate_to_datetime
 
 import icalendar
 
-from cis.domain.model import PartStat, normalise_address
+from cis.domain.model import ItipMethod, PartStat
+from cis.domain.rsvp import MAX_REPLY_BYTES, Reply, Verdicts
 from cis.errors import InvalidReplyError, NotAReplyError
 
-MAX_REPLY_BYTES = 10 * 1024 * 1024
-"""A calendar reply is a few kilobytes; anything this large is not one we will parse."""
-
-ANSWER_METHODS = ("REPLY", "COUNTER")
+ANSWER_METHODS = (ItipMethod.REPLY, ItipMethod.COUNTER)
 _CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
 _VERDICT = re.compile(r"\b(spf|dkim|dmarc)=([a-z]+)", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Verdicts:
-    """What the receiving mail system concluded about the sender (SES: PASS, FAIL, GRAY...)."""
-
-    spf: str | None = None
-    dkim: str | None = None
-    dmarc: str | None = None
-
-    def failures(self) -> list[str]:
-        """The checks that failed outright; any of them makes a reply untrustworthy."""
-        return [name.upper() for name in ("spf", "dkim", "dmarc")
-                if (getattr(self, name) or "").upper() == "FAIL"]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One attendee's answer as the calendar client wrote it."""
-
-    method: str
-    event_uid: str
-    attendee: str
-    partstat: PartStat | None
-    dtstamp: dt.datetime
-    source: str
-    from_address: str
-    cancelled: bool = False
-    delegated_to: tuple[str, ...] = ()
 
 
 def read_reply(raw: bytes) -> tuple[Reply, Verdicts]:
@@ -71,8 +39,7 @@ def read_reply(raw: bytes) -> tuple[Reply, Verdicts]:
         raise InvalidReplyError(f"message is larger than {MAX_REPLY_BYTES} bytes")
     message = email.message_from_bytes(raw, policy=policy.compat32)
     verdicts = verdicts_from_headers(message)
-    calendar = _reply_calendar(message)
-    method = str(calendar.get("METHOD", "")).strip().upper()
+    calendar, method = _reply_calendar(message)
     events = list(calendar.walk("VEVENT"))
     if len(events) != 1:
         raise InvalidReplyError(f"a reply holds exactly one VEVENT, found {len(events)}")
@@ -109,7 +76,7 @@ def verdicts_from_headers(message: Message) -> Verdicts:
     return Verdicts()
 
 
-def _reply_calendar(message: Message) -> icalendar.Calendar:
+def _reply_calendar(message: Message) -> tuple[icalendar.Calendar, ItipMethod]:
     """The first calendar part that is a reply; other calendars mean the mail is no reply."""
     seen_methods = []
     broken = None
@@ -127,7 +94,7 @@ def _reply_calendar(message: Message) -> icalendar.Calendar:
             continue
         method = str(calendar.get("METHOD", "")).strip().upper()
         if method in ANSWER_METHODS:
-            return calendar
+            return calendar, ItipMethod(method)
         seen_methods.append(method or "none")
     if broken:
         raise InvalidReplyError(broken)
@@ -167,10 +134,12 @@ def _param_list(address: icalendar.vCalAddress, name: str) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _partstat(attendee: icalendar.vCalAddress, method: str, uid: str) -> PartStat | None:
+def _partstat(
+    attendee: icalendar.vCalAddress, method: ItipMethod, uid: str
+) -> PartStat | None:
     raw = str(attendee.params.get("PARTSTAT", "")).strip().upper()
     if not raw:
-        if method == "COUNTER":
+        if method is ItipMethod.COUNTER:
             return None
         raise InvalidReplyError("the ATTENDEE has no PARTSTAT", event_uid=uid)
     try:
@@ -195,8 +164,3 @@ def _dtstamp(vevent: icalendar.cal.Component, message: Message, uid: str) -> dt.
         if parsed is not None:
             return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     raise InvalidReplyError("the reply has neither a DTSTAMP nor a Date header", event_uid=uid)
-
-
-def same_address(left: str, right: str) -> bool:
-    """Compare addresses the way mail does in practice: case does not matter."""
-    return normalise_address(left) == normalise_address(right)

@@ -11,11 +11,11 @@ from email import policy, quoprimime
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from cis.domain.ical_lines import fold as _fold
-from cis.domain.ical_lines import parameter, parameter_value
-from cis.domain.imip import Invitation, compose_invitation, sender_address
 from cis.domain.model import Event, Invitee
-from cis.domain.text import common_name, display_name
+from cis.domain.rendering.ical_lines import fold as _fold
+from cis.domain.rendering.ical_lines import parameter, parameter_value
+from cis.domain.rendering.imip import Invitation, compose_invitation, sender_address
+from cis.domain.rendering.text import common_name, display_name
 
 __all__ = ["InvitationTemplate"]
 
@@ -26,7 +26,7 @@ _REFERENCE_INVITEE = Invitee(email="attendee@example.invalid")
 _REFERENCE_NOW = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _REFERENCE_IDS = ("cis-template-1", "cis-template-2", "cis-template-3")
 
-# What compose_invitation writes, given the layout in cis.domain.imip.
+# What compose_invitation writes, given the layout in cis.domain.rendering.imip.
 _HEADER_ORDER = (b"From", b"To", b"Subject", b"Date", b"Message-ID")
 _BOUNDARY = b"=_cis_"
 _BOUNDARY_COUNT = 9  # two Content-Type parameters, four delimiters, three closing ones

@@ -4,9 +4,9 @@ A body is `{"request": {...}, "event": {...}}`, or an SNS notification whose `Me
 holds that JSON (SNS-to-SQS without raw delivery). Everything a caller can get wrong is
 reported as an `InvalidRequestError` naming the field, never as a crash.
 
-The pydantic models in `cis.message_models` define the format and its exported schema.
-`parse_body` checks bodies with `cis.message_validator`, which gives the same answers without
-importing pydantic: that import and the building of the models were the largest part of what
+The pydantic models in `cis.messages.invite_models` define the format and its exported schema.
+`parse_body` checks bodies with `cis.messages.invite_validator`, which gives the same answers
+without importing pydantic: that import and the building of the models were the largest part of what
 a Lambda cold start paid beyond boto3's own. The models are imported only when asked for by
 name, or for a body whose JSON pydantic would read differently from `json` (`_read_alike`).
 """
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from cis.domain.model import InviteRequest
 from cis.errors import InvalidRequestError
-from cis.message_rules import (
+from cis.messages.invite_rules import (
     MAX_BODY_BYTES,
     ORIGIN_PATTERN,
     UID_PATTERN,
@@ -30,10 +30,10 @@ from cis.message_rules import (
     describe,
     event_uid_of,
 )
-from cis.message_validator import MessageProblems, validate_message
+from cis.messages.invite_validator import MessageProblems, validate_message
 
 if TYPE_CHECKING:
-    from cis.message_models import EventV1, InviteMessageV1, RequestV1, first_problem
+    from cis.messages.invite_models import EventV1, InviteMessageV1, RequestV1, first_problem
 
 __all__ = [
     "MAX_BODY_BYTES", "ORIGIN_PATTERN", "UID_PATTERN", "EventV1", "InviteMessageV1",
@@ -47,7 +47,7 @@ _FROM_MODELS = frozenset({"EventV1", "InviteMessageV1", "RequestV1", "first_prob
 def __getattr__(name: str) -> Any:
     """The models and their error helper, imported (with pydantic) on first use only."""
     if name in _FROM_MODELS:
-        from cis import message_models
+        from cis.messages import invite_models as message_models
 
         return getattr(message_models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -63,7 +63,7 @@ def parse_body(body: str | bytes) -> InviteRequest:
     """
     text, data = _read(body)
     if not _read_alike(text, data):
-        from cis.message_models import validate_text
+        from cis.messages.invite_models import validate_text
 
         return validate_text(text, data)
     try:
@@ -75,7 +75,7 @@ def parse_body(body: str | bytes) -> InviteRequest:
 
 def parse_body_with_models(body: str | bytes) -> InviteRequest:
     """`parse_body` done by the pydantic models alone: the reference it is tested against."""
-    from cis.message_models import validate_text
+    from cis.messages.invite_models import validate_text
 
     return validate_text(*_read(body))
 
@@ -193,6 +193,6 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of message format v1, as exported to `docs/` (imports pydantic)."""
-    from cis.message_models import json_schema as from_models
+    from cis.messages.invite_models import json_schema as from_models
 
     return from_models()

@@ -15,9 +15,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from cis.domain.ical import render_calendar
 from cis.domain.model import Event, Invitee
-from cis.domain.text import (
+from cis.domain.rendering.ical import render_calendar
+from cis.domain.rendering.text import (
     DISPLAY_NAME_WIDTH,
     display_name,
     escape_html,

@@ -120,7 +120,7 @@ def text(value: str) -> str:
     """A TEXT value escaped as RFC 5545 section 3.3.11 says, and nothing more.
 
     Backslash, semicolon, comma and line feed are escaped; the value must hold no carriage
-    return (`cis.domain.text.plain_text` turns every line break into a line feed).
+    return (`cis.domain.rendering.text.plain_text` turns every line break into a line feed).
     """
     return (
         value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")

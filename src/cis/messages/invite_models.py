@@ -1,6 +1,6 @@
 """Message format v1 as pydantic models: the schema exported to `docs/`, and the reference.
 
-The Lambda's request path checks bodies with `cis.message_validator` instead, which spares a
+The Lambda's request path checks bodies with `cis.messages.invite_validator` instead, which spares a
 cold start pydantic's import; a property test holds the two equal.
 """
 
@@ -21,7 +21,7 @@ from pydantic import (
 
 from cis.domain.model import Event, EventStatus, InviteRequest, PartStat
 from cis.errors import InvalidRequestError
-from cis.message_rules import (
+from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
     check_address,

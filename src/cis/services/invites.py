@@ -21,7 +21,6 @@ from typing import TypeVar
 
 from cis.domain import statistics
 from cis.domain.claims import DEFAULT_LEASE
-from cis.domain.invitation_template import InvitationTemplate
 from cis.domain.model import (
     AttendeeKey,
     Claim,
@@ -35,12 +34,13 @@ from cis.domain.model import (
     Release,
     Settlement,
 )
+from cis.domain.rendering.invitation_template import InvitationTemplate
 from cis.errors import InvalidRequestError, MailerError, RepositoryError
-from cis.message_format import parse_body
-from cis.outcome_log import LOGGER_NAME, log_outcome
+from cis.messages.invite_format import parse_body
 from cis.ports.mailer import Mailer, RawEmail
-from cis.ports.queue import InviteQueue
+from cis.ports.queue import InviteQueue, QueueRecord
 from cis.ports.repository import InviteRepository
+from cis.services.outcome_log import LOGGER_NAME, log_outcome
 
 _T = TypeVar("_T")
 
@@ -73,15 +73,6 @@ class Outcome(StrEnum):
     def acknowledged(self) -> bool:
         """True when the queue may forget the record: retrying it could change nothing."""
         return self is not Outcome.RETRY
-
-
-@dataclass(frozen=True, slots=True)
-class QueueRecord:
-    """One message as the queue delivered it."""
-
-    message_id: str
-    body: str
-    receipt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +268,7 @@ class InviteService:
             claim.token,
             message_id=mail_id,
             at=now,
-            history=HistoryEntry(status=str(invitee.partstat), at=now, source=HISTORY_SOURCE),
+            history=HistoryEntry(status=invitee.partstat, at=now, source=HISTORY_SOURCE),
             counters=statistics.on_sent(invitee.partstat, invitee.origin),
         )
         attempt.result_if_settled = self._result(

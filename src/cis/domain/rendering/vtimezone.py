@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cis.domain.ical_lines import content_line, date_time, recur, serialise, text, utc_offset
+from cis.domain.rendering.ical_lines import (
+    content_line,
+    date_time,
+    recur,
+    serialise,
+    text,
+    utc_offset,
+)
 
 __all__ = ["Observance", "VTimezone", "vtimezone_for", "wall_clock"]
 

@@ -7,15 +7,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cis.domain.imip_reply import Verdicts, read_reply
-from cis.domain.rsvp import (
-    MAILBOX,
-    REPLIES_IGNORED,
-    REPLIES_REJECTED,
-    ReplyOutcome,
-    check_trust,
-    decide_reply,
-)
+from cis.domain.rsvp import MAILBOX, ReplyOutcome, Verdicts, check_trust, decide_reply
+from cis.domain.statistics import REPLIES_IGNORED, REPLIES_REJECTED
 from cis.errors import (
     CisError,
     InvalidReplyError,
@@ -23,11 +16,12 @@ from cis.errors import (
     NotAReplyError,
     RepositoryError,
 )
-from cis.outcome_log import LOGGER_NAME, log_outcome
+from cis.messages.reply_envelope import InlineMail, NoMail, StoredMail, read_envelope
+from cis.messages.reply_mail import read_reply
 from cis.ports.message_store import MessageStore
+from cis.ports.queue import QueueRecord
 from cis.ports.repository import InviteRepository
-from cis.rsvp_envelope import InlineMail, NoMail, StoredMail, read_envelope
-from cis.service import QueueRecord
+from cis.services.outcome_log import LOGGER_NAME, log_outcome
 
 APPLY_ATTEMPTS = 5
 """Optimistic retries when other replies for the same attendee land at the same moment."""

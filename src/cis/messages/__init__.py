@@ -1,0 +1,1 @@
+"""The wire formats: queue bodies and received emails, parsed strictly into domain objects."""
