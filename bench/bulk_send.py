@@ -178,7 +178,7 @@ def message_template() -> str:
         raise BenchError("the sample attendee is invalid")
     invitation = compose_invitation(
         event, invitee, sender=SENDER, rsvp_email=RSVP_EMAIL,
-        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), message_id="0" * 32,
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), email_id="0" * 32,
     )
     text = invitation.data.decode("utf-8").replace("{", "{{").replace("}", "}}")
     template = text.replace(SAMPLE_EMAIL, "{email}").replace(SAMPLE_NAME, "{name}")

@@ -174,7 +174,7 @@ def prepared_message(event: Event) -> str:
     """One real rendered invitation with the address and the name turned into placeholders."""
     invitation = compose_invitation(
         event, Invitee(email=SAMPLE_EMAIL, name=SAMPLE_NAME), sender=SENDER,
-        rsvp_email=RSVP_EMAIL, now=START, message_id="0" * 32,
+        rsvp_email=RSVP_EMAIL, now=START, email_id="0" * 32,
     )
     text = invitation.data.decode("utf-8").replace("{", "{{").replace("}", "}}")
     return text.replace(SAMPLE_EMAIL, "{email}").replace(SAMPLE_NAME, "{name}")
@@ -198,9 +198,9 @@ def verify(event: Event, people: Sequence[Attendee]) -> tuple[int, int]:
     step = max(1, len(people) // VERIFY_SAMPLE)
     sample = people[::step]
     differ = sum(
-        template.render(a.invitee, now=a.now, message_id=a.message_id).data
+        template.render(a.invitee, now=a.now, email_id=a.message_id).data
         != compose_invitation(event, a.invitee, sender=SENDER, rsvp_email=RSVP_EMAIL,
-                              now=a.now, message_id=a.message_id).data
+                              now=a.now, email_id=a.message_id).data
         for a in sample
     )
     return len(sample), differ
@@ -281,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def compose() -> None:
         for a in slow:
             compose_invitation(event, a.invitee, sender=SENDER, rsvp_email=RSVP_EMAIL,
-                               now=a.now, message_id=a.message_id)
+                               now=a.now, email_id=a.message_id)
 
     fallbacks = 0
 
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nonlocal fallbacks
         built = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL)
         for a in people:
-            built.render(a.invitee, now=a.now, message_id=a.message_id)
+            built.render(a.invitee, now=a.now, email_id=a.message_id)
         fallbacks = built.fallbacks
 
     floor_timing = best_of("(b) floor: str.format", args.repeats, len(people), floor)

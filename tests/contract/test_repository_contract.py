@@ -27,7 +27,7 @@ T0 = FROZEN_NOW
 def sent(email: str, token: str, *, at: dt.datetime = T0, origin: str | None = None,
          message_id: str = "ses-1") -> MarkSent:
     return MarkSent(
-        AttendeeKey.of(UID, email), token, message_id=message_id, at=at,
+        AttendeeKey.of(UID, email), token, delivery_id=message_id, at=at,
         history=HistoryEntry(status="NEEDS-ACTION", at=at, source="cis:invite"),
         counters=statistics.on_sent(PartStat.NEEDS_ACTION, origin),
     )
@@ -77,7 +77,7 @@ def test_mark_sent_records_message_id_history_and_counts(repository: Any) -> Non
     repository.settle([sent("ann@example.org", "t1", origin="web", message_id="ses-42")])
     record = repository.get_attendee(UID, "ann@example.org")
     assert record.state is InviteState.SENT
-    assert record.message_id == "ses-42"
+    assert record.delivery_id == "ses-42"
     assert record.sent_at == T0
     assert record.claim_token is None
     assert record.history == (HistoryEntry(status="NEEDS-ACTION", at=T0, source="cis:invite"),)
@@ -142,7 +142,7 @@ def test_settle_then_claim_records_the_last_send_and_claims_the_next(repository:
     )
     assert (applied, outcome) == ([True], ClaimOutcome.CLAIMED)
     ann = repository.get_attendee(UID, "ann@example.org")
-    assert (ann.state, ann.message_id) == (InviteState.SENT, "ses-ann")
+    assert (ann.state, ann.delivery_id) == (InviteState.SENT, "ses-ann")
     assert repository.get_attendee(UID, "bob@example.org").claim_token == "t2"
     assert repository.get_statistics(UID).invites_sent == 1
 

@@ -237,7 +237,7 @@ def assert_every_attendee_invited_once(stack: Stack) -> None:
         record = stack.repository.get_attendee(stack.event.uid, address)
         assert record is not None
         assert record.state is InviteState.SENT
-        assert record.message_id
+        assert record.delivery_id
     statistics = stack.repository.get_statistics(stack.event.uid)
     assert (statistics.invites_sent, statistics.duplicates_skipped) == (5, 1)
     assert (statistics.invites_failed, statistics.requests_rejected) == (0, 0)

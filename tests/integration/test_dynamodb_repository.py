@@ -47,7 +47,7 @@ def sent(email: str, token: str, *, uid: str = UID, origin: str | None = None) -
     return MarkSent(
         AttendeeKey.of(uid, email),
         token,
-        message_id=f"ses-{email}",
+        delivery_id=f"ses-{email}",
         at=T0,
         history=HistoryEntry(status="NEEDS-ACTION", at=T0, source="cis:invite"),
         counters=statistics.on_sent(PartStat.NEEDS_ACTION, origin),

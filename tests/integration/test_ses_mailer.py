@@ -51,7 +51,7 @@ def invitation(sender: str, recipient: str = "ann.lee@example.org") -> RawEmail:
     rendered = compose_invitation(
         sample_event(), Invitee(recipient, name="Ann Lee"),
         sender=f"{{}} via Invites <{sender}>", rsvp_email=RSVP_EMAIL,
-        now=FROZEN_NOW, message_id="fixed-id",
+        now=FROZEN_NOW, email_id="fixed-id",
     )
     return RawEmail(sender=rendered.envelope_sender, recipient=rendered.recipient,
                     data=rendered.data, event_uid="launch-2026")

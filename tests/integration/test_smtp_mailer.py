@@ -118,10 +118,10 @@ def mailer(server: Controller) -> Iterator[SmtpMailer]:
         yield smtp
 
 
-def invitation_email(recipient: str = "ann@example.net", message_id: str = "m1") -> RawEmail:
+def invitation_email(recipient: str = "ann@example.net", email_id: str = "m1") -> RawEmail:
     invitation = compose_invitation(
         sample_event(), Invitee(recipient, name="Ann Example"), sender=SENDER,
-        rsvp_email=RSVP_EMAIL, now=FROZEN_NOW, message_id=message_id,
+        rsvp_email=RSVP_EMAIL, now=FROZEN_NOW, email_id=email_id,
     )
     return RawEmail(
         sender=invitation.envelope_sender, recipient=invitation.recipient,
@@ -171,7 +171,7 @@ def test_message_without_message_id_gets_a_generated_one(mailer: SmtpMailer) -> 
 
 def test_three_sends_share_one_connection(mailer: SmtpMailer, recorder: Recorder) -> None:
     for number in range(3):
-        mailer.send(invitation_email(f"guest{number}@example.net", message_id=f"m{number}"))
+        mailer.send(invitation_email(f"guest{number}@example.net", email_id=f"m{number}"))
 
     assert [item.rcpt_tos for item in recorder.received] == [
         ["guest0@example.net"], ["guest1@example.net"], ["guest2@example.net"],
@@ -195,12 +195,12 @@ def test_connection_dropped_by_the_server_is_reopened_and_the_message_sent(
     first, second = Recorder(), Recorder()
     old = start_server(first)
     with SmtpMailer(host=HOST, port=old.port, security="none", timeout=5) as mailer:
-        mailer.send(invitation_email(message_id="before"))
+        mailer.send(invitation_email(email_id="before"))
         # A restart closes every open connection, as a relay's idle timeout would.
         old.stop()
         start_server(second, port=old.port)
 
-        message_id = mailer.send(invitation_email(message_id="after"))
+        message_id = mailer.send(invitation_email(email_id="after"))
 
     assert message_id == "<after@example.com>"
     assert len(first.received) == 1

@@ -61,7 +61,7 @@ _OLD_ATTENDEES_TABLE = """
 
 def sent(email: str, token: str, *, at: dt.datetime = T0) -> MarkSent:
     return MarkSent(
-        AttendeeKey.of(UID, email), token, message_id="ses-1", at=at,
+        AttendeeKey.of(UID, email), token, delivery_id="ses-1", at=at,
         history=HistoryEntry(status="NEEDS-ACTION", at=at, source="cis:invite"),
         counters=statistics.on_sent(PartStat.NEEDS_ACTION, "web"),
     )
@@ -152,7 +152,7 @@ def test_file_made_before_last_reply_at_gains_the_column_and_keeps_its_rows(
 
     assert attendee_columns(path)[-1] == "last_reply_at"
     assert before is not None
-    assert (before.state, before.message_id, before.last_reply_at) == (
+    assert (before.state, before.delivery_id, before.last_reply_at) == (
         InviteState.SENT, "ses-1", None
     )
     assert applied is True

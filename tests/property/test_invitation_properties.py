@@ -81,7 +81,7 @@ addresses = st.emails().filter(lambda address: address_problem(address) is None)
 
 def render(event: Event, invitee: Invitee) -> Invitation:
     return compose_invitation(event, invitee, sender=SENDER, rsvp_email=RSVP_EMAIL,
-                              now=FROZEN_NOW, message_id="msg-0001")
+                              now=FROZEN_NOW, email_id="msg-0001")
 
 
 def parse(invitation: Invitation) -> EmailMessage:

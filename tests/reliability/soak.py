@@ -529,7 +529,7 @@ class FaultyRepository:
     def _follow(self, settlements: Sequence[Settlement], applied: list[bool]) -> None:
         for settlement, was_applied in zip(settlements, applied, strict=True):
             if isinstance(settlement, MarkSent):
-                self._ledger.settled(settlement.message_id, applied=was_applied)
+                self._ledger.settled(settlement.delivery_id, applied=was_applied)
 
     def apply_statistics(self, event_uid: str, counters: Counters) -> None:
         if self._faults.transient(self._rate, "repository statistics"):
@@ -771,7 +771,7 @@ def _audit(config: SoakConfig, workload: Workload, repository: InviteRepository,
         failed_records += state is InviteState.FAILED
         if record is not None and state is InviteState.SENT:
             sent_records += 1
-            unrecorded_sent += tally.recorded.get(record.message_id or "") != key
+            unrecorded_sent += tally.recorded.get(record.delivery_id or "") != key
         if count > 1:
             duplicates += 1
             extra += count - 1

@@ -134,6 +134,6 @@ def test_an_event_that_does_not_end_a_whole_second_after_it_starts_is_rejected_b
     message = "must end at least a whole second after it starts"
     with pytest.raises(ValueError, match=message):
         compose_invitation(event, ANN, sender=SENDER, rsvp_email=RSVP_EMAIL, now=FROZEN_NOW,
-                           message_id="m")
+                           email_id="m")
     with pytest.raises(ValueError, match=message):
         InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL)

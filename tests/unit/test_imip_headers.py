@@ -18,7 +18,7 @@ LONG_NAME = "x, victim@example.net " * 5
 
 def render(event: Event, invitee: Invitee, *, sender: str = SENDER) -> Invitation:
     return compose_invitation(event, invitee, sender=sender, rsvp_email=RSVP_EMAIL,
-                              now=FROZEN_NOW, message_id="msg-0001")
+                              now=FROZEN_NOW, email_id="msg-0001")
 
 
 def parse(invitation: Invitation) -> EmailMessage:
@@ -64,6 +64,6 @@ def test_the_template_cuts_a_long_name_exactly_as_compose_invitation_does(name: 
     event = sample_event(organizer=name)
     invitee = Invitee(email="ann@example.org", name=name)
     template = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL)
-    assert template.render(invitee, now=FROZEN_NOW, message_id="msg-0001") == render(
+    assert template.render(invitee, now=FROZEN_NOW, email_id="msg-0001") == render(
         event, invitee)
     assert template.fallbacks == 0

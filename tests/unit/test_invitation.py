@@ -26,7 +26,7 @@ def render(event: Event | None = None, invitee: Invitee | None = None,
     return compose_invitation(
         event or sample_event(description="Agenda:\n1. Demo", location="Room 4"),
         invitee or Invitee(email="Ann.Lee@Example.org", name="Ann Lee"),
-        sender=sender, rsvp_email=RSVP_EMAIL, now=FROZEN_NOW, message_id="msg-0001",
+        sender=sender, rsvp_email=RSVP_EMAIL, now=FROZEN_NOW, email_id="msg-0001",
     )
 
 
@@ -254,3 +254,15 @@ def test_frozen_clock_makes_the_service_output_byte_stable() -> None:
     assert first == second
     assert b"Date: Sat, 28 Nov 2026 09:30:00 +0000\r\n" in first
     assert b"DTSTAMP:20261128T093000Z\r\n" in first
+
+
+def test_compose_invitation_still_takes_the_email_id_as_message_id() -> None:
+    event, invitee = sample_event(), Invitee("ann@example.org")
+    common = {"sender": "Invites <invites@example.com>", "rsvp_email": RSVP_EMAIL,
+              "now": FROZEN_NOW}
+    assert compose_invitation(event, invitee, message_id="msg-1", **common) == (
+        compose_invitation(event, invitee, email_id="msg-1", **common))
+    with pytest.raises(TypeError, match="one of email_id and message_id"):
+        compose_invitation(event, invitee, email_id="a", message_id="a", **common)
+    with pytest.raises(TypeError, match="one of email_id and message_id"):
+        compose_invitation(event, invitee, **common)

@@ -76,7 +76,7 @@ names = st.none() | st.just("") | ascii_text | any_text
 invitees = st.builds(Invitee, email=addresses, name=names, partstat=st.sampled_from(PartStat))
 
 uuid_hex = st.uuids().map(lambda u: u.hex)
-message_ids = st.one_of(
+email_ids = st.one_of(
     uuid_hex, uuid_hex, dot_atoms, st.text(ATEXT + ".", min_size=40, max_size=90),
     st.text(max_size=40),
 )
@@ -133,7 +133,7 @@ def outcome(call: Callable[[], object]) -> object:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     event=events(), sender=senders, rsvp_email=st.sampled_from([RSVP_EMAIL, "r@ex.org"]),
-    renders=st.lists(st.tuples(invitees, moments, message_ids), min_size=1, max_size=4),
+    renders=st.lists(st.tuples(invitees, moments, email_ids), min_size=1, max_size=4),
 )
 def test_template_renders_the_same_bytes_as_compose_invitation(
     event: Event, sender: str, rsvp_email: str,
@@ -142,20 +142,20 @@ def test_template_renders_the_same_bytes_as_compose_invitation(
     try:
         template = InvitationTemplate(event, sender=sender, rsvp_email=rsvp_email)
     except ValueError as exc:  # an event compose_invitation rejects, whoever the attendee
-        for invitee, now, message_id in renders:
+        for invitee, now, email_id in renders:
             with pytest.raises(ValueError, match=re.escape(str(exc))):
                 compose_invitation(event, invitee, sender=sender, rsvp_email=rsvp_email,
-                                   now=now, message_id=message_id)
+                                   now=now, email_id=email_id)
         return
     assert template.exact_by_assembly
     rejected = 0
-    for invitee, now, message_id in renders:
+    for invitee, now, email_id in renders:
         expected = outcome(partial(
             compose_invitation, event, invitee, sender=sender, rsvp_email=rsvp_email, now=now,
-            message_id=message_id,
+            email_id=email_id,
         ))
         assert outcome(partial(
-            template.render, invitee, now=now, message_id=message_id,
+            template.render, invitee, now=now, email_id=email_id,
         )) == expected
         rejected += isinstance(expected, tuple)
     # Every message that compose_invitation accepts was assembled, not composed.
@@ -171,7 +171,7 @@ def test_template_renders_the_golden_messages(name: str, event: Event) -> None:
     template = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL)
     invitation = template.render(
         Invitee(email="Ann.Lee@Example.org", name="Ann Lee"), now=FROZEN_NOW,
-        message_id="msg-0001",
+        email_id="msg-0001",
     )
     assert invitation.data == (FIXTURES / name).read_bytes()
     assert invitation.envelope_sender == "invites@example.com"
@@ -187,8 +187,8 @@ def test_many_attendees_of_one_event_each_get_their_own_message() -> None:
         invitee = Invitee(email=f"attendee.{number}@example.org", name=name)
         now = FROZEN_NOW + dt.timedelta(seconds=number)
         expected = compose_invitation(event, invitee, sender=SENDER, rsvp_email=RSVP_EMAIL,
-                                      now=now, message_id=f"id-{number}")
-        assert template.render(invitee, now=now, message_id=f"id-{number}") == expected
+                                      now=now, email_id=f"id-{number}")
+        assert template.render(invitee, now=now, email_id=f"id-{number}") == expected
     assert template.fallbacks == 0
 
 
@@ -197,12 +197,12 @@ def test_an_address_compose_rejects_is_rejected_alike(address: str) -> None:
     template = InvitationTemplate(sample_event(), sender=SENDER, rsvp_email=RSVP_EMAIL)
     expected = outcome(partial(
         compose_invitation, sample_event(), Invitee(email=address), sender=SENDER,
-        rsvp_email=RSVP_EMAIL, now=FROZEN_NOW, message_id="m",
+        rsvp_email=RSVP_EMAIL, now=FROZEN_NOW, email_id="m",
     ))
     assert isinstance(expected, tuple)
     assert expected[0] is ValueError
     assert outcome(partial(
-        template.render, Invitee(email=address), now=FROZEN_NOW, message_id="m",
+        template.render, Invitee(email=address), now=FROZEN_NOW, email_id="m",
     )) == expected
     assert template.fallbacks == 1
 
@@ -221,8 +221,8 @@ def test_an_event_whose_text_holds_the_reference_boundary_still_renders_exactly(
     template = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL)
     invitee = Invitee(email="ann@example.org", name="Ann")
     assert template.exact_by_assembly
-    assert template.render(invitee, now=FROZEN_NOW, message_id="m") == compose_invitation(
-        event, invitee, sender=SENDER, rsvp_email=RSVP_EMAIL, now=FROZEN_NOW, message_id="m",
+    assert template.render(invitee, now=FROZEN_NOW, email_id="m") == compose_invitation(
+        event, invitee, sender=SENDER, rsvp_email=RSVP_EMAIL, now=FROZEN_NOW, email_id="m",
     )
 
 
@@ -233,9 +233,9 @@ def test_a_template_that_cannot_cut_its_reference_composes_every_invitation(
     template = InvitationTemplate(berlin_event(), sender=SENDER, rsvp_email=RSVP_EMAIL)
     invitee = Invitee(email="ann@example.org", name="Ann")
     assert not template.exact_by_assembly
-    assert template.render(invitee, now=FROZEN_NOW, message_id="m") == compose_invitation(
+    assert template.render(invitee, now=FROZEN_NOW, email_id="m") == compose_invitation(
         berlin_event(), invitee, sender=SENDER, rsvp_email=RSVP_EMAIL, now=FROZEN_NOW,
-        message_id="m",
+        email_id="m",
     )
     assert template.fallbacks == 1
 
@@ -263,12 +263,12 @@ def test_to_header_is_written_as_the_email_package_writes_it(
 
 
 @settings(max_examples=300, deadline=None)
-@given(message_id=message_ids, domain=dot_atoms | st.text(max_size=30))
+@given(email_id=email_ids, domain=dot_atoms | st.text(max_size=30))
 def test_message_id_header_is_written_as_the_email_package_writes_it(
-    message_id: str, domain: str,
+    email_id: str, domain: str,
 ) -> None:
-    expected = outcome(lambda: serialised_header("Message-ID", f"<{message_id}@{domain}>"))
-    assert outcome(lambda: invitation_template._message_id_line(message_id, domain)) == expected
+    expected = outcome(lambda: serialised_header("Message-ID", f"<{email_id}@{domain}>"))
+    assert outcome(lambda: invitation_template._message_id_line(email_id, domain)) == expected
 
 
 @settings(max_examples=300, deadline=None)
@@ -320,7 +320,7 @@ def assert_each_message_is_what_compose_invitation_renders(
         assert match is not None
         assert sent.data == compose_invitation(
             request.event, request.invitee, sender=SENDER, rsvp_email=RSVP_EMAIL,
-            now=FROZEN_NOW, message_id=match.group(1).decode(),
+            now=FROZEN_NOW, email_id=match.group(1).decode(),
         ).data
 
 

@@ -121,7 +121,7 @@ def test_sent_record_has_message_id_and_history() -> None:
     report = service.process_batch(records(body("ann@example.org", name="Ann")))
     record = service.repository.get_attendee(UID, "ann@example.org")
     assert record is not None and record.state is InviteState.SENT
-    assert record.message_id == report.results[0].mail_message_id == "memory-1"
+    assert record.delivery_id == report.results[0].delivery_id == "memory-1"
     assert [h.status for h in record.history] == ["NEEDS-ACTION"]
 
 

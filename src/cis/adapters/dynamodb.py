@@ -413,7 +413,7 @@ class DynamoDBInviteRepository:
         if isinstance(settlement, MarkSent):
             expression.set("state", _string(InviteState.SENT.value), placeholder=":sent")
             expression.set("sent_at", _string(_timestamp(settlement.at)))
-            expression.set("message_id", _string(settlement.message_id))
+            expression.set("message_id", _string(settlement.delivery_id))
             expression.set_expression(
                 "#history = list_append(if_not_exists(#history, :empty), :entry)"
             )
@@ -710,7 +710,7 @@ def _record(event_uid: str, item: Item) -> AttendeeRecord:
         claim_token=_text(item, "claim_token"),
         lease_expires_at=_moment(item, "lease_expires_at"),
         sent_at=_moment(item, "sent_at"),
-        message_id=_text(item, "message_id"),
+        delivery_id=_text(item, "message_id"),
         failure_reason=_text(item, "failure_reason"),
         history=history,
         last_reply_at=_moment(item, "last_reply_at"),

@@ -358,7 +358,7 @@ def _write_attendee(connection: sqlite3.Connection, record: AttendeeRecord) -> N
             record.claim_token,
             _to_optional_text(record.lease_expires_at),
             _to_optional_text(record.sent_at),
-            record.message_id,
+            record.delivery_id,
             record.failure_reason,
             json.dumps(history),
             _to_optional_text(record.last_reply_at),
@@ -379,7 +379,7 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
         claim_token=claim_token,
         lease_expires_at=_from_optional_text(lease_expires_at),
         sent_at=_from_optional_text(sent_at),
-        message_id=message_id,
+        delivery_id=message_id,
         failure_reason=failure_reason,
         history=tuple(
             HistoryEntry(status=history_status(entry["status"]), at=_from_text(entry["at"]),

@@ -277,7 +277,7 @@ def run_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--to: {row.problem}")
     invitation = compose_invitation(
         event, row.invitee, sender=identity.sender, rsvp_email=identity.rsvp_email,
-        now=utc_now(), message_id=random_id(),
+        now=utc_now(), email_id=random_id(),
     )
     out.flush()
     buffer = getattr(out, "buffer", None)

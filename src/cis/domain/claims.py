@@ -75,7 +75,7 @@ def settled_record(existing: AttendeeRecord, settlement: Settlement) -> Attendee
             claim_token=None,
             lease_expires_at=None,
             sent_at=settlement.at,
-            message_id=settlement.message_id,
+            delivery_id=settlement.delivery_id,
             history=(*existing.history, settlement.history),
         )
     if isinstance(settlement, MarkFailed):

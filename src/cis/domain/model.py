@@ -147,10 +147,15 @@ class AttendeeRecord:
     claim_token: str | None = None
     lease_expires_at: dt.datetime | None = None
     sent_at: dt.datetime | None = None
-    message_id: str | None = None
+    delivery_id: str | None = None
     failure_reason: str | None = None
     history: tuple[HistoryEntry, ...] = ()
     last_reply_at: dt.datetime | None = None
+
+    @property
+    def message_id(self) -> str | None:
+        """The former name of `delivery_id`, still read by callers written for it."""
+        return self.delivery_id
 
 
 class ClaimOutcome(StrEnum):
@@ -185,11 +190,11 @@ Counters = Mapping[str, int]
 
 @dataclass(frozen=True, slots=True)
 class MarkSent:
-    """Settle a claim: the mailer accepted the invitation."""
+    """Settle a claim: the mailer accepted the invitation, and named it `delivery_id`."""
 
     key: AttendeeKey
     token: str
-    message_id: str
+    delivery_id: str
     at: dt.datetime
     history: HistoryEntry
     counters: Counters = field(default_factory=dict)

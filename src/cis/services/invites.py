@@ -85,7 +85,12 @@ class RecordResult:
     event_uid: str | None = None
     address: str | None = None
     reason: str | None = None
-    mail_message_id: str | None = None
+    delivery_id: str | None = None
+
+    @property
+    def mail_message_id(self) -> str | None:
+        """The former name of `delivery_id`, still read by callers written for it."""
+        return self.delivery_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,10 +248,9 @@ class InviteService:
             return self._result(attempt, Outcome.RETRY, "another consumer holds the claim")
         attempt.claim = claim
 
-        message_id = self._new_id()
-        invitation = template.render(invitee, now=now, message_id=message_id)
+        invitation = template.render(invitee, now=now, email_id=self._new_id())
         try:
-            mail_id = self.mailer.send(RawEmail(
+            delivery_id = self.mailer.send(RawEmail(
                 sender=invitation.envelope_sender,
                 recipient=invitation.recipient,
                 data=invitation.data,
@@ -266,13 +270,13 @@ class InviteService:
         attempt.settlement = MarkSent(
             claim.key,
             claim.token,
-            message_id=mail_id,
+            delivery_id=delivery_id,
             at=now,
             history=HistoryEntry(status=invitee.partstat, at=now, source=HISTORY_SOURCE),
             counters=statistics.on_sent(invitee.partstat, invitee.origin),
         )
         attempt.result_if_settled = self._result(
-            attempt, Outcome.SENT, None, mail_message_id=mail_id
+            attempt, Outcome.SENT, None, delivery_id=delivery_id
         )
         return None
 
@@ -403,7 +407,7 @@ class InviteService:
         reason: str | None,
         *,
         event_uid: str | None = None,
-        mail_message_id: str | None = None,
+        delivery_id: str | None = None,
     ) -> RecordResult:
         request = attempt.request
         return RecordResult(
@@ -413,7 +417,7 @@ class InviteService:
             event_uid=request.event.uid if request else event_uid,
             address=request.invitee.email if request else None,
             reason=reason,
-            mail_message_id=mail_message_id,
+            delivery_id=delivery_id,
         )
 
     def _log_result(self, result: RecordResult) -> None:

@@ -66,13 +66,29 @@ def compose_invitation(
     sender: str,
     rsvp_email: str,
     now: dt.datetime,
-    message_id: str,
+    email_id: str | None = None,
+    message_id: str | None = None,
 ) -> Invitation:
     """Render the whole message for one attendee.
 
-    `now` and `message_id` are the only inputs that vary between two renderings of the same
+    `now` and `email_id` are the only inputs that vary between two renderings of the same
     invitation; with them fixed the bytes are identical, MIME boundaries included.
+
+    Args:
+        event: What the attendee is invited to.
+        invitee: Who is invited.
+        sender: The From template (see `sender_address`).
+        rsvp_email: The ORGANIZER address, where calendar clients send answers.
+        now: The DTSTAMP and Date of the message.
+        email_id: The left part of the Message-ID header (`<email_id@sender domain>`),
+            which also seeds the MIME boundaries.
+        message_id: The former name of `email_id`, still accepted; give one of the two.
+
+    Raises:
+        TypeError: neither or both of `email_id` and `message_id` are given.
+
     """
+    email_id = _one_email_id(email_id, message_id)
     from_address = sender_address(sender, event.organizer)
     calendar = render_calendar(event, invitee, rsvp_email=rsvp_email, dtstamp=now)
 
@@ -81,7 +97,7 @@ def compose_invitation(
     message["To"] = _recipient(invitee)
     message["Subject"] = _subject(event)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
-    message["Message-ID"] = f"<{message_id}@{from_address.domain}>"
+    message["Message-ID"] = f"<{email_id}@{from_address.domain}>"
     message["MIME-Version"] = "1.0"
 
     message.set_content(_text_body(event), subtype="plain", charset="utf-8")
@@ -93,12 +109,18 @@ def compose_invitation(
     message.add_attachment(
         calendar, maintype="application", subtype="ics", filename="invite.ics",
     )
-    _tidy_parts(message, message_id)
+    _tidy_parts(message, email_id)
     return Invitation(
         envelope_sender=from_address.addr_spec,
         recipient=invitee.email,
         data=message.as_bytes(policy=policy.SMTP),
     )
+
+
+def _one_email_id(email_id: str | None, message_id: str | None) -> str:
+    if (email_id is None) == (message_id is None):
+        raise TypeError("compose_invitation() takes one of email_id and message_id")
+    return email_id if email_id is not None else str(message_id)
 
 
 def _recipient(invitee: Invitee) -> Address:
@@ -111,13 +133,13 @@ def _subject(event: Event) -> str:
     return header_text(event.summary)
 
 
-def _tidy_parts(message: EmailMessage, message_id: str) -> None:
-    """Derive MIME boundaries from the message id, so output is byte-stable under a fixed id.
+def _tidy_parts(message: EmailMessage, email_id: str) -> None:
+    """Derive MIME boundaries from the email id, so output is byte-stable under a fixed id.
 
     Also drops the MIME-Version headers the email package repeats on every part: only the
     top-level header means anything (RFC 2045 section 4).
     """
-    digest = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
+    digest = hashlib.sha256(email_id.encode("utf-8")).hexdigest()[:24]
     for depth, part in enumerate(message.walk()):
         if part is not message:
             del part["MIME-Version"]

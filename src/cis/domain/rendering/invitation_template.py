@@ -81,8 +81,8 @@ class InvitationTemplate:
     ATTENDEE, the calendar's transfer encoding and the base64 attachment), with string and
     bytes operations only.
 
-    The promise: `render(i, now=n, message_id=m)` equals `compose_invitation(event, i,
-    sender=s, rsvp_email=r, now=n, message_id=m)` for every input, and raises what it raises.
+    The promise: `render(i, now=n, email_id=m)` equals `compose_invitation(event, i,
+    sender=s, rsvp_email=r, now=n, email_id=m)` for every input, and raises what it raises.
     Where the cheap way could differ, the libraries do that part: a To, Date or Message-ID
     header outside the plain cases goes through the email package's header folding; an
     attendee address without `@` or with a line break, or text the message cannot carry,
@@ -110,7 +110,7 @@ class InvitationTemplate:
         for reference_id in _REFERENCE_IDS:
             reference = compose_invitation(
                 event, _REFERENCE_INVITEE, sender=sender, rsvp_email=rsvp_email,
-                now=_REFERENCE_NOW, message_id=reference_id,
+                now=_REFERENCE_NOW, email_id=reference_id,
             ).data
             cut = _MessageCut.of(reference, _digest(reference_id))
             if cut is None:
@@ -133,27 +133,27 @@ class InvitationTemplate:
         """
         return self._cuts is not None
 
-    def render(self, invitee: Invitee, *, now: dt.datetime, message_id: str) -> Invitation:
+    def render(self, invitee: Invitee, *, now: dt.datetime, email_id: str) -> Invitation:
         """Render the whole message for one attendee; see the class for what it promises."""
         email = invitee.email
         if self._cuts is None or "@" not in email or "\r" in email or "\n" in email:
-            return self._compose(invitee, now, message_id)
+            return self._compose(invitee, now, email_id)
         try:
-            data = self._assemble(invitee, now, message_id)
+            data = self._assemble(invitee, now, email_id)
         except UnicodeEncodeError:
             # Text the message cannot carry (lone surrogates, a non-ASCII message id):
             # compose_invitation raises its own error for it.
-            return self._compose(invitee, now, message_id)
+            return self._compose(invitee, now, email_id)
         return Invitation(envelope_sender=self._envelope_sender, recipient=email, data=data)
 
-    def _compose(self, invitee: Invitee, now: dt.datetime, message_id: str) -> Invitation:
+    def _compose(self, invitee: Invitee, now: dt.datetime, email_id: str) -> Invitation:
         self.fallbacks += 1
         return compose_invitation(
             self.event, invitee, sender=self.sender, rsvp_email=self.rsvp_email,
-            now=now, message_id=message_id,
+            now=now, email_id=email_id,
         )
 
-    def _assemble(self, invitee: Invitee, now: dt.datetime, message_id: str) -> bytes:
+    def _assemble(self, invitee: Invitee, now: dt.datetime, email_id: str) -> bytes:
         assert self._cuts is not None  # render and __init__ check it first
         message, calendar = self._cuts
         utc = now.astimezone(dt.UTC)
@@ -171,13 +171,13 @@ class InvitationTemplate:
         else:
             body = (calendar.head_qp, stamp, calendar.middle_qp, _quoted_printable(attendee),
                     calendar.tail_qp)
-        boundary = _BOUNDARY + _digest(message_id).encode("ascii")
+        boundary = _BOUNDARY + _digest(email_id).encode("ascii")
         return b"".join((
             message.from_line,
             _to_line(name, invitee.email),
             message.subject_line,
             _date_line(utc),
-            _message_id_line(message_id, self._id_domain),
+            _message_id_line(email_id, self._id_domain),
             boundary.join(message.before_calendar),
             _CALENDAR_HEAD[is_ascii],
             *body,
@@ -289,9 +289,9 @@ class _CalendarCut:
         )
 
 
-def _digest(message_id: str) -> str:
+def _digest(email_id: str) -> str:
     """The boundary seed, as `compose_invitation` derives it from the message id."""
-    return hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
+    return hashlib.sha256(email_id.encode("utf-8")).hexdigest()[:24]
 
 
 def _crlf_lines(lines: bytes) -> bytes:
@@ -372,10 +372,10 @@ def _encoded_phrase(name: str) -> str:
     return " ".join([*words[:first], encoded, *words[last + 1:]])
 
 
-def _message_id_line(message_id: str, domain: str) -> bytes:
+def _message_id_line(email_id: str, domain: str) -> bytes:
     """The Message-ID header; the email package folds what is not a plain dot-atom pair."""
-    value = f"<{message_id}@{domain}>"
-    if "=?" not in value and _DOT_ATOM.match(message_id) and _DOT_ATOM.match(domain):
+    value = f"<{email_id}@{domain}>"
+    if "=?" not in value and _DOT_ATOM.match(email_id) and _DOT_ATOM.match(domain):
         line = _unfolded_header("Message-ID", value)
         if line is not None:
             return line
