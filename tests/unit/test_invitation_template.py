@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from icalendar.parser import Contentline
 
@@ -252,6 +252,7 @@ def serialised_header(name: str, value: object) -> bytes:
 
 @settings(max_examples=600, deadline=None)
 @given(name=st.none() | short_text | st.text(min_size=50, max_size=90), email=addresses)
+@example(name="0 \xa00", email="0@example.org")  # a no-break space between two words
 def test_to_header_is_written_as_the_email_package_writes_it(
     name: str | None, email: str,
 ) -> None:

@@ -53,6 +53,9 @@ _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _FIRST_FOUR_DIGIT_YEAR = 100
 _PRINTABLE = re.compile(r"[ -~]*\Z")
+# White space other than the ASCII space (a no-break space, say): the email package splits a
+# display name's words at it too, in its own way, so such a name is left to it.
+_OTHER_SPACE = re.compile(r"[^\S ]")
 _Q_SAFE = frozenset(b"-!*+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _Q_ENCODED = tuple(
     "_" if byte == ord(" ") else chr(byte) if byte in _Q_SAFE else f"={byte:02X}"
@@ -330,8 +333,9 @@ def _to_line(name: str, email: str) -> bytes:
     """The To header as the email package writes `Address(name, *email.rsplit("@", 1))`.
 
     Written directly for a plain dot-atom address whose header fits on a line, with a name
-    that is printable ASCII (quoted if it holds specials) or, without specials, one that
-    needs an encoded word; the email package folds everything else.
+    that is printable ASCII (quoted if it holds specials) or, without specials and with no
+    white space but the ASCII space, one that needs an encoded word; the email package folds
+    everything else.
     """
     username, domain = email.rsplit("@", 1)
     if "=" not in name and "=?" not in email and _DOT_ATOM.match(username) and (
@@ -344,7 +348,7 @@ def _to_line(name: str, email: str) -> bytes:
                 '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
             )
             line = _unfolded_header("To", f"{display} <{email}>")
-        elif _SPECIALS.isdisjoint(name):
+        elif _SPECIALS.isdisjoint(name) and not _OTHER_SPACE.search(name):
             line = _unfolded_header("To", f"{_encoded_phrase(name)} <{email}>", may_move=False)
         else:
             line = None
