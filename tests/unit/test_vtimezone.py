@@ -13,7 +13,8 @@ import pytest
 import vobject
 from dateutil import rrule
 
-from cis.domain.rendering.vtimezone import VTimezone, vtimezone_for
+from cis.domain.rendering.vtimezone import VTimezone, vtimezone_for, wall_clock
+from cis.domain.zones import iana_names, iana_zone
 
 UTC = dt.UTC
 SAMPLE_STEP = dt.timedelta(hours=6)
@@ -503,3 +504,18 @@ def test_naive_event_start_is_read_as_wall_clock_time_in_the_zone() -> None:
 def test_unknown_zone_raises_value_error_naming_it(tzid: str) -> None:
     with pytest.raises(ValueError, match=re.escape(repr(tzid))):
         vtimezone_for(tzid, dt.datetime(2025, 6, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "Mars/Olympus", "../etc/passwd", ""])
+def test_only_names_of_the_iana_database_are_zones(name: str) -> None:
+    with pytest.raises(ValueError, match="unknown IANA time zone"):
+        vtimezone_for(name, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    with pytest.raises(ValueError, match="unknown IANA time zone"):
+        wall_clock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), name, dt.datetime(2026, 1, 1))
+
+
+def test_every_iana_name_loads_and_the_list_is_the_database() -> None:
+    names = iana_names()
+    assert {"Europe/Berlin", "America/New_York", "UTC", "Etc/GMT+5"} <= names
+    assert "localtime" not in names and "posixrules" not in names
+    assert all(iana_zone(name).key == name for name in names)

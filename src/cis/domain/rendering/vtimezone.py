@@ -6,7 +6,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from cis.domain.rendering.ical_lines import (
     content_line,
@@ -16,6 +16,7 @@ from cis.domain.rendering.ical_lines import (
     text,
     utc_offset,
 )
+from cis.domain.zones import iana_zone
 
 __all__ = ["Observance", "VTimezone", "vtimezone_for", "wall_clock"]
 
@@ -184,11 +185,8 @@ def vtimezone_for(tzid: str, around: dt.datetime) -> VTimezone:
 
 
 def _load_zone(tzid: str) -> ZoneInfo:
-    """Turn every way zoneinfo rejects a key into the one error callers handle."""
-    try:
-        return ZoneInfo(tzid)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
-        raise ValueError(f"unknown time zone {tzid!r}") from error
+    """The IANA zone `tzid`; every way it is not one raises the one error callers handle."""
+    return iana_zone(tzid)
 
 
 def wall_clock(moment: dt.datetime, tzid: str, around: dt.datetime) -> dt.datetime | None:

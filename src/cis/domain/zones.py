@@ -1,0 +1,34 @@
+"""Time zone names: those the IANA time zone database defines, and no others."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+@cache
+def iana_names() -> frozenset[str]:
+    """Every zone name of the IANA database, as the tzdata package lists them.
+
+    A host's zoneinfo folder may hold names of its own: Debian's `localtime` links to the
+    host's local zone, so it names a different zone on every machine and nothing a calendar
+    client could look up. Only the database's names are zones an invitation may name.
+    """
+    listing = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in listing.splitlines() if line.strip())
+
+
+def iana_zone(name: str) -> ZoneInfo:
+    """The zone the IANA database names `name`.
+
+    Raises:
+        ValueError: `name` is not a zone name of the IANA database.
+
+    """
+    if name not in iana_names():
+        raise ValueError(f"unknown IANA time zone {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
+        raise ValueError(f"unknown IANA time zone {name!r}") from error
