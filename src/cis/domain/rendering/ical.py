@@ -20,9 +20,10 @@ from cis.domain.rendering.vtimezone import vtimezone_for, wall_clock
 
 PRODID = "-//cis//Calendar Invite Server//EN"
 
-#: Zones whose times are written in UTC (``...Z``, no TZID) all the same. icalendar, which
-#: wrote cis's calendars before, takes these for UTC (its table of equivalent zone ids), and
-#: a calendar already sent must read the same when the event is updated.
+#: Zones whose times are written in UTC (``...Z``, no TZID) all the same: the zones
+#: icalendar's table of equivalent zone ids takes for UTC, so that the bytes match the
+#: icalendar-based reference writer and an update reads as the invitation a client holds
+#: (held by test_the_zones_written_as_utc_are_those_icalendar_takes_for_utc).
 WRITTEN_AS_UTC = frozenset({
     "Africa/Abidjan", "Africa/Accra", "Africa/Bamako", "Africa/Banjul", "Africa/Conakry",
     "Africa/Dakar", "Africa/Freetown", "Africa/Lome", "Africa/Nouakchott", "Africa/Ouagadougou",
@@ -74,10 +75,12 @@ def _vevent(
     event: Event, invitee: Invitee, rsvp_email: str, dtstamp: dt.datetime,
     start: dt.datetime, end: dt.datetime,
 ) -> list[str]:
-    """The VEVENT's lines, its properties in the order calendars have always had from cis.
+    """The VEVENT's lines, its properties in the reference writer's order.
 
-    The values that can be refused are made in the order they always were, so that an event
-    with more than one fault is refused for the same one as before.
+    The values that can be refused are made in a fixed order (DTSTAMP, DTSTART, DTEND,
+    SEQUENCE, ORGANIZER, ATTENDEE), so that an event with more than one fault is refused
+    for the same one every time; the byte-for-byte tests in test_ical_equivalence.py hold
+    both orders.
     """
     stamp = _date_time_line("DTSTAMP", dtstamp.astimezone(dt.UTC))
     starts = _date_time_line("DTSTART", _when(start, event))

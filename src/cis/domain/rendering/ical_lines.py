@@ -1,10 +1,11 @@
 """iCalendar content lines (RFC 5545 section 3.1), byte for byte as icalendar 7.3 writes them.
 
 The invite path writes its calendars with these few functions instead of icalendar, whose
-import alone costs a Lambda cold start about 40 ms. Every rule here copies icalendar's
-serialiser, quirks included, because invitations already sent must not change: a client
-compares an update with what it holds, and the tests hold this module to the icalendar-based
-writer cis used before (`tests/reference_ical.py`).
+import alone costs a Lambda cold start about 40 ms. Every rule here is icalendar's
+serialiser, quirks included, so that an invitation's bytes stay stable for the clients that
+hold it: a client compares an update with what it holds. Held by the byte-for-byte
+comparisons with an icalendar-based writer in tests/property/test_ical_equivalence.py
+(`tests/reference_ical.py`).
 """
 
 from __future__ import annotations
@@ -131,8 +132,9 @@ def uid_text(value: str) -> str:
     r"""A TEXT value escaped as icalendar's vText escapes it, for the UID.
 
     That reads a backslash followed by a capital N as a line break first, and writes CRLF and
-    CR as ``\n``. Kept for the UID alone: a calendar matches an updated invitation to the
-    event it holds by the UID's text, so it must stay what cis has always written.
+    CR as ``\n``. Used for the UID alone: a calendar matches an updated invitation to the
+    event it holds by the UID's text, so the UID is written the same way in every version
+    of an invitation (held by test_uid_text_is_escaped_as_icalendar_escapes_text).
     """
     return (
         value.replace("\\N", "\n")

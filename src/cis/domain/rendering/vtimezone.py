@@ -56,7 +56,7 @@ class Observance:
     rule: str | None = None
 
     def content_lines(self) -> list[str]:
-        """The block's lines, unfolded; its properties in alphabetical order, as always written."""
+        """The block's lines, unfolded; its properties in alphabetical order, as icalendar sorts."""
         kind = "DAYLIGHT" if self.daylight else "STANDARD"
         lines = [f"BEGIN:{kind}", content_line("DTSTART", date_time(self.onset, utc=False))]
         if self.rule is not None:
