@@ -5,7 +5,8 @@ code path of the command (CSV streamed in chunks of 100 through `InviteService.s
 SQLite state in a fresh file per pass), on a generated CSV of `--n` valid, distinct
 attendees and `examples/event.json`. The mailer is either the real `OutboxMailer` (one
 fsynced .eml file per invite) or a null mailer that accepts and discards each message; the
-bench swaps it in by replacing the `OutboxMailer` name that `cis send` builds its mailer from.
+bench swaps it in by replacing the `OutboxMailer` name that `cis.bootstrap.local_runtime`
+builds the command's mailer from.
 
 How to read the table:
 
@@ -67,8 +68,8 @@ import headlines
 from headlines import Headline
 from text_table import aligned, cpus_available
 
+from cis.adapters import outbox as outbox_adapter
 from cis.adapters.outbox import OutboxMailer
-from cis.cli import local_commands
 from cis.cli import main as cis_main
 from cis.cli.inputs import attendee_row, read_event
 from cis.domain.rendering.imip import compose_invitation
@@ -244,7 +245,7 @@ def send_pass(mailer: str, csv_path: Path, workdir: Path, *, n: int, small: int,
 
     out, err = io.StringIO(), io.StringIO()
     try:
-        with (mock.patch.object(local_commands, "OutboxMailer", build),
+        with (mock.patch.object(outbox_adapter, "OutboxMailer", build),
               contextlib.redirect_stdout(out), contextlib.redirect_stderr(err)):
             status = cis_main(argv)
         end = mark(n)

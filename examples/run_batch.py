@@ -15,10 +15,10 @@ from pathlib import Path
 
 from cis.adapters.memory import InMemoryInviteQueue, InMemoryInviteRepository
 from cis.adapters.outbox import OutboxMailer
+from cis.bootstrap import build_service
 from cis.errors import MailerError
 from cis.lambda_handler import LambdaRuntime, make_handler
 from cis.ports.mailer import RawEmail
-from cis.services.invites import InviteService
 
 HERE = Path(__file__).parent
 
@@ -53,7 +53,7 @@ def main() -> None:
 
     repository = InMemoryInviteRepository()
     outbox = OutboxMailer(directory=args.outbox)
-    service = InviteService(
+    service = build_service(
         repository=repository,
         mailer=FailsOnceFor(outbox, args.flaky),
         sender="{} via cis <invites@example.com>",

@@ -25,7 +25,8 @@ from cis.errors import (
 from cis.messages.invite_format import encode_request, parse_body
 from cis.ports import InviteQueue, InviteRepository, Mailer, OutgoingMessage, RawEmail
 from cis.ports.queue import QueueRecord
-from cis.services.invites import BatchReport, InviteService, Outcome, RecordResult
+from cis.services.invites import InviteService
+from cis.services.reports import BatchReport, Outcome, RecordResult
 
 __all__ = [
     "AttendeeRecord",

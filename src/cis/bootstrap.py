@@ -1,14 +1,42 @@
-"""The composition root: the one place where adapters are chosen and wired to the service."""
+"""The composition root: the one place where services are built and their adapters chosen.
+
+Every entry point comes here: the library (`build_service`, `build_rsvp_service`), the two
+Lambda functions (`aws_runtime`, `aws_rsvp_runtime`) and the `cis` command on one machine
+(`local_runtime`, `local_rsvp_runtime`, `local_queue`). Adapters are imported where they are
+chosen, so an entry point loads only the ones it uses: the invite function never loads the
+reply path, and a local run never loads boto3 unless it talks to AWS.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Self
 
+from cis.config import BatchFailureMode, LocalSettings, RsvpSettings, Settings
 from cis.domain.claims import DEFAULT_LEASE
+from cis.errors import ConfigurationError
 from cis.ports.mailer import Mailer
+from cis.ports.queue import InviteQueue
 from cis.ports.repository import InviteRepository
 from cis.services.invites import InviteService, random_id, utc_now
+from cis.services.outcome_log import LOGGER_NAME
+
+if TYPE_CHECKING:
+    from cis.adapters.aws import AwsClients
+    from cis.adapters.sqs import SqsInviteQueue
+    from cis.ports.message_store import MessageStore
+    from cis.services.replies import RsvpService
+
+__all__ = [
+    "LambdaRuntime", "LocalRsvpRuntime", "LocalRuntime", "RsvpRuntime", "aws_rsvp_runtime",
+    "aws_runtime", "build_rsvp_service", "build_service", "local_queue", "local_rsvp_runtime",
+    "local_runtime",
+]
 
 
 def build_service(
@@ -20,6 +48,8 @@ def build_service(
     claim_lease: dt.timedelta = DEFAULT_LEASE,
     clock: Callable[[], dt.datetime] = utc_now,
     new_id: Callable[[], str] = random_id,
+    sleep: Callable[[float], None] = time.sleep,
+    logger: logging.Logger | None = None,
 ) -> InviteService:
     """Build the invite service; adapters left out default to the in-memory ones.
 
@@ -32,11 +62,198 @@ def build_service(
         repository = repository if repository is not None else InMemoryInviteRepository()
         mailer = mailer if mailer is not None else InMemoryMailer()
     return InviteService(
-        repository=repository,
-        mailer=mailer,
-        sender=sender,
-        rsvp_email=rsvp_email,
-        claim_lease=claim_lease,
-        clock=clock,
-        new_id=new_id,
+        repository=repository, mailer=mailer, sender=sender, rsvp_email=rsvp_email,
+        claim_lease=claim_lease, clock=clock, new_id=new_id, sleep=sleep, logger=logger,
     )
+
+
+def build_rsvp_service(
+    *,
+    repository: InviteRepository | None = None,
+    store: MessageStore | None = None,
+    logger: logging.Logger | None = None,
+) -> RsvpService:
+    """Build the reply service; a repository left out defaults to the in-memory one.
+
+    Without a `store`, replies arrive as bytes (`apply_mail`) or inline in a notification;
+    SES's S3 action needs one.
+    """
+    from cis.services.replies import RsvpService  # the reply path loads icalendar
+
+    if repository is None:
+        from cis.adapters.memory import InMemoryInviteRepository
+
+        repository = InMemoryInviteRepository()
+    return RsvpService(repository=repository, store=store, logger=logger)
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaRuntime:
+    """What the invite function's handler needs, built once per container."""
+
+    service: InviteService
+    queue: InviteQueue
+    batch_failure_mode: BatchFailureMode = BatchFailureMode.REPORT
+
+
+@dataclass(frozen=True, slots=True)
+class RsvpRuntime:
+    """What the RSVP function's handler needs, built once per container."""
+
+    service: RsvpService
+
+
+def aws_runtime(environ: Mapping[str, str] | None = None) -> LambdaRuntime:
+    """Wire the invite service to SQS, SES and DynamoDB from the environment.
+
+    Raises:
+        cis.errors.ConfigurationError: listing every missing or malformed variable.
+
+    """
+    settings = Settings.from_env(os.environ if environ is None else environ)
+    from cis.adapters.aws import build_aws_adapters
+
+    apply_log_level(settings.log_level)
+    adapters = build_aws_adapters(settings)
+    service = build_service(
+        repository=adapters.repository, mailer=adapters.mailer, sender=settings.sender,
+        rsvp_email=settings.rsvp_email, claim_lease=settings.claim_lease,
+    )
+    return LambdaRuntime(
+        service=service, queue=adapters.queue, batch_failure_mode=settings.batch_failure_mode
+    )
+
+
+def aws_rsvp_runtime(environ: Mapping[str, str] | None = None) -> RsvpRuntime:
+    """Wire the reply service to DynamoDB and S3 from REGION and DYNAMODB_TABLE.
+
+    Raises:
+        cis.errors.ConfigurationError: listing every missing or malformed variable.
+
+    """
+    settings = RsvpSettings.from_env(os.environ if environ is None else environ)
+    from cis.adapters.aws import build_rsvp_adapters
+
+    apply_log_level(settings.log_level)
+    adapters = build_rsvp_adapters(settings)
+    return RsvpRuntime(build_rsvp_service(repository=adapters.repository, store=adapters.store))
+
+
+def apply_log_level(level: str) -> None:
+    """Let cis's own records at `level` and above through, whatever the root logger says.
+
+    The Lambda runtime leaves the root logger at WARNING; cis's logger, set to LOG_LEVEL,
+    passes its INFO outcome lines (sent, duplicate, retry) to the runtime's handler anyway.
+    """
+    logging.getLogger(LOGGER_NAME).setLevel(level)
+
+
+class _Closing:
+    """Closes what a local run opened (the SQLite file, the SMTP connection), in order."""
+
+    _closers: list[Callable[[], None]]
+
+    def close(self) -> None:
+        """Close what the run opened."""
+        for close in self._closers:
+            close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+@dataclass(slots=True)
+class LocalRuntime(_Closing):
+    """The invite service of one `cis` run, with the adapters it holds open."""
+
+    service: InviteService
+    repository: InviteRepository
+    mailer: Mailer
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LocalRsvpRuntime(_Closing):
+    """The reply service of one `cis rsvp` run, with the store it holds open."""
+
+    service: RsvpService
+    repository: InviteRepository
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def local_runtime(settings: LocalSettings) -> LocalRuntime:
+    """The invite service for a run on this machine, with the adapters its settings choose.
+
+    State: the SQLite file `settings.state`, or the DynamoDB table `dynamodb_table`. Mail:
+    the outbox folder, or the SMTP server of `smtp_url`, or SES when `ses` is set.
+
+    Raises:
+        cis.errors.ConfigurationError: the SMTP URL is malformed (nothing is opened then).
+
+    """
+    mailer, close_mailer = _local_mailer(settings)
+    repository, close_repository = _local_repository(settings)
+    service = build_service(
+        repository=repository, mailer=mailer, sender=settings.sender,
+        rsvp_email=settings.rsvp_email, claim_lease=settings.claim_lease,
+    )
+    closers = [close for close in (close_mailer, close_repository) if close is not None]
+    return LocalRuntime(service=service, repository=repository, mailer=mailer,
+                        _closers=closers)
+
+
+def local_rsvp_runtime(settings: LocalSettings) -> LocalRsvpRuntime:
+    """The reply service for `cis rsvp`: replies read from files, applied to the state."""
+    repository, close_repository = _local_repository(settings)
+    return LocalRsvpRuntime(
+        service=build_rsvp_service(repository=repository), repository=repository,
+        _closers=[close_repository] if close_repository else [],
+    )
+
+
+def local_queue(settings: LocalSettings) -> SqsInviteQueue:
+    """The SQS queue of `settings.queue_url`, for `cis enqueue` and `cis worker`.
+
+    Raises:
+        cis.errors.ConfigurationError: no queue URL is set.
+
+    """
+    if not settings.queue_url:
+        raise ConfigurationError(["no SQS queue URL"])
+    return _aws_clients(settings).queue(settings.queue_url)
+
+
+def _aws_clients(settings: LocalSettings) -> AwsClients:
+    from cis.adapters.aws import AwsClients
+
+    return AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
+
+
+def _local_repository(
+    settings: LocalSettings,
+) -> tuple[InviteRepository, Callable[[], None] | None]:
+    if settings.dynamodb_table:
+        return _aws_clients(settings).repository(settings.dynamodb_table), None
+    from cis.adapters.sqlite import SqliteInviteRepository
+
+    repository = SqliteInviteRepository(path=settings.state)
+    return repository, repository.close
+
+
+def _local_mailer(settings: LocalSettings) -> tuple[Mailer, Callable[[], None] | None]:
+    if settings.ses:
+        return _aws_clients(settings).mailer(), None
+    if settings.smtp_url:
+        from cis.adapters.smtp import SmtpMailer
+
+        try:
+            mailer = SmtpMailer.from_url(settings.smtp_url)
+        except ValueError as exc:
+            raise ConfigurationError([str(exc)]) from None
+        return mailer, mailer.close
+    from cis.adapters.outbox import OutboxMailer
+
+    return OutboxMailer(directory=settings.outbox), None

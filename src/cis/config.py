@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from enum import StrEnum
+from pathlib import Path
 from urllib.parse import urlparse
 
 from cis.domain.claims import DEFAULT_LEASE
@@ -23,6 +24,10 @@ BATCH_FAILURE_MODE = "BATCH_FAILURE_MODE"
 CLAIM_LEASE_SECONDS = "CLAIM_LEASE_SECONDS"
 SES_CONFIGURATION_SET = "SES_CONFIGURATION_SET"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+LOG_LEVEL = "LOG_LEVEL"
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_LOG_LEVEL = "INFO"
 
 REQUIRED = (REGION, DYNAMODB_TABLE, SENDER, RSVP_EMAIL, SQS_URL)
 _REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -51,6 +56,7 @@ class Settings:
     claim_lease: dt.timedelta = DEFAULT_LEASE
     ses_configuration_set: str | None = None
     endpoint_url: str | None = None
+    log_level: str = DEFAULT_LOG_LEVEL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -79,6 +85,7 @@ class Settings:
                 problems.append(f"{CLAIM_LEASE_SECONDS}={lease_text!r} is not a positive integer")
 
         endpoint = _read_endpoint(environ, problems)
+        log_level = _read_log_level(environ, problems)
         if problems:
             raise ConfigurationError(problems)
         return cls(
@@ -91,6 +98,7 @@ class Settings:
             claim_lease=lease,
             ses_configuration_set=environ.get(SES_CONFIGURATION_SET, "").strip() or None,
             endpoint_url=endpoint,
+            log_level=log_level,
         )
 
 
@@ -101,17 +109,41 @@ class RsvpSettings:
     region: str
     dynamodb_table: str
     endpoint_url: str | None = None
+    log_level: str = DEFAULT_LOG_LEVEL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RsvpSettings:
-        """Read REGION and DYNAMODB_TABLE (and AWS_ENDPOINT_URL), reporting all problems."""
+        """Read REGION and DYNAMODB_TABLE (and AWS_ENDPOINT_URL, LOG_LEVEL), reporting all."""
         problems: list[str] = []
         values = _read_required(environ, (REGION, DYNAMODB_TABLE), problems)
         endpoint = _read_endpoint(environ, problems)
+        log_level = _read_log_level(environ, problems)
         if problems:
             raise ConfigurationError(problems)
         return cls(region=values[REGION], dynamodb_table=values[DYNAMODB_TABLE],
-                   endpoint_url=endpoint)
+                   endpoint_url=endpoint, log_level=log_level)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSettings:
+    """What a run of the `cis` command on one machine uses, as its options chose it.
+
+    State is a SQLite file unless `dynamodb_table` names a table; mail goes to the outbox
+    folder unless `smtp_url` or `ses` says otherwise; `queue_url` is the SQS queue a worker
+    drains or `cis enqueue` feeds. AWS clients use `region` and `endpoint_url`.
+    """
+
+    sender: str = ""
+    rsvp_email: str = ""
+    state: Path = Path("cis.db")
+    dynamodb_table: str | None = None
+    outbox: Path = Path("outbox")
+    smtp_url: str | None = None
+    ses: bool = False
+    claim_lease: dt.timedelta = DEFAULT_LEASE
+    queue_url: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
 
 
 def _read_required(
@@ -135,6 +167,14 @@ def _read_endpoint(environ: Mapping[str, str], problems: list[str]) -> str | Non
     if endpoint and not _is_url(endpoint):
         problems.append(f"{AWS_ENDPOINT_URL}={endpoint!r} is not an http(s) URL")
     return endpoint
+
+
+def _read_log_level(environ: Mapping[str, str], problems: list[str]) -> str:
+    level = environ.get(LOG_LEVEL, "").strip().upper() or DEFAULT_LOG_LEVEL
+    if level not in LOG_LEVELS:
+        problems.append(f"{LOG_LEVEL}={level!r} is not one of {', '.join(LOG_LEVELS)}")
+        return DEFAULT_LOG_LEVEL
+    return level
 
 
 def _expect(ok: bool, expected: str) -> str | None:

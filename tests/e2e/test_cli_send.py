@@ -101,7 +101,7 @@ def test_sender_and_rsvp_address_come_from_flags_or_environment(workdir: Path) -
         (("send", "bad-event.json", "attendees.csv"), "event.dtend"),
         (("stats", UID, "--state", "nowhere.db"), "no state file"),
         (("render", "event.json", "--to", "not-an-address"), "--to:"),
-        (("send", "event.json", "attendees.csv", "--smtp", "ftp://x"), "--smtp:"),
+        (("send", "event.json", "attendees.csv", "--smtp", "ftp://x"), "SMTP URL scheme"),
     ],
 )
 def test_bad_input_exits_2_with_a_message_naming_what_to_fix(

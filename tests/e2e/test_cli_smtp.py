@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from cis.adapters.memory import InMemoryInviteRepository
 from cis.adapters.outbox import OutboxMailer
 from cis.adapters.smtp import SmtpMailer
+from cis.bootstrap import build_service
 from cis.cli.inputs import read_attendees, read_event
 from cis.domain.model import InviteRequest, normalise_address
 from cis.ports.mailer import Mailer
@@ -56,7 +57,7 @@ def counting_ids() -> Callable[[], str]:
 
 
 def service_with(mailer: Mailer) -> InviteService:
-    return InviteService(
+    return build_service(
         repository=InMemoryInviteRepository(), mailer=mailer, sender=SENDER,
         rsvp_email=RSVP_EMAIL, clock=lambda: FROZEN_NOW, new_id=counting_ids(),
     )

@@ -12,9 +12,9 @@ import pytest
 
 from cis.adapters.memory import InMemoryMailer
 from cis.adapters.sqlite import SqliteInviteRepository
+from cis.bootstrap import build_rsvp_service, build_service
 from cis.domain.model import Invitee, InviteRequest, PartStat
-from cis.services.invites import InviteService, Outcome
-from cis.services.replies import RsvpService
+from cis.services.invites import Outcome
 from tests.support import RSVP_EMAIL, SENDER, sample_event
 
 REPLIES = Path(__file__).parents[1] / "fixtures" / "replies"
@@ -26,7 +26,7 @@ INVITED = [Invitee("ann.lee@example.org", "Ann Lee"), Invitee("bob@example.net",
 
 def invite_everyone(path: Path) -> SqliteInviteRepository:
     repository = SqliteInviteRepository(path=path)
-    service = InviteService(repository=repository, mailer=InMemoryMailer(), sender=SENDER,
+    service = build_service(repository=repository, mailer=InMemoryMailer(), sender=SENDER,
                             rsvp_email=RSVP_EMAIL)
     event = sample_event(uid=UID)
     report = service.send_invites(InviteRequest(event, invitee) for invitee in INVITED)
@@ -41,7 +41,7 @@ def repository(tmp_path: Path) -> Any:
 
 
 def test_every_fixture_ends_as_the_manifest_says_when_applied_in_order(repository: Any) -> None:
-    service = RsvpService(repository=repository)
+    service = build_rsvp_service(repository=repository)
     outcomes = {entry["file"]: service.apply_mail((REPLIES / entry["file"]).read_bytes(),
                                                   message_id=entry["file"]).outcome.value
                 for entry in MANIFEST}
@@ -64,7 +64,7 @@ def test_every_fixture_ends_as_the_manifest_says_when_applied_in_order(repositor
 def test_redelivering_every_fixture_changes_no_attendee_and_no_rsvp_count(
     repository: Any,
 ) -> None:
-    service = RsvpService(repository=repository)
+    service = build_rsvp_service(repository=repository)
     for entry in MANIFEST:
         service.apply_mail((REPLIES / entry["file"]).read_bytes())
     before = ([repository.get_attendee(UID, i.email) for i in INVITED],

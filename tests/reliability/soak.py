@@ -64,6 +64,7 @@ from typing import Any
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
 from cis.adapters.sqlite import SqliteInviteRepository
+from cis.bootstrap import build_service
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
@@ -78,9 +79,9 @@ from cis.domain.model import (
 from cis.domain.statistics import EventStatistics
 from cis.errors import MailerError, RepositoryError
 from cis.ports.mailer import RawEmail
-from cis.ports.queue import OutgoingMessage
+from cis.ports.queue import OutgoingMessage, QueueRecord
 from cis.ports.repository import InviteRepository
-from cis.services.invites import InviteService, Outcome, QueueRecord, acknowledge_processed
+from cis.services.invites import InviteService, Outcome, acknowledge_processed
 from tests.support import RSVP_EMAIL, SENDER, body
 
 START = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
@@ -616,7 +617,7 @@ def _consume(number: int, shared: _Shared, tally: Tally) -> None:
 def _fresh_service(shared: _Shared, faults: Faults, ledger: SendLedger,
                    tally: Tally) -> InviteService:
     config = shared.config
-    return InviteService(
+    return build_service(
         repository=FaultyRepository(shared.repository, faults=faults, ledger=ledger,
                                     config=config),
         mailer=FaultyMailer(shared.mailer, faults=faults, bad_addresses=shared.bad_addresses,

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from cis.config import BatchFailureMode, Settings
+from cis.config import BatchFailureMode, RsvpSettings, Settings
 from cis.errors import ConfigurationError
 
 VALID = {
@@ -57,6 +57,7 @@ def test_every_missing_variable_is_listed_in_one_error() -> None:
         ("SQS_URL", "invites", "an http(s) queue URL"),
         ("BATCH_FAILURE_MODE", "explode", "'report' or 'raise'"),
         ("CLAIM_LEASE_SECONDS", "-5", "positive integer"),
+        ("LOG_LEVEL", "chatty", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         ("AWS_ENDPOINT_URL", "localhost:5000", "http(s) URL"),
     ],
 )
@@ -73,3 +74,11 @@ def test_several_problems_are_reported_together() -> None:
         Settings.from_env({**VALID, "REGION": "x", "SQS_URL": "", "RSVP_EMAIL": "nope"})
     assert len(caught.value.problems) == 3
     assert "REGION" in str(caught.value) and "SQS_URL" in str(caught.value)
+
+
+def test_log_level_is_read_in_any_case_and_defaults_to_info() -> None:
+    assert Settings.from_env(VALID).log_level == "INFO"
+    assert Settings.from_env({**VALID, "LOG_LEVEL": " warning "}).log_level == "WARNING"
+    assert RsvpSettings.from_env({**VALID, "LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    with pytest.raises(ConfigurationError, match="LOG_LEVEL='LOUD'"):
+        RsvpSettings.from_env({**VALID, "LOG_LEVEL": "loud"})

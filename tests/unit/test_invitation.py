@@ -236,13 +236,14 @@ def test_frozen_clock_makes_the_service_output_byte_stable() -> None:
     from freezegun import freeze_time
 
     from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
-    from cis.services.invites import InviteService, QueueRecord
+    from cis.bootstrap import build_service
+    from cis.ports.queue import QueueRecord
     from tests.support import body
 
     def run() -> bytes:
         mailer = InMemoryMailer()
         ids = iter(["claim-token", "msg-0001"])
-        service = InviteService(repository=InMemoryInviteRepository(), mailer=mailer,
+        service = build_service(repository=InMemoryInviteRepository(), mailer=mailer,
                                 sender=SENDER, rsvp_email=RSVP_EMAIL, new_id=lambda: next(ids))
         service.process_batch([QueueRecord("m1", body("Ann.Lee@Example.org", name="Ann Lee"))])
         return mailer.messages[0]

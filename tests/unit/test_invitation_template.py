@@ -21,14 +21,16 @@ from hypothesis import strategies as st
 from icalendar.parser import Contentline
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
+from cis.bootstrap import build_service
 from cis.domain.model import Event, EventStatus, Invitee, InviteRequest, PartStat
 from cis.domain.rendering import invitation_template
 from cis.domain.rendering.imip import compose_invitation
 from cis.domain.rendering.invitation_template import InvitationTemplate
 from cis.domain.rendering.text import one_line
 from cis.messages.invite_format import parse_body
-from cis.services import invites as service_module
-from cis.services.invites import InviteService, Outcome, QueueRecord
+from cis.ports.queue import QueueRecord
+from cis.services import template_cache as service_module
+from cis.services.invites import InviteService, Outcome
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, Clock, body, counter_ids, sample_event
 from tests.unit.test_invitation import berlin_event
 
@@ -306,7 +308,7 @@ def counting_templates(monkeypatch: pytest.MonkeyPatch) -> list[Event]:
 
 def make_service() -> tuple[InviteService, InMemoryMailer]:
     mailer = InMemoryMailer()
-    service = InviteService(repository=InMemoryInviteRepository(), mailer=mailer, sender=SENDER,
+    service = build_service(repository=InMemoryInviteRepository(), mailer=mailer, sender=SENDER,
                             rsvp_email=RSVP_EMAIL, clock=Clock(), new_id=counter_ids())
     return service, mailer
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
+from cis.bootstrap import build_service
 from cis.domain.model import Invitee, InviteRequest, InviteState
 from cis.errors import MailerError, RepositoryError
-from cis.services.invites import InviteService, Outcome, QueueRecord
+from cis.ports.queue import QueueRecord
+from cis.services.invites import InviteService, Outcome
 from tests.support import (
     RSVP_EMAIL,
     SENDER,
@@ -29,7 +31,7 @@ UID = "launch-2026"
 
 def make_service(repository: Any = None, mailer: Any = None, clock: Clock | None = None,
                  **kwargs: Any) -> InviteService:
-    return InviteService(
+    return build_service(
         repository=repository or InMemoryInviteRepository(),
         mailer=mailer or InMemoryMailer(),
         sender=SENDER,

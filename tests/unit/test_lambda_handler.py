@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from cis.adapters.memory import InMemoryInviteQueue, InMemoryInviteRepository, InMemoryMailer
+from cis.bootstrap import build_service
 from cis.config import BatchFailureMode
 from cis.errors import BatchIncompleteError, ConfigurationError, MailerError
 from cis.lambda_handler import LambdaRuntime, make_handler
-from cis.services.invites import InviteService
 from tests.support import RSVP_EMAIL, SENDER, body
 
 
@@ -28,7 +28,7 @@ def sqs_event(*bodies: str) -> dict[str, Any]:
 def memory_runtime(mode: BatchFailureMode = BatchFailureMode.REPORT) -> LambdaRuntime:
     mailer = InMemoryMailer()
     mailer.fail("slow@example.org", MailerError("throttled", transient=True))
-    service = InviteService(repository=InMemoryInviteRepository(), mailer=mailer,
+    service = build_service(repository=InMemoryInviteRepository(), mailer=mailer,
                             sender=SENDER, rsvp_email=RSVP_EMAIL)
     return LambdaRuntime(service=service, queue=InMemoryInviteQueue(), batch_failure_mode=mode)
 

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer, InMemoryMessageStore
+from cis.bootstrap import build_rsvp_service, build_service
 from cis.domain.model import PartStat
 from cis.domain.rsvp import ReplyOutcome, Verdicts, check_trust
 from cis.errors import InvalidReplyError, MessageStoreError, NotAReplyError
 from cis.lambda_handler import RsvpRuntime, make_rsvp_handler
 from cis.messages.reply_envelope import InlineMail, NoMail, StoredMail, read_envelope
 from cis.messages.reply_mail import read_reply
-from cis.services.invites import InviteService, QueueRecord
+from cis.ports.queue import QueueRecord
 from cis.services.replies import RsvpService
 from tests.replies import UID, reply_calendar, reply_email
 from tests.support import RSVP_EMAIL, SENDER, body
@@ -27,7 +28,7 @@ T = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def repository() -> InMemoryInviteRepository:
     repo = InMemoryInviteRepository()
-    inviter = InviteService(repository=repo, mailer=InMemoryMailer(), sender=SENDER,
+    inviter = build_service(repository=repo, mailer=InMemoryMailer(), sender=SENDER,
                             rsvp_email=RSVP_EMAIL)
     inviter.process_batch([QueueRecord(f"m{n}", body(a, uid=UID)) for n, a in
                            enumerate(["ann@example.org", "Bob@Example.net", "carol@example.org"])])
@@ -36,7 +37,7 @@ def repository() -> InMemoryInviteRepository:
 
 @pytest.fixture
 def service(repository: InMemoryInviteRepository) -> RsvpService:
-    return RsvpService(repository=repository)
+    return build_rsvp_service(repository=repository)
 
 
 @pytest.mark.parametrize("layout", ["inline", "attachment", "qp"])
@@ -260,7 +261,7 @@ def test_rsvp_handler_applies_stored_and_inline_replies_and_retries_only_passing
 ) -> None:
     store = FlakyStore()
     store.put("mail", "in/a b=1", reply_email(reply_calendar("ann@example.org", "ACCEPTED")))
-    handler = make_rsvp_handler(lambda: RsvpRuntime(RsvpService(repository=repository,
+    handler = make_rsvp_handler(lambda: RsvpRuntime(build_rsvp_service(repository=repository,
                                                                 store=store)))
     bob = reply_email(reply_calendar("bob@example.net", "DECLINED"), sender="bob@example.net")
     carol = reply_email(reply_calendar("carol@example.org", "ACCEPTED"),

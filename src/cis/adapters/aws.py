@@ -1,9 +1,9 @@
-"""The AWS adapters (DynamoDB, SES v2, SQS) built together from `Settings`, once per container."""
+"""The AWS adapters (DynamoDB, SES v2, SQS, S3) built from settings, with the clients they share."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -17,20 +17,12 @@ if TYPE_CHECKING:
     from cis.adapters.s3 import S3MessageStore
 
 __all__ = [
-    "AwsAdapters", "RsvpAdapters", "build_aws_adapters", "build_rsvp_adapters", "client_config",
+    "LONG_POLL_SECONDS", "AwsAdapters", "AwsClients", "RsvpAdapters", "build_aws_adapters",
+    "build_rsvp_adapters", "client_config",
 ]
 
 LONG_POLL_SECONDS = 20
 """The longest ReceiveMessage wait SQS allows; the SQS client's read timeout must exceed it."""
-
-
-@dataclass(frozen=True, slots=True)
-class AwsAdapters:
-    """The three ports, made real on AWS."""
-
-    repository: DynamoDBInviteRepository
-    mailer: SesMailer
-    queue: SqsInviteQueue
 
 
 def client_config(*, read_timeout: float = 5) -> Config:
@@ -52,31 +44,64 @@ def client_config(*, read_timeout: float = 5) -> Config:
     )
 
 
-def build_aws_adapters(settings: Settings) -> AwsAdapters:
-    """Create the clients and the adapters around them.
+class AwsClients:
+    """Clients of one region (or one local stand-in such as moto), from one boto3 session.
 
-    One boto3 session resolves the credentials once for all three clients and leaves boto3's
-    global default session alone. `settings.endpoint_url` points every client at a local
-    stand-in (moto, LocalStack) when set.
+    One session resolves the credentials once for every client and leaves boto3's global
+    default session alone; `endpoint_url` points every client at a local stand-in.
     """
-    session = boto3.session.Session(region_name=settings.region)
-    config = client_config()
-    dynamodb = session.client(
-        "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
-        config=config,
-    )
-    sesv2 = session.client(
-        "sesv2", region_name=settings.region, endpoint_url=settings.endpoint_url,
-        config=config,
-    )
-    sqs = session.client(
-        "sqs", region_name=settings.region, endpoint_url=settings.endpoint_url,
-        config=client_config(read_timeout=LONG_POLL_SECONDS + 5),
-    )
+
+    def __init__(self, *, region: str | None, endpoint_url: str | None = None) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._session = boto3.session.Session(region_name=region)
+
+    def client(self, service: str, *, read_timeout: float = 5) -> Any:
+        """A client for `service` with cis's shared settings."""
+        return self._session.client(
+            service,  # type: ignore[call-overload]
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            config=client_config(read_timeout=read_timeout),
+        )
+
+    def repository(self, table_name: str) -> DynamoDBInviteRepository:
+        """The invite repository on the DynamoDB table `table_name`."""
+        return DynamoDBInviteRepository(table_name=table_name, client=self.client("dynamodb"))
+
+    def mailer(self, *, configuration_set: str | None = None) -> SesMailer:
+        """The SES v2 mailer, tagging each send with `configuration_set` when given."""
+        return SesMailer(client=self.client("sesv2"), configuration_set=configuration_set)
+
+    def queue(self, queue_url: str) -> SqsInviteQueue:
+        """The SQS queue at `queue_url`; its read timeout outlasts a long poll."""
+        return SqsInviteQueue(
+            queue_url=queue_url, client=self.client("sqs", read_timeout=LONG_POLL_SECONDS + 5)
+        )
+
+    def message_store(self) -> S3MessageStore:
+        """The S3 store that SES's receipt rule writes received mail to."""
+        from cis.adapters.s3 import S3MessageStore  # the reply path only
+
+        return S3MessageStore(client=self.client("s3"))
+
+
+@dataclass(frozen=True, slots=True)
+class AwsAdapters:
+    """The three ports, made real on AWS."""
+
+    repository: DynamoDBInviteRepository
+    mailer: SesMailer
+    queue: SqsInviteQueue
+
+
+def build_aws_adapters(settings: Settings) -> AwsAdapters:
+    """Create the clients and the adapters around them for the invite function."""
+    clients = AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
     return AwsAdapters(
-        repository=DynamoDBInviteRepository(table_name=settings.dynamodb_table, client=dynamodb),
-        mailer=SesMailer(client=sesv2, configuration_set=settings.ses_configuration_set),
-        queue=SqsInviteQueue(queue_url=settings.sqs_url, client=sqs),
+        repository=clients.repository(settings.dynamodb_table),
+        mailer=clients.mailer(configuration_set=settings.ses_configuration_set),
+        queue=clients.queue(settings.sqs_url),
     )
 
 
@@ -90,18 +115,7 @@ class RsvpAdapters:
 
 def build_rsvp_adapters(settings: RsvpSettings) -> RsvpAdapters:
     """Create the DynamoDB and S3 clients for the RSVP function."""
-    from cis.adapters.s3 import S3MessageStore  # the reply path only: not on an invite's cold start
-
-    session = boto3.session.Session(region_name=settings.region)
-    config = client_config()
-    dynamodb = session.client(
-        "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url,
-        config=config,
-    )
-    s3 = session.client(
-        "s3", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config,
-    )
+    clients = AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
     return RsvpAdapters(
-        repository=DynamoDBInviteRepository(table_name=settings.dynamodb_table, client=dynamodb),
-        store=S3MessageStore(client=s3),
+        repository=clients.repository(settings.dynamodb_table), store=clients.message_store()
     )

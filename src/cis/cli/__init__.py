@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from cis.cli.inputs import UsageError
 from cis.cli.local_commands import add_local_commands
 from cis.cli.queue_commands import add_queue_commands
-from cis.errors import CisError
+from cis.errors import CisError, ConfigurationError
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(message)s", stream=sys.stderr)
     try:
         status: int = args.run(args, sys.stdout, sys.stderr)
-    except UsageError as exc:
+    except (UsageError, ConfigurationError) as exc:
         sys.stderr.write(f"cis {args.command}: {exc}\n")
         return EXIT_USAGE
     except CisError as exc:

@@ -13,18 +13,16 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 from urllib.parse import urlsplit
 
-from cis.adapters.outbox import OutboxMailer
-from cis.adapters.smtp import SmtpMailer
 from cis.adapters.sqlite import SqliteInviteRepository
+from cis.bootstrap import local_rsvp_runtime, local_runtime
 from cis.cli.identity import resolve_identity
 from cis.cli.inputs import AttendeeRow, UsageError, attendee_row, read_attendees, read_event
 from cis.cli.progress import Progress
+from cis.config import LocalSettings
 from cis.domain.model import Event, Invitee, InviteRequest
 from cis.domain.rendering.imip import compose_invitation
 from cis.domain.rsvp import ReplyOutcome
-from cis.ports.mailer import Mailer
 from cis.services.invites import InviteService, Outcome, RecordResult, random_id, utc_now
-from cis.services.replies import RsvpService
 
 CHUNK = 100
 """Rows per service batch: large enough to amortise settle calls, small enough to stream."""
@@ -130,31 +128,19 @@ def run_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     event = read_event(args.event)
     rows = read_attendees(args.attendees, event.uid)
     identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
-    mailer = _mailer(args)
+    settings = LocalSettings(sender=identity.sender, rsvp_email=identity.rsvp_email,
+                             state=args.state, outbox=args.outbox, smtp_url=args.smtp)
     summary = SendSummary()
     progress = Progress(err, label="cis send")
-    with SqliteInviteRepository(path=args.state) as repository:
-        service = InviteService(repository=repository, mailer=mailer, sender=identity.sender,
-                                rsvp_email=identity.rsvp_email)
+    with local_runtime(settings) as runtime:
         try:
             for chunk in _chunks(rows, CHUNK):
-                _send_chunk(service, event, chunk, summary)
+                _send_chunk(runtime.service, event, chunk, summary)
                 progress.advance(len(chunk))
         finally:
             progress.finish()
-            if isinstance(mailer, SmtpMailer):
-                mailer.close()
     _report(summary, event, args, out)
     return 0 if summary.clean else 1
-
-
-def _mailer(args: argparse.Namespace) -> Mailer:
-    if args.smtp:
-        try:
-            return SmtpMailer.from_url(args.smtp)
-        except ValueError as exc:
-            raise UsageError(f"--smtp: {exc}") from None
-    return OutboxMailer(directory=args.outbox)
 
 
 def _send_chunk(service: InviteService, event: Event, chunk: list[AttendeeRow],
@@ -257,8 +243,8 @@ def run_rsvp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.state.exists():
         raise UsageError(f"{args.state}: no state file here; replies apply to invitations "
                          "sent with `cis send`")
-    with SqliteInviteRepository(path=args.state) as repository:
-        result = RsvpService(repository=repository).apply_mail(raw, message_id=str(args.mail))
+    with local_rsvp_runtime(LocalSettings(state=args.state)) as runtime:
+        result = runtime.service.apply_mail(raw, message_id=str(args.mail))
     if args.json:
         out.write(json.dumps({"outcome": result.outcome.value, "reason": result.reason,
                               "event_uid": result.event_uid, "attendee": result.address}) + "\n")

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import re
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import boto3
-
+from cis.bootstrap import local_queue, local_runtime
 from cis.cli.identity import resolve_identity
 from cis.cli.inputs import UsageError, read_attendees, read_event
+from cis.config import CLAIM_LEASE_SECONDS, LocalSettings
+from cis.domain.claims import DEFAULT_LEASE
 from cis.domain.model import Invitee
 from cis.errors import QueueError
 from cis.services.invites import InviteService, Outcome, acknowledge_processed
 
 if TYPE_CHECKING:
-    from cis.ports.mailer import Mailer
-    from cis.ports.repository import InviteRepository
+    from cis.adapters.sqs import SqsInviteQueue
 
 RECEIVE_BACKOFF_SECONDS = 5
 """Pause after a receive that failed for a passing reason (SQS briefly unavailable)."""
@@ -63,6 +65,10 @@ def add_queue_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
                         metavar="0-20", help="long-poll wait (default: 20)")
     worker.add_argument("--exit-when-empty", action="store_true",
                         help="stop once a poll finds the queue empty")
+    worker.add_argument("--claim-lease-seconds", type=_positive_seconds, metavar="N",
+                        help="how long an attendee stays claimed by a worker that died "
+                        "before recording its send (default: CLAIM_LEASE_SECONDS, else "
+                        f"{int(DEFAULT_LEASE.total_seconds())})")
     worker.set_defaults(run=run_worker)
 
 
@@ -84,22 +90,38 @@ def _region(args: argparse.Namespace) -> str:
     raise UsageError("--region: no AWS region given and none in the queue URL or environment")
 
 
-def _client_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Region, endpoint and the shared botocore settings; the read timeout outlasts a long poll."""
-    from cis.adapters.aws import LONG_POLL_SECONDS, client_config
+def _positive_seconds(text: str) -> dt.timedelta:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return dt.timedelta(seconds=int(text))
 
-    return {"region_name": _region(args), "endpoint_url": args.endpoint_url,
-            "config": client_config(read_timeout=LONG_POLL_SECONDS + 5)}
+
+def _claim_lease(args: argparse.Namespace) -> dt.timedelta:
+    """The option, else CLAIM_LEASE_SECONDS as the Lambda reads it, else the default."""
+    if args.claim_lease_seconds is not None:
+        lease: dt.timedelta = args.claim_lease_seconds
+        return lease
+    text = os.environ.get(CLAIM_LEASE_SECONDS, "").strip()
+    if not text:
+        return DEFAULT_LEASE
+    try:
+        return _positive_seconds(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{CLAIM_LEASE_SECONDS}: {exc}") from None
+
+
+def _aws_settings(args: argparse.Namespace) -> LocalSettings:
+    """The settings of a run that talks to SQS: the queue, its region and endpoint."""
+    return LocalSettings(queue_url=args.queue_url, region=_region(args),
+                         endpoint_url=args.endpoint_url)
 
 
 def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Enqueue a request per valid row; report invalid rows by line and exit 1 if any."""
-    from cis.adapters.sqs import SqsInviteQueue
     from cis.services.producer import enqueue_invites
 
     event = read_event(args.event)
-    queue = SqsInviteQueue(queue_url=args.queue_url,
-                           client=boto3.client("sqs", **_client_options(args)))
+    queue = local_queue(_aws_settings(args))
     problems = 0
 
     def valid_invitees() -> Iterator[Invitee]:
@@ -118,13 +140,22 @@ def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Process batches until SIGTERM/SIGINT (or an empty queue with --exit-when-empty)."""
-    from cis.adapters.sqs import SqsInviteQueue
-
     identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
-    queue = SqsInviteQueue(queue_url=args.queue_url,
-                           client=boto3.client("sqs", **_client_options(args)))
-    service = InviteService(repository=_repository(args), mailer=_worker_mailer(args),
-                            sender=identity.sender, rsvp_email=identity.rsvp_email)
+    settings = replace(
+        _aws_settings(args), sender=identity.sender, rsvp_email=identity.rsvp_email,
+        state=args.state, dynamodb_table=args.dynamodb_table, outbox=args.outbox,
+        smtp_url=args.smtp, ses=args.ses, claim_lease=_claim_lease(args),
+    )
+    queue = local_queue(settings)
+    with local_runtime(settings) as runtime:
+        return _drain(runtime.service, queue, args, out, err)
+
+
+def _drain(
+    service: InviteService, queue: SqsInviteQueue, args: argparse.Namespace,
+    out: TextIO, err: TextIO,
+) -> int:
+    """Receive, process and acknowledge batches until told to stop."""
     stopping = threading.Event()
     received: list[int] = []
 
@@ -166,31 +197,3 @@ def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   "stopped after the batch in hand\n")
     err.write("cis worker: stopped\n")
     return 0
-
-
-def _repository(args: argparse.Namespace) -> InviteRepository:
-    if args.dynamodb_table:
-        from cis.adapters.dynamodb import DynamoDBInviteRepository
-
-        return DynamoDBInviteRepository(table_name=args.dynamodb_table,
-                                        client=boto3.client("dynamodb", **_client_options(args)))
-    from cis.adapters.sqlite import SqliteInviteRepository
-
-    return SqliteInviteRepository(path=args.state)
-
-
-def _worker_mailer(args: argparse.Namespace) -> Mailer:
-    if args.ses:
-        from cis.adapters.ses import SesMailer
-
-        return SesMailer(client=boto3.client("sesv2", **_client_options(args)))
-    if args.smtp:
-        from cis.adapters.smtp import SmtpMailer
-
-        try:
-            return SmtpMailer.from_url(args.smtp)
-        except ValueError as exc:
-            raise UsageError(f"--smtp: {exc}") from None
-    from cis.adapters.outbox import OutboxMailer
-
-    return OutboxMailer(directory=args.outbox)

@@ -1,0 +1,239 @@
+"""The bookkeeping of one batch: what each record came to, what waits to be written, what to count.
+
+The invite flow decides; the ledger remembers, and turns what it remembers into the batch's
+report once every write is done. Keeping it apart (and free of I/O) lets the rules that stop
+a send from being lost or counted twice be read, and tested, in one place:
+
+- an outcome that rests on a settlement (SENT, FAILED) stands only once that settlement is
+  written; a settlement the batch could not write turns it into a retry;
+- a repeat of an attendee earlier in the batch takes that record's fate;
+- rejected and duplicate records are counted once per event per batch, and a record whose
+  counters could not be written is retried, so that its redelivery counts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from cis.domain import statistics
+from cis.domain.model import (
+    AttendeeKey,
+    Claim,
+    Counters,
+    InviteRequest,
+    MarkFailed,
+    MarkSent,
+    Release,
+    Settlement,
+)
+from cis.ports.queue import QueueRecord
+from cis.services.reports import BatchReport, Outcome, RecordResult
+
+__all__ = ["BatchLedger", "Entry", "Unwritten"]
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """One record of the batch and what has become of it so far."""
+
+    position: int
+    record: QueueRecord
+    request: InviteRequest | None = None
+    outcome: Outcome | None = None
+    reason: str | None = None
+    #: The event of a body that was rejected before it became a request, when it shows one.
+    rejected_event_uid: str | None = None
+    delivery_id: str | None = None
+    claim: Claim | None = None
+    #: How this record's claim ends; written with the next claim or at the batch's end.
+    settlement: Settlement | None = None
+    written: bool = False
+    #: Why the settlement could not be written, when the batch gave up on it.
+    unwritten_reason: str | None = None
+    #: Event-only counters (rejected, duplicate) this record adds to its event.
+    counters: Counters | None = None
+    uncounted_reason: str | None = None
+    repeat_of: Entry | None = None
+
+    @property
+    def event_uid(self) -> str | None:
+        """The record's event, from its request, or from the body of a rejected one."""
+        return self.request.event.uid if self.request else self.rejected_event_uid
+
+    @property
+    def rests_on_settlement(self) -> bool:
+        """True when the outcome holds only once the settlement is written (SENT, FAILED)."""
+        return isinstance(self.settlement, MarkSent | MarkFailed)
+
+    def result(self) -> RecordResult:
+        """The record's final result from what the ledger knows now."""
+        outcome, reason = self.outcome, self.reason
+        if outcome is None:
+            outcome, reason = Outcome.RETRY, "not processed"
+        if self.rests_on_settlement and not self.written:
+            outcome, reason = Outcome.RETRY, f"handled but not recorded: {self.unwritten_reason}"
+        if self.uncounted_reason is not None:
+            outcome, reason = Outcome.RETRY, f"not counted: {self.uncounted_reason}"
+        request = self.request
+        return RecordResult(
+            message_id=self.record.message_id,
+            receipt=self.record.receipt,
+            outcome=outcome,
+            event_uid=self.event_uid,
+            address=request.invitee.email if request else None,
+            reason=reason,
+            delivery_id=self.delivery_id if outcome is Outcome.SENT else None,
+        )
+
+
+Unwritten = list[tuple[Entry, Settlement]]
+"""Records whose settlement is not written yet, with that settlement, in batch order."""
+
+
+class BatchLedger:
+    """What each record of one batch came to; one ledger per batch, used by one thread."""
+
+    def __init__(
+        self, records: Sequence[QueueRecord],
+        requests: Sequence[InviteRequest | None] | None = None,
+    ) -> None:
+        """Start a ledger for `records`; `requests` holds those already parsed, by position."""
+        self.entries = [Entry(position, record) for position, record in enumerate(records)]
+        if requests is not None:
+            for entry, request in zip(self.entries, requests, strict=True):
+                entry.request = request
+        self._first: dict[AttendeeKey, Entry] = {}
+        # Every entry before this position is written or has nothing to write. A batch may
+        # hold thousands of records, so the search for unwritten ones starts here.
+        self._scan_from = 0
+
+    @classmethod
+    def of_requests(cls, requests: Iterable[InviteRequest]) -> BatchLedger:
+        """A ledger for requests that came without a queue (numbered `request-<n>`)."""
+        requests = list(requests)
+        records = [QueueRecord(message_id=f"request-{n}", body="") for n in range(len(requests))]
+        return cls(records, requests)
+
+    # What each record came to.
+
+    def parsed(self, entry: Entry, request: InviteRequest) -> None:
+        """The record's body is a valid request."""
+        entry.request = request
+
+    def first_of_its_attendee(self, entry: Entry, key: AttendeeKey) -> bool:
+        """Whether `entry` is the batch's first record for `key`; if not, it is a repeat."""
+        first = self._first.setdefault(key, entry)
+        if first is not entry:
+            entry.repeat_of = first
+        return first is entry
+
+    def reject(self, entry: Entry, reason: str, *, event_uid: str | None = None) -> None:
+        """The record can never succeed; counted against its event when the event is known."""
+        if entry.request is None:
+            entry.rejected_event_uid = event_uid
+        self._decide(entry, Outcome.REJECTED, reason)
+        if entry.event_uid:
+            entry.counters = statistics.on_rejected()
+
+    def duplicate(self, entry: Entry, reason: str) -> None:
+        """The attendee's invitation was settled before: nothing to send, one to count."""
+        self._decide(entry, Outcome.DUPLICATE, reason)
+        entry.counters = statistics.on_duplicate()
+
+    def retry(self, entry: Entry, reason: str) -> None:
+        """A passing failure: the queue delivers the record again."""
+        self._decide(entry, Outcome.RETRY, reason)
+
+    def claimed(self, entry: Entry, claim: Claim) -> None:
+        """The record now owns its attendee's invitation until it settles the claim."""
+        entry.claim = claim
+
+    def settled(
+        self, entry: Entry, settlement: MarkSent | MarkFailed, outcome: Outcome,
+        reason: str | None = None, *, delivery_id: str | None = None,
+    ) -> None:
+        """The mailer answered for good: `outcome` stands once `settlement` is written."""
+        entry.settlement = settlement
+        entry.delivery_id = delivery_id
+        self._decide(entry, outcome, reason)
+
+    def released(self, entry: Entry, reason: str) -> None:
+        """Nothing was sent: retry, and give the claim back so the retry can take it."""
+        if entry.claim is not None and entry.settlement is None:
+            entry.settlement = Release(entry.claim.key, entry.claim.token)
+        self._decide(entry, Outcome.RETRY, reason)
+
+    def crashed(self, entry: Entry, reason: str) -> None:
+        """An unexpected error: retry the record, unless the mailer's answer is already in."""
+        if not entry.rests_on_settlement:
+            self.released(entry, reason)
+
+    # Writing the settlements.
+
+    def unwritten(self, *, before: Entry | None = None) -> Unwritten:
+        """The settlements not written yet, of the records before `before` (else of all)."""
+        end = len(self.entries) if before is None else before.position
+        found: Unwritten = [
+            (entry, entry.settlement)
+            for entry in self.entries[self._scan_from:end]
+            if entry.settlement is not None and not entry.written
+        ]
+        self._scan_from = found[0][0].position if found else end
+        return found
+
+    def written(self, unwritten: Unwritten, applied: Sequence[bool]) -> list[Entry]:
+        """Note the settlements as written; return the sends whose claim was lost before.
+
+        A settlement is not applied when its claim's lease ran out and another consumer
+        took the attendee over: that attendee may receive a second invitation.
+        """
+        lost = []
+        for (entry, _), was_applied in zip(unwritten, applied, strict=True):
+            entry.written = True
+            if not was_applied and entry.rests_on_settlement:
+                lost.append(entry)
+        return lost
+
+    def not_written(self, unwritten: Unwritten, reason: str) -> None:
+        """The batch gave up writing these settlements; their records are retried."""
+        for entry, _ in unwritten:
+            entry.unwritten_reason = reason
+
+    # Repeats and counting, once every settlement is written.
+
+    def resolve_repeats(self) -> None:
+        """Give each repeat its first record's fate: retried with it, else a duplicate."""
+        for entry in self.entries:
+            if entry.repeat_of is None or entry.outcome is not None:
+                continue
+            if entry.repeat_of.result().outcome is Outcome.RETRY:
+                self.retry(entry, "the same attendee earlier in this batch is retried")
+            else:
+                self.duplicate(entry, "same attendee earlier in this batch")
+
+    def contributions(self) -> dict[str, tuple[dict[str, int], list[Entry]]]:
+        """Each event's rejected and duplicate counts, summed, with the records they come from."""
+        counted: dict[str, list[tuple[Entry, Counters]]] = {}
+        for entry in self.entries:
+            if entry.counters is not None and entry.event_uid:
+                counted.setdefault(entry.event_uid, []).append((entry, entry.counters))
+        return {
+            event_uid: (statistics.merge(*(counters for _, counters in parts)),
+                        [entry for entry, _ in parts])
+            for event_uid, parts in counted.items()
+        }
+
+    def not_counted(self, entries: Iterable[Entry], reason: str) -> None:
+        """Their counters could not be written; they are retried so a redelivery counts them."""
+        for entry in entries:
+            entry.uncounted_reason = reason
+
+    def report(self) -> BatchReport:
+        """Every record's final result, in the order the records came."""
+        return BatchReport(tuple(entry.result() for entry in self.entries))
+
+    @staticmethod
+    def _decide(entry: Entry, outcome: Outcome, reason: str | None) -> None:
+        entry.outcome = outcome
+        entry.reason = reason
