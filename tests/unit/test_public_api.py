@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
+import pytest
+
 import cis
 
 
 def test_every_name_in_all_exists() -> None:
     missing = [name for name in cis.__all__ if not hasattr(cis, name)]
     assert missing == []
+
+
+def test_every_public_name_of_the_package_is_in_all() -> None:
+    # What `import cis` offers besides its subpackages: each name listed, none by accident.
+    offered = {name for name, value in vars(cis).items()
+               if not name.startswith("_") and not isinstance(value, ModuleType)}
+    assert offered == set(cis.__all__)
+
+
+@pytest.mark.parametrize(("module", "names"), [
+    ("cis.adapters.dynamodb", ["DynamoDBInviteRepository"]),
+    ("cis.adapters.ses", ["SesMailer"]),
+    ("cis.adapters.sqs", ["SqsInviteQueue"]),
+    ("cis.adapters.sqlite", ["SqliteInviteRepository"]),
+    ("cis.adapters.smtp", ["SmtpMailer"]),
+    ("cis.adapters.outbox", ["OutboxMailer"]),
+    ("cis.adapters.memory", ["InMemoryInviteRepository", "InMemoryMailer",
+                             "InMemoryInviteQueue", "InMemoryMessageStore"]),
+    ("cis.adapters.aws", ["client_config", "build_aws_adapters", "build_rsvp_adapters"]),
+    ("cis.lambda_handler", ["lambda_handler", "rsvp_handler"]),
+    ("cis.bootstrap", ["build_service"]),
+    ("cis.cli", ["main"]),
+])
+def test_the_adapters_and_entry_points_stay_at_their_import_paths(
+    module: str, names: list[str],
+) -> None:
+    imported = importlib.import_module(module)
+    assert [name for name in names if not callable(getattr(imported, name, None))] == []
 
 
 def test_all_lists_no_private_names_and_no_repeats() -> None:
