@@ -111,17 +111,15 @@ def aws_runtime(environ: Mapping[str, str] | None = None) -> LambdaRuntime:
 
     """
     settings = Settings.from_env(os.environ if environ is None else environ)
-    from cis.adapters.aws import build_aws_adapters
-
-    apply_log_level(settings.log_level)
-    adapters = build_aws_adapters(settings)
+    clients = _lambda_clients(settings)
     service = build_service(
-        repository=adapters.repository, mailer=adapters.mailer, sender=settings.sender,
-        rsvp_email=settings.rsvp_email, claim_lease=settings.claim_lease,
+        repository=clients.repository(settings.dynamodb_table),
+        mailer=clients.mailer(configuration_set=settings.ses_configuration_set),
+        sender=settings.sender, rsvp_email=settings.rsvp_email,
+        claim_lease=settings.claim_lease,
     )
-    return LambdaRuntime(
-        service=service, queue=adapters.queue, batch_failure_mode=settings.batch_failure_mode
-    )
+    return LambdaRuntime(service=service, queue=clients.queue(settings.sqs_url),
+                         batch_failure_mode=settings.batch_failure_mode)
 
 
 def aws_rsvp_runtime(environ: Mapping[str, str] | None = None) -> RsvpRuntime:
@@ -132,11 +130,18 @@ def aws_rsvp_runtime(environ: Mapping[str, str] | None = None) -> RsvpRuntime:
 
     """
     settings = RsvpSettings.from_env(os.environ if environ is None else environ)
-    from cis.adapters.aws import build_rsvp_adapters
+    clients = _lambda_clients(settings)
+    return RsvpRuntime(build_rsvp_service(
+        repository=clients.repository(settings.dynamodb_table), store=clients.message_store(),
+    ))
+
+
+def _lambda_clients(settings: Settings | RsvpSettings) -> AwsClients:
+    """A Lambda function's AWS clients, its log level applied first."""
+    from cis.adapters.aws import AwsClients
 
     apply_log_level(settings.log_level)
-    adapters = build_rsvp_adapters(settings)
-    return RsvpRuntime(build_rsvp_service(repository=adapters.repository, store=adapters.store))
+    return AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
 
 
 def apply_log_level(level: str) -> None:

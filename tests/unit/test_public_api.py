@@ -31,7 +31,7 @@ def test_every_public_name_of_the_package_is_in_all() -> None:
     ("cis.adapters.outbox", ["OutboxMailer"]),
     ("cis.adapters.memory", ["InMemoryInviteRepository", "InMemoryMailer",
                              "InMemoryInviteQueue", "InMemoryMessageStore"]),
-    ("cis.adapters.aws", ["client_config", "build_aws_adapters", "build_rsvp_adapters"]),
+    ("cis.adapters.aws", ["client_config", "AwsClients"]),
     ("cis.lambda_handler", ["lambda_handler", "rsvp_handler"]),
     ("cis.bootstrap", ["build_service"]),
     ("cis.cli", ["main"]),

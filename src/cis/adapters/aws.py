@@ -1,8 +1,7 @@
-"""The AWS adapters (DynamoDB, SES v2, SQS, S3) built from settings, with the clients they share."""
+"""The AWS adapters (DynamoDB, SES v2, SQS, S3) on clients that share one session and settings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -11,15 +10,11 @@ from botocore.config import Config
 from cis.adapters.dynamodb import DynamoDBInviteRepository
 from cis.adapters.ses import SesMailer
 from cis.adapters.sqs import SqsInviteQueue
-from cis.config import RsvpSettings, Settings
 
 if TYPE_CHECKING:
     from cis.adapters.s3 import S3MessageStore
 
-__all__ = [
-    "LONG_POLL_SECONDS", "AwsAdapters", "AwsClients", "RsvpAdapters", "build_aws_adapters",
-    "build_rsvp_adapters", "client_config",
-]
+__all__ = ["LONG_POLL_SECONDS", "AwsClients", "client_config"]
 
 LONG_POLL_SECONDS = 20
 """The longest ReceiveMessage wait SQS allows; the SQS client's read timeout must exceed it."""
@@ -84,38 +79,3 @@ class AwsClients:
         from cis.adapters.s3 import S3MessageStore  # the reply path only
 
         return S3MessageStore(client=self.client("s3"))
-
-
-@dataclass(frozen=True, slots=True)
-class AwsAdapters:
-    """The three ports, made real on AWS."""
-
-    repository: DynamoDBInviteRepository
-    mailer: SesMailer
-    queue: SqsInviteQueue
-
-
-def build_aws_adapters(settings: Settings) -> AwsAdapters:
-    """Create the clients and the adapters around them for the invite function."""
-    clients = AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
-    return AwsAdapters(
-        repository=clients.repository(settings.dynamodb_table),
-        mailer=clients.mailer(configuration_set=settings.ses_configuration_set),
-        queue=clients.queue(settings.sqs_url),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RsvpAdapters:
-    """What the RSVP function needs: the attendee store and the bucket SES writes mail to."""
-
-    repository: DynamoDBInviteRepository
-    store: S3MessageStore
-
-
-def build_rsvp_adapters(settings: RsvpSettings) -> RsvpAdapters:
-    """Create the DynamoDB and S3 clients for the RSVP function."""
-    clients = AwsClients(region=settings.region, endpoint_url=settings.endpoint_url)
-    return RsvpAdapters(
-        repository=clients.repository(settings.dynamodb_table), store=clients.message_store()
-    )
