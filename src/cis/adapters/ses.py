@@ -62,10 +62,8 @@ _ACCOUNT_MESSAGES = (
     # SES, for an unverified sender (and, in the sandbox, an unverified recipient, which is
     # still fixed on the account: verify it or leave the sandbox).
     "email address is not verified",
-    # moto, for an unverified sender.
-    "did not have authority to send from",
 )
-"""Words in a MessageRejected/BadRequestException that make it an account problem."""
+"""SES's words in a MessageRejected/BadRequestException that make it an account problem."""
 
 
 class SesMailer:
