@@ -305,6 +305,57 @@ def test_settling_more_than_a_transaction_holds_splits_into_chunks_of_at_most_10
     assert [dynamodb_repository.get_statistics(uid).invites_sent for uid in events] == [55, 55]
 
 
+def test_settle_then_claim_is_one_transaction_of_settlements_claim_and_counters(
+    dynamodb_repository: DynamoDBInviteRepository, calls: CallLog
+) -> None:
+    dynamodb_repository.claim(make_claim("ann@example.org", "t1", T0))
+    calls.clear()
+
+    applied, outcome = dynamodb_repository.settle_then_claim(
+        [sent("ann@example.org", "t1")], make_claim("bob@example.org", "t2", T0)
+    )
+
+    assert (applied, outcome) == ([True], ClaimOutcome.CLAIMED)
+    assert calls.names == ["TransactWriteItems"]
+    actions = calls.calls[0][1]["TransactItems"]
+    sort_keys = [action["Update"]["Key"]["sk"]["S"] for action in actions]
+    assert sort_keys == ["attendee#ann@example.org", "attendee#bob@example.org", "statistics"]
+
+
+def test_settle_then_claim_refused_resends_the_settlements_without_the_claim(
+    dynamodb_repository: DynamoDBInviteRepository, calls: CallLog
+) -> None:
+    dynamodb_repository.claim(make_claim("ann@example.org", "t1", T0))
+    dynamodb_repository.settle([sent("ann@example.org", "t1")])
+    dynamodb_repository.claim(make_claim("bob@example.org", "t2", T0))
+    calls.clear()
+
+    applied, outcome = dynamodb_repository.settle_then_claim(
+        [sent("bob@example.org", "t2")], make_claim("ann@example.org", "t3", T0)
+    )
+
+    assert (applied, outcome) == ([True], ClaimOutcome.ALREADY_SENT)
+    assert calls.names == ["TransactWriteItems", "TransactWriteItems"]
+    actions = calls.calls[1][1]["TransactItems"]
+    sort_keys = [action["Update"]["Key"]["sk"]["S"] for action in actions]
+    assert sort_keys == ["attendee#bob@example.org", "statistics"]
+
+
+def test_settle_then_claim_whose_settlements_are_all_lost_claims_with_its_own_update(
+    dynamodb_repository: DynamoDBInviteRepository, calls: CallLog
+) -> None:
+    dynamodb_repository.claim(make_claim("ann@example.org", "t1", T0))
+    calls.clear()
+
+    applied, outcome = dynamodb_repository.settle_then_claim(
+        [sent("ann@example.org", "stale")], make_claim("bob@example.org", "t2", T0)
+    )
+
+    assert (applied, outcome) == ([False], ClaimOutcome.CLAIMED)
+    assert calls.names == ["TransactWriteItems", "UpdateItem"]
+    assert dynamodb_repository.get_statistics(UID).invites_sent == 0
+
+
 def test_two_settlements_of_one_attendee_in_a_batch_are_decided_in_order(
     dynamodb_repository: DynamoDBInviteRepository,
 ) -> None:

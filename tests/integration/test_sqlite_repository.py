@@ -209,6 +209,23 @@ def test_reply_under_a_held_write_lock_is_transient_and_changes_nothing(tmp_path
     assert (record.partstat, record.last_reply_at) == (PartStat.NEEDS_ACTION, None)
 
 
+def test_settle_then_claim_that_fails_on_the_claim_leaves_the_settlement_undone(
+    tmp_path: Path,
+) -> None:
+    with SqliteInviteRepository(path=tmp_path / "cis.db") as repository:
+        repository.claim(make_claim("ann@example.org", "t1", T0))
+        naive = make_claim("bob@example.org", "t2", T0.replace(tzinfo=None))
+
+        with pytest.raises(RepositoryError):
+            repository.settle_then_claim([sent("ann@example.org", "t1")], naive)
+
+        record = repository.get_attendee(UID, "ann@example.org")
+        assert repository.get_attendee(UID, "bob@example.org") is None
+        assert repository.get_statistics(UID).invites_sent == 0
+    assert record is not None
+    assert (record.state, record.claim_token) == (InviteState.CLAIMED, "t1")
+
+
 def test_datetimes_in_other_zones_read_back_equal_and_in_utc(tmp_path: Path) -> None:
     berlin = T0.astimezone(ZoneInfo("Europe/Berlin"))
     with SqliteInviteRepository(path=tmp_path / "cis.db") as repository:

@@ -8,35 +8,23 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from cis.adapters.transactional_repository import TransactionalInviteRepository
 from cis.domain import statistics
-from cis.domain.claims import (
-    claimed_record,
-    decide,
-    owns,
-    replied_record,
-    reply_applies,
-    settled_record,
-)
-from cis.domain.model import (
-    AttendeeKey,
-    AttendeeRecord,
-    Claim,
-    ClaimOutcome,
-    Counters,
-    ReplyChange,
-    Settlement,
-)
-from cis.domain.statistics import EventStatistics
+from cis.domain.model import AttendeeKey, AttendeeRecord, Counters
 from cis.errors import MailerError, MessageStoreError
 from cis.ports.mailer import RawEmail
 from cis.ports.queue import OutgoingMessage
 
 
-class InMemoryInviteRepository:
-    """Attendees and statistics in dictionaries, every operation under one lock."""
+class InMemoryInviteRepository(TransactionalInviteRepository[None]):
+    """Attendees and statistics in dictionaries, every operation under one lock.
+
+    `records`, `counters` (per event) and `markers` are plain attributes, for tests to read.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -44,86 +32,36 @@ class InMemoryInviteRepository:
         self.counters: dict[str, dict[str, int]] = defaultdict(dict)
         self.markers: set[str] = set()
 
-    def claim(self, claim: Claim) -> ClaimOutcome:
-        """Decide and write in one critical section: the in-memory conditional write."""
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Hold the lock for the whole operation: the in-memory conditional write."""
         with self._lock:
-            return self._claim(claim)
+            yield
 
-    def settle_then_claim(
-        self, settlements: Sequence[Settlement], claim: Claim
-    ) -> tuple[list[bool], ClaimOutcome]:
-        """Settle, then claim, in one critical section."""
-        with self._lock:
-            return self._settle(settlements), self._claim(claim)
+    def _read_attendee(self, handle: None, key: AttendeeKey) -> AttendeeRecord | None:
+        return self.records.get(key)
 
-    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
-        """Apply each settlement whose token still owns its attendee."""
-        with self._lock:
-            return self._settle(settlements)
+    def _write_attendee(self, handle: None, record: AttendeeRecord) -> None:
+        self.records[record.key] = record
 
-    def _claim(self, claim: Claim) -> ClaimOutcome:
-        existing = self.records.get(claim.key)
-        outcome = decide(existing, claim)
-        if outcome.granted:
-            self.records[claim.key] = claimed_record(existing, claim)
-        return outcome
+    def _event_attendees(self, handle: None, event_uid: str) -> list[AttendeeRecord]:
+        return [record for key, record in self.records.items() if key.event_uid == event_uid]
 
-    def _settle(self, settlements: Sequence[Settlement]) -> list[bool]:
-        applied = []
-        for settlement in settlements:
-            existing = self.records.get(settlement.key)
-            if existing is None or not owns(existing, settlement.token):
-                applied.append(False)
-                continue
-            self.records[settlement.key] = settled_record(existing, settlement)
-            self._add(settlement.key.event_uid, settlement.counters)
-            applied.append(True)
-        return applied
+    def _read_counters(self, handle: None, event_uid: str) -> dict[str, int]:
+        return dict(self.counters[event_uid])
 
-    def apply_reply(self, change: ReplyChange) -> bool:
-        """Apply the reply if the attendee is unchanged since it was read."""
-        with self._lock:
-            existing = self.records.get(change.key)
-            if existing is None or not reply_applies(existing, change):
-                return False
-            self.records[change.key] = replied_record(existing, change)
-            self._add(change.key.event_uid, change.counters)
-            return True
-
-    def apply_statistics(self, event_uid: str, counters: Counters) -> None:
-        """Add counters atomically."""
-        with self._lock:
-            self._add(event_uid, counters)
-
-    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
-        """Add counters unless `marker` was seen; markers are kept for the store's life."""
-        with self._lock:
-            if marker in self.markers:
-                return False
-            self.markers.add(marker)
-            self._add(event_uid, counters)
-            return True
-
-    def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
-        """Read one attendee by any spelling of the address."""
-        with self._lock:
-            return self.records.get(AttendeeKey.of(event_uid, email))
-
-    def get_statistics(self, event_uid: str) -> EventStatistics:
-        """Read the event's statistics."""
-        with self._lock:
-            return EventStatistics.from_counters(event_uid, dict(self.counters[event_uid]))
-
-    def recount(self, event_uid: str) -> EventStatistics:
-        """Rebuild the event's counters from its attendee records and store them."""
-        with self._lock:
-            records = [r for k, r in self.records.items() if k.event_uid == event_uid]
-            rebuilt = statistics.recount(records, self.counters[event_uid])
-            self.counters[event_uid] = rebuilt
-            return EventStatistics.from_counters(event_uid, rebuilt)
-
-    def _add(self, event_uid: str, counters: Counters) -> None:
+    def _add_counters(self, handle: None, event_uid: str, counters: Counters) -> None:
         self.counters[event_uid] = statistics.merge(self.counters[event_uid], counters)
+
+    def _replace_counters(self, handle: None, event_uid: str, counters: Counters) -> None:
+        self.counters[event_uid] = dict(counters)
+
+    def _add_marker(self, handle: None, marker: str) -> bool:
+        """Remember `marker` for the store's whole life; False when it is known already."""
+        if marker in self.markers:
+            return False
+        self.markers.add(marker)
+        return True
 
 
 @dataclass

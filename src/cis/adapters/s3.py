@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cis.adapters.aws_errors import error_code
 from cis.domain.rsvp import MAX_REPLY_BYTES
 from cis.errors import MessageStoreError
 
@@ -43,7 +44,7 @@ class S3MessageStore:
                 )
             return response["Body"].read(self.max_bytes + 1)[: self.max_bytes + 1]
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = error_code(exc)
             raise MessageStoreError(f"s3://{bucket}/{key}: {code or exc}",
                                     transient=code not in _GONE) from exc
         except BotoCoreError as exc:

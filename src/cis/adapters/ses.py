@@ -14,13 +14,12 @@ import boto3
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError,
-    HTTPClientError,
     NoCredentialsError,
     ParamValidationError,
     PartialCredentialsError,
 )
 
+from cis.adapters.aws_errors import UNREACHABLE, error_code, error_message, is_transient
 from cis.errors import MailerError
 from cis.ports.mailer import RawEmail
 
@@ -63,10 +62,8 @@ _ACCOUNT_MESSAGES = (
     # SES, for an unverified sender (and, in the sandbox, an unverified recipient, which is
     # still fixed on the account: verify it or leave the sandbox).
     "email address is not verified",
-    # moto, for an unverified sender.
-    "did not have authority to send from",
 )
-"""Words in a MessageRejected/BadRequestException that make it an account problem."""
+"""SES's words in a MessageRejected/BadRequestException that make it an account problem."""
 
 
 class SesMailer:
@@ -105,7 +102,7 @@ class SesMailer:
             response = self.client.send_email(**request)
         except ClientError as exc:
             raise _mailer_error(exc) from exc
-        except (ConnectionError, HTTPClientError) as exc:
+        except UNREACHABLE as exc:
             raise MailerError(f"SES unreachable: {exc}", transient=True) from exc
         except (NoCredentialsError, PartialCredentialsError) as exc:
             raise MailerError(f"no AWS credentials: {exc}", transient=True,
@@ -124,15 +121,13 @@ def _mailer_error(exc: ClientError) -> MailerError:
     redelivery and ends in the dead-letter queue, while a wrongly failed one means an
     attendee who is never invited.
     """
-    error = exc.response.get("Error", {})
-    code = error.get("Code", "")
-    text = error.get("Message", "") or str(exc)
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    code = error_code(exc)
+    text = error_message(exc) or str(exc)
     message = f"SES {code or 'error'}: {text}"
 
     if code in _ACCOUNT_CODES or any(words in text.lower() for words in _ACCOUNT_MESSAGES):
         return MailerError(message, transient=True, account_level=True)
-    if code in _TRANSIENT_CODES or status >= 500:
+    if is_transient(exc, _TRANSIENT_CODES):
         return MailerError(message, transient=True)
     if code in ("MessageRejected", "BadRequestException", "InvalidParameterValue"):
         return MailerError(message, transient=False)

@@ -7,35 +7,22 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
 from cis.adapters.keys import STATISTICS_SORT_KEY, attendee_sk, event_pk
-from cis.domain import statistics
-from cis.domain.claims import (
-    claimed_record,
-    decide,
-    owns,
-    replied_record,
-    reply_applies,
-    settled_record,
-)
+from cis.adapters.transactional_repository import TransactionalInviteRepository
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
-    Claim,
-    ClaimOutcome,
     Counters,
     HistoryEntry,
     InviteState,
     PartStat,
-    ReplyChange,
-    Settlement,
     history_status,
 )
-from cis.domain.statistics import EventStatistics
 from cis.errors import RepositoryError
 from cis.ports.repository import MARKER_RETENTION_DAYS
 
@@ -105,7 +92,7 @@ _ADD_COUNTER = (
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
-class SqliteInviteRepository:
+class SqliteInviteRepository(TransactionalInviteRepository[sqlite3.Connection]):
     """Attendees and statistics in one SQLite file, for a single host or local development.
 
     Every mutation runs in `BEGIN IMMEDIATE`, which takes the file's write lock before
@@ -126,102 +113,10 @@ class SqliteInviteRepository:
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._closed = False
-        with self._errors_mapped():
-            connection = self._connection()
-            with self._transaction(connection):
-                for statement in _SCHEMA:
-                    connection.execute(statement)
-                _add_missing_columns(connection)
-
-    def claim(self, claim: Claim) -> ClaimOutcome:
-        """Read, decide and write under the write lock, so exactly one claimant is granted."""
-        with self._errors_mapped():
-            connection = self._connection()
-            with self._transaction(connection):
-                return _claim(connection, claim)
-
-    def settle_then_claim(
-        self, settlements: Sequence[Settlement], claim: Claim
-    ) -> tuple[list[bool], ClaimOutcome]:
-        """Settle, then claim, in one commit: both land or neither does."""
-        with self._errors_mapped():
-            connection = self._connection()
-            with self._transaction(connection):
-                return _settle(connection, settlements), _claim(connection, claim)
-
-    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
-        """Apply each settlement still owned by its token, with its counters, in one commit."""
-        with self._errors_mapped():
-            connection = self._connection()
-            with self._transaction(connection):
-                return _settle(connection, settlements)
-
-    def apply_reply(self, change: ReplyChange) -> bool:
-        """Check, write the reply and add its counters under the write lock, in one commit."""
-        with self._errors_mapped():
-            connection = self._connection()
-            with self._transaction(connection):
-                existing = _read_attendee(connection, change.key)
-                if existing is None or not reply_applies(existing, change):
-                    return False
-                _write_attendee(connection, replied_record(existing, change))
-                _add_counters(connection, change.key.event_uid, change.counters)
-        return True
-
-    def apply_statistics(self, event_uid: str, counters: Counters) -> None:
-        """Add `counters` in one transaction, so a batch's statistics land together."""
-        with self._errors_mapped():
-            connection = self._connection()
-            with self._transaction(connection):
-                _add_counters(connection, event_uid, counters)
-
-    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
-        """Record the marker and add the counters in one commit, unless the marker is known.
-
-        Markers older than `MARKER_RETENTION_DAYS` are dropped as new ones arrive.
-        """
-        with self._errors_mapped():
-            connection = self._connection()
-            with self._transaction(connection):
-                added = connection.execute(
-                    "INSERT OR IGNORE INTO counted_markers (marker, counted_at) "
-                    "VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-                    (marker,),
-                ).rowcount == 1
-                if added:
-                    _add_counters(connection, event_uid, counters)
-                    connection.execute(
-                        "DELETE FROM counted_markers WHERE counted_at < "
-                        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
-                        (f"-{MARKER_RETENTION_DAYS} days",),
-                    )
-        return added
-
-    def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
-        """Read one attendee by any spelling of the address."""
-        with self._errors_mapped():
-            return _read_attendee(self._connection(), AttendeeKey.of(event_uid, email))
-
-    def get_statistics(self, event_uid: str) -> EventStatistics:
-        """Read the event's statistics."""
-        with self._errors_mapped():
-            counters = _read_counters(self._connection(), event_uid)
-        return EventStatistics.from_counters(event_uid, counters)
-
-    def recount(self, event_uid: str) -> EventStatistics:
-        """Rebuild the event's counters from its records; no writer can slip in between."""
-        with self._errors_mapped():
-            connection = self._connection()
-            with self._transaction(connection):
-                rows = connection.execute(
-                    f"{_SELECT_ATTENDEE} WHERE pk = ?", (event_pk(event_uid),)
-                ).fetchall()
-                records = [_record_from_row(row) for row in rows]
-                stored = _read_counters(connection, event_uid)
-                rebuilt = statistics.recount(records, stored)
-                connection.execute("DELETE FROM statistics WHERE pk = ?", (event_pk(event_uid),))
-                _add_counters(connection, event_uid, rebuilt)
-        return EventStatistics.from_counters(event_uid, rebuilt)
+        with self._transaction() as connection:
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            _add_missing_columns(connection)
 
     def close(self) -> None:
         """Close the calling thread's connection and refuse further use.
@@ -246,6 +141,26 @@ class SqliteInviteRepository:
     ) -> None:
         self.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the write lock from the first read to the commit; roll back on any error."""
+        with _errors_mapped():
+            connection = self._connection()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """Read without the write lock: in WAL mode a reader sees the last commit."""
+        with _errors_mapped():
+            yield self._connection()
+
     def _connection(self) -> sqlite3.Connection:
         """Give each thread its own connection, since sqlite3 connections must not be shared."""
         if self._closed:
@@ -267,27 +182,97 @@ class SqliteInviteRepository:
             self._local.connection = connection
         return connection
 
-    @staticmethod
-    @contextmanager
-    def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-        """Hold the write lock from the first read to the commit; roll back on any error."""
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+    def _read_attendee(
+        self, connection: sqlite3.Connection, key: AttendeeKey
+    ) -> AttendeeRecord | None:
+        row = connection.execute(
+            f"{_SELECT_ATTENDEE} WHERE pk = ? AND sk = ?",
+            (event_pk(key.event_uid), attendee_sk(key)),
+        ).fetchone()
+        return None if row is None else _record_from_row(row)
 
-    @staticmethod
-    @contextmanager
-    def _errors_mapped() -> Iterator[None]:
-        """Translate sqlite3 errors into `RepositoryError`: lock waits are worth retrying."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise RepositoryError(f"SQLite: {exc}", transient=_is_busy(exc)) from exc
+    def _write_attendee(self, connection: sqlite3.Connection, record: AttendeeRecord) -> None:
+        history = [
+            {"status": entry.status, "at": _to_text(entry.at), "source": entry.source}
+            for entry in record.history
+        ]
+        connection.execute(
+            _UPSERT_ATTENDEE,
+            (
+                event_pk(record.key.event_uid),
+                attendee_sk(record.key),
+                record.key.event_uid,
+                record.key.address,
+                record.email,
+                record.name,
+                str(record.partstat),
+                record.origin,
+                str(record.state),
+                record.claim_token,
+                _to_optional_text(record.lease_expires_at),
+                _to_optional_text(record.sent_at),
+                record.delivery_id,
+                record.failure_reason,
+                json.dumps(history),
+                _to_optional_text(record.last_reply_at),
+            ),
+        )
+
+    def _event_attendees(
+        self, connection: sqlite3.Connection, event_uid: str
+    ) -> list[AttendeeRecord]:
+        rows = connection.execute(
+            f"{_SELECT_ATTENDEE} WHERE pk = ?", (event_pk(event_uid),)
+        ).fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def _read_counters(self, connection: sqlite3.Connection, event_uid: str) -> dict[str, int]:
+        rows = connection.execute(
+            "SELECT name, amount FROM statistics WHERE pk = ?", (event_pk(event_uid),)
+        ).fetchall()
+        return {name: amount for name, amount in rows if amount}
+
+    def _add_counters(
+        self, connection: sqlite3.Connection, event_uid: str, counters: Counters
+    ) -> None:
+        connection.executemany(
+            _ADD_COUNTER,
+            [
+                (event_pk(event_uid), STATISTICS_SORT_KEY, name, amount)
+                for name, amount in counters.items()
+                if amount
+            ],
+        )
+
+    def _replace_counters(
+        self, connection: sqlite3.Connection, event_uid: str, counters: Counters
+    ) -> None:
+        connection.execute("DELETE FROM statistics WHERE pk = ?", (event_pk(event_uid),))
+        self._add_counters(connection, event_uid, counters)
+
+    def _add_marker(self, connection: sqlite3.Connection, marker: str) -> bool:
+        """Record a new marker and drop those older than `MARKER_RETENTION_DAYS`."""
+        added = connection.execute(
+            "INSERT OR IGNORE INTO counted_markers (marker, counted_at) "
+            "VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            (marker,),
+        ).rowcount == 1
+        if added:
+            connection.execute(
+                "DELETE FROM counted_markers WHERE counted_at < "
+                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
+                (f"-{MARKER_RETENTION_DAYS} days",),
+            )
+        return added
+
+
+@contextmanager
+def _errors_mapped() -> Iterator[None]:
+    """Translate sqlite3 errors into `RepositoryError`: lock waits are worth retrying."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise RepositoryError(f"SQLite: {exc}", transient=_is_busy(exc)) from exc
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -307,63 +292,6 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
     for column, column_type in _ADDED_ATTENDEE_COLUMNS:
         if column not in present:
             connection.execute(f"ALTER TABLE attendees ADD COLUMN {column} {column_type}")
-
-
-def _claim(connection: sqlite3.Connection, claim: Claim) -> ClaimOutcome:
-    existing = _read_attendee(connection, claim.key)
-    outcome = decide(existing, claim)
-    if outcome.granted:
-        _write_attendee(connection, claimed_record(existing, claim))
-    return outcome
-
-
-def _settle(connection: sqlite3.Connection, settlements: Sequence[Settlement]) -> list[bool]:
-    applied: list[bool] = []
-    for settlement in settlements:
-        existing = _read_attendee(connection, settlement.key)
-        if existing is None or not owns(existing, settlement.token):
-            applied.append(False)
-            continue
-        _write_attendee(connection, settled_record(existing, settlement))
-        _add_counters(connection, settlement.key.event_uid, settlement.counters)
-        applied.append(True)
-    return applied
-
-
-def _read_attendee(connection: sqlite3.Connection, key: AttendeeKey) -> AttendeeRecord | None:
-    row = connection.execute(
-        f"{_SELECT_ATTENDEE} WHERE pk = ? AND sk = ?",
-        (event_pk(key.event_uid), attendee_sk(key)),
-    ).fetchone()
-    return None if row is None else _record_from_row(row)
-
-
-def _write_attendee(connection: sqlite3.Connection, record: AttendeeRecord) -> None:
-    history = [
-        {"status": entry.status, "at": _to_text(entry.at), "source": entry.source}
-        for entry in record.history
-    ]
-    connection.execute(
-        _UPSERT_ATTENDEE,
-        (
-            event_pk(record.key.event_uid),
-            attendee_sk(record.key),
-            record.key.event_uid,
-            record.key.address,
-            record.email,
-            record.name,
-            str(record.partstat),
-            record.origin,
-            str(record.state),
-            record.claim_token,
-            _to_optional_text(record.lease_expires_at),
-            _to_optional_text(record.sent_at),
-            record.delivery_id,
-            record.failure_reason,
-            json.dumps(history),
-            _to_optional_text(record.last_reply_at),
-        ),
-    )
 
 
 def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
@@ -388,24 +316,6 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
         ),
         last_reply_at=_from_optional_text(last_reply_at),
     )
-
-
-def _add_counters(connection: sqlite3.Connection, event_uid: str, counters: Counters) -> None:
-    connection.executemany(
-        _ADD_COUNTER,
-        [
-            (event_pk(event_uid), STATISTICS_SORT_KEY, name, amount)
-            for name, amount in counters.items()
-            if amount
-        ],
-    )
-
-
-def _read_counters(connection: sqlite3.Connection, event_uid: str) -> dict[str, int]:
-    rows = connection.execute(
-        "SELECT name, amount FROM statistics WHERE pk = ?", (event_pk(event_uid),)
-    ).fetchall()
-    return {name: amount for name, amount in rows if amount}
 
 
 def _to_text(value: dt.datetime) -> str:

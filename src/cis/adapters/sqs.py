@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError
 
+from cis.adapters.aws_errors import UNREACHABLE, is_transient
 from cis.errors import QueueError
 from cis.ports.queue import OutgoingMessage, QueueRecord
 
@@ -93,7 +94,7 @@ class SqsInviteQueue:
                              len(chunk), exc)
                 failed.extend(chunk)
                 continue
-            except (ConnectionError, HTTPClientError) as exc:
+            except UNREACHABLE as exc:
                 _log.warning("could not reach SQS to delete %d message(s), they will come "
                              "back: %s", len(chunk), exc)
                 failed.extend(chunk)
@@ -117,7 +118,7 @@ class SqsInviteQueue:
         for start in range(0, len(messages), MAX_BATCH):
             try:
                 refused.extend(self._send_chunk(messages[start:start + MAX_BATCH]))
-            except (ClientError, ConnectionError, HTTPClientError) as exc:
+            except (ClientError, *UNREACHABLE) as exc:
                 left = messages[start:]
                 transient = not isinstance(exc, ClientError) or _is_transient(exc)
                 raise QueueError(
@@ -156,7 +157,7 @@ class SqsInviteQueue:
             response = self.client.receive_message(**request)
         except ClientError as exc:
             raise QueueError(f"SQS receive failed: {exc}", transient=_is_transient(exc)) from exc
-        except (ConnectionError, HTTPClientError) as exc:
+        except UNREACHABLE as exc:
             raise QueueError(f"SQS unreachable: {exc}") from exc
         return [
             QueueRecord(
@@ -206,6 +207,4 @@ class SqsInviteQueue:
 
 def _is_transient(exc: ClientError) -> bool:
     """True for throttling and server-side errors, which a later call may not meet."""
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return code in _THROTTLING_CODES or status >= 500
+    return is_transient(exc, _THROTTLING_CODES)

@@ -1,0 +1,282 @@
+"""The DynamoDB invite repository: one table, conditional writes, flat counters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from cis.adapters import keys
+from cis.adapters.aws_errors import error_code
+from cis.adapters.dynamodb.errors import (
+    CONDITION_FAILED,
+    cancellation_error,
+    first_condition_failed,
+    refusal,
+    translated_errors,
+)
+from cis.adapters.dynamodb.expressions import (
+    claim_update,
+    counter_updates,
+    marker_put,
+    reply_update,
+    settlement_update,
+    statistics_update,
+)
+from cis.adapters.dynamodb.items import (
+    attendee_record,
+    counters_of,
+    key_attributes,
+    number,
+    state_of,
+    string,
+)
+from cis.adapters.dynamodb.transactions import chunks, write_dropping_lost
+from cis.domain import statistics
+from cis.domain.model import (
+    AttendeeKey,
+    AttendeeRecord,
+    Claim,
+    ClaimOutcome,
+    Counters,
+    InviteState,
+    ReplyChange,
+    Settlement,
+)
+from cis.domain.statistics import EventStatistics
+from cis.ports.repository import MARKER_RETENTION_DAYS
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+
+    from cis.adapters.dynamodb.items import Item
+
+__all__ = ["DynamoDBInviteRepository"]
+
+
+class DynamoDBInviteRepository:
+    """Attendees and statistics in one DynamoDB table, keyed `pk`/`sk` (see `cis.adapters.keys`).
+
+    Every mutation is a single conditional write or a single transaction, so concurrent
+    consumers never need a read before they write.
+    """
+
+    def __init__(
+        self,
+        *,
+        table_name: str,
+        client: DynamoDBClient | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        self.table_name = table_name
+        # Built here rather than at import, and only when the caller did not inject one.
+        if client is None:
+            client = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+        self.client: DynamoDBClient = client
+
+    def claim(self, claim: Claim) -> ClaimOutcome:
+        """Claim with one conditional UpdateItem; on refusal, the returned old item says why.
+
+        UpdateItem rather than PutItem so that `history` from earlier attempts survives a
+        take-over without reading it first.
+        """
+        try:
+            with translated_errors("claim"):
+                response = self.client.update_item(**claim_update(self.table_name, claim),
+                                                   ReturnValues="ALL_OLD")
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise  # pragma: no cover - translated_errors lets only condition failures out
+            return refusal(exc.response.get("Item"), exc)  # type: ignore[arg-type]
+        old = response.get("Attributes")
+        if not old or state_of(old) is InviteState.RELEASED:
+            return ClaimOutcome.CLAIMED
+        return ClaimOutcome.TAKEN_OVER
+
+    def settle_then_claim(
+        self, settlements: Sequence[Settlement], claim: Claim
+    ) -> tuple[list[bool], ClaimOutcome]:
+        """One transaction with the settlements, their counters and the claim.
+
+        A lost claim or a refused claim cancels the whole transaction; the cancellation says
+        which, with the refused claim's item, so the rest is sent again without them. Once
+        every settlement is lost, a claim still pending is made on its own. Settlements too
+        many for one transaction, or one of the attendee being claimed, are settled first in
+        calls of their own.
+        """
+        if not settlements:
+            return [], self.claim(claim)
+        grouped = chunks(settlements)
+        if len(grouped) > 1 or claim.key in {settlement.key for settlement in settlements}:
+            return self.settle(settlements), self.claim(claim)
+        # The claim is the last conditional action, after every settlement of the chunk.
+        claim_position = len(settlements)
+        refused: list[ClaimOutcome] = []
+
+        def actions(pending: list[int]) -> list[TransactWriteItemTypeDef]:
+            settling = [index for index in pending if index != claim_position]
+            if not settling:
+                return []  # a claim left alone is made by `claim`, with one UpdateItem
+            transaction = self._settlement_actions(settlements, settling)
+            if claim_position in pending:
+                transaction.insert(len(settling), {"Update": claim_update(self.table_name, claim)})
+            return transaction
+
+        def lost(position: int, old: Item | None, exc: ClientError) -> None:
+            if position == claim_position:
+                refused.append(refusal(old, exc))
+
+        written = write_dropping_lost(
+            self.client, "settle and claim", [*grouped[0], claim_position], actions, lost
+        )
+        applied = [index in written for index in range(len(settlements))]
+        if claim_position in written:
+            return applied, ClaimOutcome.CLAIMED
+        return applied, refused[0] if refused else self.claim(claim)
+
+    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Settle in one transaction per chunk of up to 100 actions, counters included.
+
+        Each chunk carries its attendee updates and one `ADD` per event of the chunk, so a
+        record change and its counters commit together. Settlements whose claim was lost
+        cancel the whole transaction; they are marked not applied and the rest is retried.
+        """
+        applied = [False] * len(settlements)
+        actions = partial(self._settlement_actions, settlements)
+        for chunk in chunks(settlements):
+            for index in write_dropping_lost(self.client, "settle", chunk, actions):
+                applied[index] = True
+        return applied
+
+    def apply_reply(self, change: ReplyChange) -> bool:
+        """Apply the reply in one call: a transaction with its counters, else one UpdateItem.
+
+        The attendee update is conditional on the state the reply was decided on, and the
+        statistics `ADD` rides in the same transaction, so both land or neither does. A
+        failed condition means someone changed the attendee first: nothing is written.
+        """
+        attendee = reply_update(self.table_name, change)
+        counters = statistics_update(self.table_name, change.key.event_uid, change.counters)
+        try:
+            with translated_errors("apply_reply"):
+                if counters is None:
+                    self.client.update_item(**attendee)
+                else:
+                    self.client.transact_write_items(
+                        TransactItems=[{"Update": attendee}, {"Update": counters}]
+                    )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED or first_condition_failed(exc):
+                return False
+            raise cancellation_error(exc, "apply_reply") from exc
+        return True
+
+    def apply_statistics(self, event_uid: str, counters: Counters) -> None:
+        """Add the counters with one UpdateItem `ADD`, which creates missing counters at zero."""
+        update = statistics_update(self.table_name, event_uid, counters)
+        if update is None:
+            return
+        with translated_errors("apply_statistics"):
+            self.client.update_item(**update)
+
+    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
+        """Put the marker item, if absent, and `ADD` the counters in one transaction.
+
+        The marker item carries `expires_at` (seconds since 1970), the attribute the table's
+        TTL deletes it by, `MARKER_RETENTION_DAYS` from now.
+        """
+        update = statistics_update(self.table_name, event_uid, counters)
+        expires = int(time.time()) + MARKER_RETENTION_DAYS * 86_400
+        actions = [marker_put(self.table_name, marker, event_uid, expires)]
+        if update is not None:
+            actions.append({"Update": update})
+        try:
+            with translated_errors("apply_statistics_once"):
+                self.client.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if first_condition_failed(exc):
+                return False
+            raise cancellation_error(exc, "apply_statistics_once") from exc
+        return True
+
+    def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
+        """Read one attendee with a consistent read, so a claim just made is visible."""
+        key = AttendeeKey.of(event_uid, email)
+        with translated_errors("get_attendee"):
+            response = self.client.get_item(
+                TableName=self.table_name,
+                Key=key_attributes(keys.attendee_item_key(key)),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return attendee_record(event_uid, item) if item else None
+
+    def get_statistics(self, event_uid: str) -> EventStatistics:
+        """Read the statistics item with a consistent read; a missing item reads as zeros."""
+        with translated_errors("get_statistics"):
+            response = self.client.get_item(
+                TableName=self.table_name,
+                Key=key_attributes(keys.statistics_item_key(event_uid)),
+                ConsistentRead=True,
+            )
+        return EventStatistics.from_counters(event_uid, counters_of(response.get("Item", {})))
+
+    def recount(self, event_uid: str) -> EventStatistics:
+        """Query the event's partition once (attendees and statistics), rebuild, replace.
+
+        Not atomic: an `ADD` landing between the query and the put is overwritten. A recount
+        repairs drift while the event is quiet; it is not meant to run beside live sending.
+        """
+        records: list[AttendeeRecord] = []
+        stored: dict[str, int] = {}
+        for item in self._partition(event_uid):
+            sort_key = item["sk"].get("S", "")
+            if sort_key == keys.STATISTICS_SORT_KEY:
+                stored = counters_of(item)
+            elif sort_key.startswith(keys.ATTENDEE_PREFIX):
+                records.append(attendee_record(event_uid, item))
+        rebuilt = statistics.recount(records, stored)
+        new_item: dict[str, AttributeValueTypeDef] = {
+            **key_attributes(keys.statistics_item_key(event_uid)),
+            **{name: number(str(amount)) for name, amount in rebuilt.items()},
+        }
+        with translated_errors("recount"):
+            self.client.put_item(TableName=self.table_name, Item=new_item)
+        return EventStatistics.from_counters(event_uid, rebuilt)
+
+    def _partition(self, event_uid: str) -> Iterator[Item]:
+        start: Item | None = None
+        while True:
+            arguments: dict[str, Any] = {}
+            if start:
+                arguments["ExclusiveStartKey"] = start
+            with translated_errors("recount"):
+                page = self.client.query(
+                    TableName=self.table_name,
+                    KeyConditionExpression="#pk = :pk",
+                    ExpressionAttributeNames={"#pk": "pk"},
+                    ExpressionAttributeValues={":pk": string(keys.event_pk(event_uid))},
+                    ConsistentRead=True,
+                    **arguments,
+                )
+            yield from page["Items"]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def _settlement_actions(
+        self, settlements: Sequence[Settlement], positions: Sequence[int]
+    ) -> list[TransactWriteItemTypeDef]:
+        """The settlements at `positions`, each conditional on its claim, then their counters."""
+        actions: list[TransactWriteItemTypeDef] = [
+            {"Update": settlement_update(self.table_name, settlements[index])}
+            for index in positions
+        ]
+        actions.extend(counter_updates(self.table_name, settlements, positions))
+        return actions

@@ -1,0 +1,177 @@
+"""The invite repository's rules, written once for stores that run code inside a transaction."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Generic, TypeVar
+
+from cis.domain import statistics
+from cis.domain.claims import (
+    claimed_record,
+    decide,
+    owns,
+    replied_record,
+    reply_applies,
+    settled_record,
+)
+from cis.domain.model import (
+    AttendeeKey,
+    AttendeeRecord,
+    Claim,
+    ClaimOutcome,
+    Counters,
+    ReplyChange,
+    Settlement,
+)
+from cis.domain.statistics import EventStatistics
+
+__all__ = ["TransactionalInviteRepository"]
+
+Handle = TypeVar("Handle")
+"""What a backend's transaction gives its I/O steps: a connection, or nothing at all."""
+
+
+class TransactionalInviteRepository(ABC, Generic[Handle]):
+    """Implements `InviteRepository` by reading, deciding and writing inside one transaction.
+
+    Every public method holds the shared rule: it opens a transaction, reads what the rule
+    needs, decides with `cis.domain.claims` and `cis.domain.statistics`, and writes the
+    outcome before the transaction ends. A backend supplies only the transaction and a few
+    small I/O steps on the handle it yields, the way Powertools' persistence layer lets
+    each store implement `_get_record` and `_put_record`. The transaction must make its
+    read-decide-write atomic against every other writer (a lock, or SQLite's
+    `BEGIN IMMEDIATE`) and undo every step when the block raises.
+
+    DynamoDB cannot run this code inside its transactions, so its adapter states the same
+    rules as condition expressions instead; the contract tests hold all of them equal.
+    """
+
+    # --- the port ------------------------------------------------------------------------
+
+    def claim(self, claim: Claim) -> ClaimOutcome:
+        """Read, decide and write in one transaction, so exactly one claimant is granted."""
+        with self._transaction() as handle:
+            return self._claim(handle, claim)
+
+    def settle_then_claim(
+        self, settlements: Sequence[Settlement], claim: Claim
+    ) -> tuple[list[bool], ClaimOutcome]:
+        """Settle, then claim, in one transaction: both land or neither does."""
+        with self._transaction() as handle:
+            return self._settle(handle, settlements), self._claim(handle, claim)
+
+    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Apply each settlement still owned by its token, with its counters, in one transaction.
+
+        Settlements are decided in order, so a second settlement of one attendee sees the
+        first one's outcome.
+        """
+        with self._transaction() as handle:
+            return self._settle(handle, settlements)
+
+    def apply_reply(self, change: ReplyChange) -> bool:
+        """Check, write the reply and add its counters in one transaction."""
+        with self._transaction() as handle:
+            existing = self._read_attendee(handle, change.key)
+            if existing is None or not reply_applies(existing, change):
+                return False
+            self._write_attendee(handle, replied_record(existing, change))
+            self._add_counters(handle, change.key.event_uid, change.counters)
+            return True
+
+    def apply_statistics(self, event_uid: str, counters: Counters) -> None:
+        """Add `counters` in one transaction, so a batch's statistics land together."""
+        with self._transaction() as handle:
+            self._add_counters(handle, event_uid, counters)
+
+    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
+        """Record the marker and add the counters in one transaction, unless the marker is known."""
+        with self._transaction() as handle:
+            if not self._add_marker(handle, marker):
+                return False
+            self._add_counters(handle, event_uid, counters)
+            return True
+
+    def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
+        """Read one attendee by any spelling of the address."""
+        with self._reading() as handle:
+            return self._read_attendee(handle, AttendeeKey.of(event_uid, email))
+
+    def get_statistics(self, event_uid: str) -> EventStatistics:
+        """Read the event's statistics (all zero for an event never seen)."""
+        with self._reading() as handle:
+            counters = self._read_counters(handle, event_uid)
+        return EventStatistics.from_counters(event_uid, counters)
+
+    def recount(self, event_uid: str) -> EventStatistics:
+        """Rebuild the event's counters from its records in one transaction, so no writer slips in.
+
+        Counters no record can prove (rejected requests, skipped duplicates) keep their values.
+        """
+        with self._transaction() as handle:
+            records = self._event_attendees(handle, event_uid)
+            stored = self._read_counters(handle, event_uid)
+            rebuilt = statistics.recount(records, stored)
+            self._replace_counters(handle, event_uid, rebuilt)
+        return EventStatistics.from_counters(event_uid, rebuilt)
+
+    # --- the rules shared by claim, settle and settle_then_claim -------------------------
+
+    def _claim(self, handle: Handle, claim: Claim) -> ClaimOutcome:
+        existing = self._read_attendee(handle, claim.key)
+        outcome = decide(existing, claim)
+        if outcome.granted:
+            self._write_attendee(handle, claimed_record(existing, claim))
+        return outcome
+
+    def _settle(self, handle: Handle, settlements: Sequence[Settlement]) -> list[bool]:
+        applied: list[bool] = []
+        for settlement in settlements:
+            existing = self._read_attendee(handle, settlement.key)
+            if existing is None or not owns(existing, settlement.token):
+                applied.append(False)
+                continue
+            self._write_attendee(handle, settled_record(existing, settlement))
+            self._add_counters(handle, settlement.key.event_uid, settlement.counters)
+            applied.append(True)
+        return applied
+
+    # --- what a backend supplies ---------------------------------------------------------
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Handle]:
+        """One atomic unit of reads and writes: isolated from other writers, undone on error."""
+
+    def _reading(self) -> AbstractContextManager[Handle]:
+        """A read on its own; a transaction unless the store reads consistently without one."""
+        return self._transaction()
+
+    @abstractmethod
+    def _read_attendee(self, handle: Handle, key: AttendeeKey) -> AttendeeRecord | None:
+        """The attendee stored under `key`, or None."""
+
+    @abstractmethod
+    def _write_attendee(self, handle: Handle, record: AttendeeRecord) -> None:
+        """Store `record` whole under its key, replacing what was there."""
+
+    @abstractmethod
+    def _event_attendees(self, handle: Handle, event_uid: str) -> list[AttendeeRecord]:
+        """Every attendee record of one event."""
+
+    @abstractmethod
+    def _read_counters(self, handle: Handle, event_uid: str) -> dict[str, int]:
+        """The event's counters; an event never counted has none."""
+
+    @abstractmethod
+    def _add_counters(self, handle: Handle, event_uid: str, counters: Counters) -> None:
+        """Add each amount to the event's counter of that name, creating missing ones at zero."""
+
+    @abstractmethod
+    def _replace_counters(self, handle: Handle, event_uid: str, counters: Counters) -> None:
+        """Make `counters` the event's only counters."""
+
+    @abstractmethod
+    def _add_marker(self, handle: Handle, marker: str) -> bool:
+        """Remember `marker`; False, changing nothing, when it is remembered already."""
