@@ -17,6 +17,13 @@ from cis.domain.zones import iana_zone
 MAX_BODY_BYTES = 256 * 1024
 """SQS's own limit; anything larger cannot have come from a well-behaved producer."""
 
+MAX_NESTING = 200
+"""Arrays and objects a value may sit inside, counted from the message (or the object checked).
+
+Far deeper than any v1 message needs, and the depth the models' JSON reader allows, so the two
+refuse the same bodies (test_deep_nesting_gets_the_same_answer_from_both).
+"""
+
 UID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9@._:+=-]{0,254}$"
 ORIGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _UID = re.compile(UID_PATTERN)

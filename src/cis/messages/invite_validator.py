@@ -1,20 +1,22 @@
 """Message format v1 checked by hand, so that a Lambda cold start need not import pydantic.
 
 It accepts what the models in `cis.messages.invite_models` accept, builds the same request, and
-finds the same problems in the same order and words as pydantic: in each object the unknown keys
-first, then every field in the models' order, then the checks across fields once the fields
-are all valid. A property test holds the two equal.
+finds the same problems in the same order as pydantic: in each object the unknown keys first,
+then every field in the models' order, then the checks across fields once the fields are all
+valid. It also decides JSON that is not plain text itself (a lone surrogate, deep nesting),
+refusing what pydantic's JSON reader refuses. A property test holds the two equal.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
 from cis.domain.model import EventStatus, InviteRequest, PartStat
 from cis.messages.invite_rules import (
+    MAX_NESTING,
     ORIGIN_PATTERN,
     UID_PATTERN,
     WHITE_SPACE,
@@ -29,7 +31,7 @@ from cis.messages.invite_rules import (
     single_line,
 )
 
-__all__ = ["MessageProblems", "validate_message"]
+__all__ = ["MessageProblems", "json_object", "validate_message"]
 
 Check = Callable[[Any], Any]
 """Turns a decoded JSON value into a field's value, or raises `_Bad`."""
@@ -211,13 +213,68 @@ _MESSAGE = _model({
 }, across=_same_event)
 
 
+class _Repeated(dict[str, Any]):
+    """A JSON object naming a key more than once; `replaced` holds the values that lost."""
+
+    replaced: tuple[Any, ...] = ()
+
+
+def json_object(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """`json`'s `object_pairs_hook` for a v1 body: a key named twice counts with its last value.
+
+    The values it replaces are kept aside, so that they too must be text (`_not_text`).
+    """
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    last = {key: index for index, (key, _) in enumerate(pairs)}
+    repeated = _Repeated(value)
+    repeated.replaced = tuple(item for index, (key, item) in enumerate(pairs)
+                              if last[key] != index)
+    return repeated
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _not_text(value: Any) -> str | None:
+    r"""Why a decoded JSON value cannot be read as Unicode text, or None when it can.
+
+    Every string, key or value, must be Unicode text: a surrogate code point (an unpaired
+    `\ud800` escape) is not. No value may sit inside more than `MAX_NESTING` arrays and
+    objects, counted from `value` itself. Both hold wherever the value occurs, even under a key
+    that a later one of the same name replaces (when `json_object` read the object).
+    """
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_NESTING:
+            return f"nests arrays and objects more than {MAX_NESTING} deep"
+        if isinstance(item, str):
+            if not item.isascii() and (found := _SURROGATE.search(item)):
+                return (f"a string holds U+{ord(found.group()):04X}, a lone surrogate, which is "
+                        "not Unicode text")
+        elif isinstance(item, dict):
+            pending.extend((key, depth) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+            if isinstance(item, _Repeated):
+                pending.extend((child, depth + 1) for child in item.replaced)
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return None
+
+
 def validate_message(data: Any) -> InviteRequest:
     """The request a decoded v1 body asks for.
 
     Raises:
-        MessageProblems: every problem, in the order pydantic reports them.
+        MessageProblems: every problem, in the order pydantic reports them; a body that is not
+            plain text names no field (its one problem is at the root).
 
     """
+    problem = _not_text(data)
+    if problem:
+        raise MessageProblems((((), problem),))
     try:
         message = _MESSAGE(data)
     except _Bad as bad:
