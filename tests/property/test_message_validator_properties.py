@@ -1,8 +1,7 @@
 """The v1 validator and the pydantic models, an independent reference, agree on any body.
 
 Both accept it and build the same request, or both reject it naming the same field first and
-the same event uid. The words are not compared: JSON that is not plain text (a lone surrogate,
-deep nesting, bytes that are not UTF-8) gets the validator's own.
+the same event uid. The words are the validator's own, so they are not compared.
 """
 
 from __future__ import annotations
@@ -49,8 +48,8 @@ def assert_same_answer(body: str | bytes) -> None:
     assert outcome(parse_body, body) == outcome(parse_body_with_models, body)
 
 
-# Each field's own kind of value at and around its limits, with the whitespace pydantic strips
-# (and the U+001C..U+001F that only Python's str.strip() would).
+# Each field's own kind of value at and around its limits, with the white space that is stripped
+# (and the U+001C..U+001F that only Python's str.strip() would strip).
 edge_space = st.text(st.sampled_from([*WHITE_SPACE, *"\x1c\x1d\x1e\x1f\u200b\ufeff"]),
                      max_size=2)
 

@@ -49,7 +49,7 @@ ODD_JSON: dict[str, tuple[str | bytes, str | None]] = {
         "a string holds U+D800, a lone surrogate, which is not Unicode text"),
     "a surrogate pair escaped": (GOOD.replace('"Ann"', '"A\\ud83d\\ude00n"'), None),
     "nesting 200 deep in request.name": (
-        GOOD.replace('"Ann"', "[" * 199 + "]" * 199), "Input should be a valid string"),
+        GOOD.replace('"Ann"', "[" * 199 + "]" * 199), "must be a string"),
     "nesting past 200 deep in a field": (
         GOOD.replace('"Ann"', "[" * 200 + "]" * 200),
         "nests arrays and objects more than 200 deep"),

@@ -25,7 +25,6 @@ from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
     address_problem,
-    describe,
     event_uid_of,
 )
 from cis.messages.invite_validator import MessageProblems, json_object, validate_message
@@ -66,8 +65,8 @@ def parse_body(body: str | bytes) -> InviteRequest:
     try:
         return validate_message(data)
     except MessageProblems as exc:
-        field, reason = describe(exc.problems)
-        raise InvalidRequestError(reason, field=field, event_uid=event_uid_of(data)) from None
+        raise InvalidRequestError(exc.reason, field=exc.field,
+                                  event_uid=event_uid_of(data)) from None
 
 
 def parse_body_with_models(body: str | bytes) -> InviteRequest:
