@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from cis.domain.model import InviteRequest
 from cis.errors import InvalidRequestError
 from cis.messages.invite_format import parse_body, parse_body_with_models
-from cis.messages.invite_rules import WHITE_SPACE
+from cis.messages.invite_rules import MAX_BODY_BYTES, UID_PATTERN, WHITE_SPACE
+from cis.messages.invite_validator import MessageProblems, validate_event, validate_request
 from tests.property.test_message_properties import (
     UID,
     ZONES,
@@ -279,3 +281,42 @@ def test_a_key_named_twice_gets_the_same_answer_from_both(
     target[name] = marker
     twice = f"{replaced}, {json.dumps(name)}: {json.dumps(value)}"
     assert_same_answer(json.dumps(data).replace(json.dumps(marker), twice))
+
+
+def problem_of(check: Any, *args: Any) -> tuple[str | None, str] | None:
+    """The field and reason `check` rejects with, or None when it accepts."""
+    try:
+        check(*args)
+    except (InvalidRequestError, MessageProblems) as exc:
+        return exc.field, exc.reason
+    return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(near_valid_bodies())
+def test_an_event_alone_gets_the_answer_it_gets_in_a_message(data: Any) -> None:
+    # The `cis` command checks EVENT.json with `validate_event`: what a message would say.
+    event = data["event"]
+    uid = event.get("uid") if isinstance(event, dict) else None
+    valid_uid = isinstance(uid, str) and re.fullmatch(UID_PATTERN, uid) is not None
+    message = json.dumps({"request": {"uid": uid if valid_uid else UID,
+                                      "email": "ann@example.org"}, "event": event})
+    assume(len(message) <= MAX_BODY_BYTES)  # refused by size before it is read
+    assert problem_of(validate_event, event) == problem_of(parse_body, message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_valid_bodies())
+def test_a_request_alone_gets_the_answer_it_gets_in_a_message(data: Any) -> None:
+    # The `cis` command checks each CSV row with `validate_request`.
+    request = data["request"]
+    event = _valid_body()["event"]
+    message = json.dumps({"request": request, "event": event})
+    assume(len(message) <= MAX_BODY_BYTES)  # refused by size before it is read
+    expected = problem_of(parse_body, message)
+    if expected == ("request.uid", "request.uid must equal event.uid"):
+        expected = None  # a check of whole messages
+    assert problem_of(validate_request, request) == expected
+    if expected is None:
+        same_event = json.dumps({"request": {**request, "uid": UID}, "event": event})
+        assert validate_request(request) == parse_body(same_event).invitee

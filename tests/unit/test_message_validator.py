@@ -1,4 +1,4 @@
-"""The hand-written v1 validator: the Lambda path without pydantic, and the odd JSON it decides."""
+"""The one run-time validator: no pydantic on any run-time path, and the odd JSON it decides."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import cis.messages.invite_format
 from cis.domain.model import InviteRequest
 from cis.errors import InvalidRequestError
 from cis.messages.invite_format import parse_body, parse_body_with_models
-from tests.support import body, sns_wrapped
+from tests.support import body, event_json, sns_wrapped
 
 ROOT = Path(__file__).parents[2]
 GOOD = body("ann@example.org", name="Ann")
@@ -142,6 +142,46 @@ def test_the_import_check_sees_pydantic_when_something_imports_it() -> None:
     assert "pydantic was imported" in result.stderr
 
 
+COMMAND_INPUTS = """
+    import contextlib, io, json, pathlib, sys, tempfile
+    from cis.cli import main
+    from cis.cli.inputs import UsageError, attendee_row, read_attendees, read_event
+    from tests.support import event_json
+    folder = pathlib.Path(tempfile.mkdtemp())
+    event = folder / "event.json"
+    event.write_text(json.dumps(event_json("u1")), encoding="utf-8")
+    wrong = folder / "wrong.json"
+    wrong.write_text(json.dumps(event_json("u1", timezone="Mars/Base")), encoding="utf-8")
+    attendees = folder / "attendees.csv"
+    attendees.write_text("email,name,origin\\nann@example.org,Ann,web\\ncarol@,,\\n"
+                         "dan@example.org,Dan,no way\\n", encoding="utf-8")
+    outbox = str(folder / "outbox")
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        assert main(["send", str(event), str(attendees), "--outbox", outbox,
+                     "--state", str(folder / "cis.db")]) == 1
+        assert main(["send", str(wrong), str(attendees), "--outbox", outbox,
+                     "--state", str(folder / "cis.db")]) == 2
+        assert main(["render", str(event), "--to", "ann@example.org"]) == 0
+        assert main(["render", str(event), "--to", "carol@"]) == 2
+    assert "rejected: 2" in sink.getvalue(), sink.getvalue()
+    for text in ('["x"]', '{"uid": "\\\\ud800"}', "[" * 300 + "]" * 300, "[" * 9999):
+        wrong.write_text(text, encoding="utf-8")
+        try:
+            read_event(wrong)
+        except UsageError:
+            pass
+    assert [row.line for row in read_attendees(attendees, "u1") if row.problem] == [3, 4]
+    assert attendee_row(1, {"email": "x"}, "u1").problem
+    assert "pydantic" not in sys.modules, "pydantic was imported"
+"""
+
+
+def test_cis_command_reads_and_checks_its_inputs_without_importing_pydantic() -> None:
+    result = run_fresh(COMMAND_INPUTS)
+    assert result.returncode == 0, result.stderr
+
+
 def test_good_requests_and_settings_are_checked_without_importing_email_validator() -> None:
     result = run_fresh("""
         import sys
@@ -171,3 +211,17 @@ def test_models_are_still_named_by_the_message_format_module() -> None:
     assert cis.messages.invite_format.first_problem.__name__ == "first_problem"
     with pytest.raises(AttributeError):
         _ = cis.messages.invite_format.NoSuchModel  # type: ignore[attr-defined]
+
+
+def test_an_event_file_is_checked_as_a_message_checks_its_event(tmp_path: Path) -> None:
+    from cis.cli.inputs import UsageError, read_event
+
+    event = event_json("u1", summary="", sequence=-1)
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+    with pytest.raises(InvalidRequestError) as in_message:
+        parse_body(json.dumps({"request": {"uid": "u1", "email": "a@example.org"},
+                               "event": event}))
+    with pytest.raises(UsageError) as in_file:
+        read_event(path)
+    assert str(in_file.value) == f"{path}: {in_message.value}"

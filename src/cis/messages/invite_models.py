@@ -1,8 +1,8 @@
 """Message format v1 as pydantic models: the schema exported to `docs/`, and the reference.
 
-`parse_body` checks bodies with `cis.messages.invite_validator` instead, which spares a Lambda
-cold start pydantic's import. The models give `json_schema()`, and a property test holds the
-validator to them (same bodies accepted, same request, same field named first).
+No run-time path imports this module: every body and every input of the `cis` command is
+checked by `cis.messages.invite_validator`. The models give `json_schema()`, and a property
+test holds the validator to them (same bodies accepted, same request, same field named first).
 """
 
 from __future__ import annotations
@@ -149,16 +149,14 @@ def validate_text(text: str | bytes, data: Any) -> InviteRequest:
     return message.to_domain()
 
 
-def first_problem(exc: ValidationError, *, within: str = "") -> tuple[str, str]:
-    """The dotted field and pydantic's reason for the first problem, and how many more there are.
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """The dotted field and pydantic's reason for the first problem of a whole message.
 
-    `within` names the object that was validated when it was not a whole message (`event`). A
-    check across fields fails on the model that holds them; its problem is placed on the field
-    its message names first (`dtend must be after dtstart` on `event.dtend`), where the
+    A check across fields fails on the model that holds them; its problem is placed on the
+    field its message names first (`dtend must be after dtstart` on `event.dtend`), where the
     validator places it.
     """
-    prefix = (within,) if within else ()
-    problems = [_placed((*prefix, *error["loc"]), error["msg"])
+    problems = [_placed(tuple(error["loc"]), error["msg"])
                 for error in exc.errors(include_url=False)]
     return describe(problems)
 

@@ -1,6 +1,7 @@
-"""Message format v1 checked field by field, so that a Lambda cold start need not import pydantic.
+"""Message format v1 checked field by field: the one validator of every run-time path.
 
-`parse_body` (the Lambda, the worker, library callers) checks whole messages with it. In
+`parse_body` (the Lambda, the worker, library callers) checks whole messages with it, and the
+`cis` command checks EVENT.json and each CSV row with it; none of them imports pydantic. In
 each object the unknown keys are reported first (a misspelt key is the likeliest cause of
 what follows), then every field in the order of the tables in docs/message-format.md, then
 the checks across fields once the fields are all valid. A property test holds it to the
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from cis.domain.model import EventStatus, InviteRequest, PartStat
+from cis.domain.model import Event, EventStatus, Invitee, InviteRequest, PartStat
 from cis.messages.invite_rules import (
     MAX_NESTING,
     ORIGIN_PATTERN,
@@ -37,7 +38,9 @@ from cis.messages.invite_rules import (
     to_datetime,
 )
 
-__all__ = ["MessageProblems", "json_object", "validate_message"]
+__all__ = [
+    "MessageProblems", "json_object", "validate_event", "validate_message", "validate_request",
+]
 
 Check = Callable[[Any], Any]
 """Turns a decoded JSON value into a field's value, or raises `_Bad`."""
@@ -314,3 +317,26 @@ def validate_message(data: Any) -> InviteRequest:
         event=domain_event(event, start=event["start"], end=event["end"]),
         invitee=domain_invitee(request),
     )
+
+
+def validate_event(data: Any) -> Event:
+    """The event a decoded v1 `event` object describes (the `cis` command's EVENT.json).
+
+    Raises:
+        MessageProblems: every problem, its field named as in a message (`event.summary`).
+
+    """
+    event = _checked(_EVENT, data, ("event",))
+    return domain_event(event, start=event["start"], end=event["end"])
+
+
+def validate_request(data: Any) -> Invitee:
+    """The invitee a decoded v1 `request` object names (one row of the `cis` command's CSV).
+
+    Its `uid` is checked as a uid; that it equals the event's is a check of whole messages.
+
+    Raises:
+        MessageProblems: every problem, its field named as in a message (`request.email`).
+
+    """
+    return domain_invitee(_checked(_REQUEST, data, ("request",)))
