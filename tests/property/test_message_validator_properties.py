@@ -1,22 +1,24 @@
-"""The hand-written v1 validator and the pydantic models give the same answer for any body.
+"""The v1 validator and the pydantic models, an independent reference, agree on any body.
 
-Same request, or both reject naming the same field, for the same reason (with the same count
-of further problems) and the same event uid.
+Both accept it and build the same request, or both reject it naming the same field first and
+the same event uid. The words are the validator's own, so they are not compared.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from cis.domain.model import InviteRequest
 from cis.errors import InvalidRequestError
 from cis.messages.invite_format import parse_body, parse_body_with_models
-from cis.messages.invite_rules import WHITE_SPACE
+from cis.messages.invite_rules import MAX_BODY_BYTES, UID_PATTERN, WHITE_SPACE
+from cis.messages.invite_validator import MessageProblems, validate_event, validate_request
 from tests.property.test_message_properties import (
     UID,
     ZONES,
@@ -32,14 +34,15 @@ from tests.property.test_message_properties import (
     zone_names,
 )
 
-Outcome = InviteRequest | tuple[str | None, str, str | None]
+Outcome = InviteRequest | tuple[str | None, str | None]
 
 
 def outcome(parse: Any, body: str | bytes) -> Outcome:
+    """The request built, or the field named first and the event uid of the rejection."""
     try:
         request: InviteRequest = parse(body)
     except InvalidRequestError as exc:
-        return exc.field, exc.reason, exc.event_uid
+        return exc.field, exc.event_uid
     return request
 
 
@@ -47,8 +50,8 @@ def assert_same_answer(body: str | bytes) -> None:
     assert outcome(parse_body, body) == outcome(parse_body_with_models, body)
 
 
-# Each field's own kind of value at and around its limits, with the whitespace pydantic strips
-# (and the U+001C..U+001F that only Python's str.strip() would).
+# Each field's own kind of value at and around its limits, with the white space that is stripped
+# (and the U+001C..U+001F that only Python's str.strip() would strip).
 edge_space = st.text(st.sampled_from([*WHITE_SPACE, *"\x1c\x1d\x1e\x1f\u200b\ufeff"]),
                      max_size=2)
 
@@ -229,10 +232,8 @@ def test_any_bytes_or_text_get_the_same_answer_from_both(body: str | bytes) -> N
     field=st.sampled_from(sorted(FIELDS)),
     text=st.sampled_from(['"\\ud800"', '"a\\udfff"', '"\\ud83d\\ude00"', "1", '"x", "x": 1']),
 )
-def test_text_pydantic_reads_differently_gets_the_same_answer_from_both(
-    field: tuple[str, str], text: str
-) -> None:
-    # Lone surrogates and repeated keys: valid JSON for `json`, not the same for pydantic.
+def test_odd_text_gets_the_same_answer_from_both(field: tuple[str, str], text: str) -> None:
+    # Lone surrogates and repeated keys: JSON that `json` reads, and pydantic's reader not alike.
     section, name = field
     marker = "__marker__"
     data = _valid_body()
@@ -259,3 +260,63 @@ def test_any_zone_gets_the_same_answer_from_both(timezone: str, dtstart: Any) ->
     data = _valid_body()
     data["event"].update(timezone=timezone, dtstart=dtstart, dtend="2199-12-31T23:00:00")
     assert_same_answer(json.dumps(data))
+
+
+odd_values = st.sampled_from(['"\\ud800"', '"\\udc00x"', "[" * 200 + "]" * 200,
+                              "[" * 201 + "]" * 201, '{"a": ' * 199 + "0" + "}" * 199, '"ok"'])
+
+
+@settings(max_examples=100, deadline=None)
+@given(field=st.sampled_from([("", "request"), ("", "event"), *sorted(FIELDS)]),
+       replaced=odd_values, last=st.sampled_from(["valid", "invalid"]))
+def test_a_key_named_twice_gets_the_same_answer_from_both(
+    field: tuple[str, str], replaced: str, last: str
+) -> None:
+    # The replaced value is gone once read, yet still has to be text and not nested too deep.
+    section, name = field
+    data: Any = _valid_body()
+    target = data[section] if section else data
+    value = target.get(name, "ACCEPTED") if last == "valid" else "__invalid__"
+    marker = "__marker__"
+    target[name] = marker
+    twice = f"{replaced}, {json.dumps(name)}: {json.dumps(value)}"
+    assert_same_answer(json.dumps(data).replace(json.dumps(marker), twice))
+
+
+def problem_of(check: Any, *args: Any) -> tuple[str | None, str] | None:
+    """The field and reason `check` rejects with, or None when it accepts."""
+    try:
+        check(*args)
+    except (InvalidRequestError, MessageProblems) as exc:
+        return exc.field, exc.reason
+    return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(near_valid_bodies())
+def test_an_event_alone_gets_the_answer_it_gets_in_a_message(data: Any) -> None:
+    # The `cis` command checks EVENT.json with `validate_event`: what a message would say.
+    event = data["event"]
+    uid = event.get("uid") if isinstance(event, dict) else None
+    valid_uid = isinstance(uid, str) and re.fullmatch(UID_PATTERN, uid) is not None
+    message = json.dumps({"request": {"uid": uid if valid_uid else UID,
+                                      "email": "ann@example.org"}, "event": event})
+    assume(len(message) <= MAX_BODY_BYTES)  # refused by size before it is read
+    assert problem_of(validate_event, event) == problem_of(parse_body, message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_valid_bodies())
+def test_a_request_alone_gets_the_answer_it_gets_in_a_message(data: Any) -> None:
+    # The `cis` command checks each CSV row with `validate_request`.
+    request = data["request"]
+    event = _valid_body()["event"]
+    message = json.dumps({"request": request, "event": event})
+    assume(len(message) <= MAX_BODY_BYTES)  # refused by size before it is read
+    expected = problem_of(parse_body, message)
+    if expected == ("request.uid", "request.uid must equal event.uid"):
+        expected = None  # a check of whole messages
+    assert problem_of(validate_request, request) == expected
+    if expected is None:
+        same_event = json.dumps({"request": {**request, "uid": UID}, "event": event})
+        assert validate_request(request) == parse_body(same_event).invitee

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cis.cli.identity import resolve_identity
-from cis.cli.inputs import UsageError, read_attendees, read_event
+from cis.cli.inputs import UsageError, attendee_row, read_attendees, read_event
 from tests.support import event_json
 
 
@@ -55,6 +55,51 @@ def test_event_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
         read_event(bad)
     with pytest.raises(UsageError, match="not JSON"):
         read_event(write(tmp_path, "n.json", "{"))
+
+
+def test_row_problems_name_the_column_and_say_what_is_expected(tmp_path: Path) -> None:
+    csv_path = write(tmp_path, "a.csv", "email,name,origin\n"
+                     ",Ann,web\n"
+                     f"b@example.org,{'x' * 257},\n"
+                     "c@example.org, ,web site\n")
+    assert [row.problem for row in read_attendees(csv_path, "u1")] == [
+        "email: is required",
+        f"name '{'x' * 257}': must be at most 256 characters",
+        "origin 'web site': must be 1-64 characters of A-Z a-z 0-9 _ . : -, starting with a "
+        "letter or digit",
+    ]
+
+
+def test_rows_are_stripped_and_empty_cells_are_fields_not_given() -> None:
+    row = attendee_row(9, {"email": " ann@example.org\t", "name": "  ", "origin": ""}, "u1")
+    assert row.invitee is not None
+    assert (row.invitee.email, row.invitee.name, row.invitee.origin) == (
+        "ann@example.org", None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (json.dumps({k: v for k, v in event_json("u1").items() if k != "summary"}),
+         "event.summary: is required"),
+        (json.dumps(event_json("u1", sequence="1")), "event.sequence: must be an integer"),
+        (json.dumps(event_json("u1", colour="red")),
+         "event.colour: is not a field of message format v1"),
+        ("[]", "event: must be an object"),
+        (json.dumps(event_json("u1", summary="\ud800")),
+         "event: a string holds U+D800, a lone surrogate, which is not Unicode text"),
+        (json.dumps(event_json("u1", location=json.loads("[" * 201 + "]" * 201))),
+         "event: nests arrays and objects more than 200 deep"),
+        ("[" * 100_000 + "]" * 100_000, "not JSON: nested too deeply"),
+    ],
+)
+def test_event_file_problems_are_usage_errors_naming_the_field(
+    tmp_path: Path, text: str, message: str,
+) -> None:
+    path = write(tmp_path, "e.json", text)
+    with pytest.raises(UsageError) as caught:
+        read_event(path)
+    assert str(caught.value) == f"{path}: {message}"
 
 
 def test_identity_defaults_are_local_and_announced_once() -> None:

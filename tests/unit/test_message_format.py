@@ -53,9 +53,10 @@ def test_encoded_request_parses_back_equal() -> None:
     [
         (lambda d: d["request"].__setitem__("email", "not-an-address"), "request.email",
          "not a valid email address"),
-        (lambda d: d["request"].pop("email"), "request.email", "Field required"),
+        (lambda d: d["request"].pop("email"), "request.email", "is required"),
         (lambda d: d["event"].__setitem__("uid", "bad uid with spaces"), "event.uid",
-         "should match pattern"),
+         "must be 1-255 characters of A-Z a-z 0-9 @ . _ : + = -, starting with a letter or "
+         "digit"),
         (lambda d: d["request"].__setitem__("uid", "other"), "request.uid",
          "request.uid must equal event.uid"),
         (lambda d: d["event"].__setitem__("summary", "x" * 1001), "event.summary",
@@ -74,15 +75,15 @@ def test_encoded_request_parses_back_equal() -> None:
          "epoch seconds or an ISO 8601 string"),
         (lambda d: d["event"].__setitem__("dtstart", "next tuesday"), "event.dtstart",
          "not an ISO 8601 time"),
-        (lambda d: d["event"].__setitem__("sequence", -1), "event.sequence",
-         "greater than or equal to 0"),
-        (lambda d: d["event"].__setitem__("status", "MAYBE"), "event.status", "Input should be"),
+        (lambda d: d["event"].__setitem__("sequence", -1), "event.sequence", "must be at least 0"),
+        (lambda d: d["event"].__setitem__("status", "MAYBE"), "event.status",
+         "must be one of TENTATIVE, CONFIRMED, CANCELLED"),
         (lambda d: d["request"].__setitem__("partstat", "YES"), "request.partstat",
-         "Input should be"),
+         "must be one of NEEDS-ACTION, ACCEPTED, DECLINED, TENTATIVE, DELEGATED"),
         (lambda d: d["event"].__setitem__("timezon", "Europe/Paris"), "event.timezon",
-         "Extra inputs are not permitted"),
+         "is not a field of message format v1"),
         (lambda d: d["request"].__setitem__("origin", "web site!"), "request.origin",
-         "should match pattern"),
+         "must be 1-64 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit"),
         (lambda d: d["event"].__setitem__("mailto", "organiser"), "event.mailto",
          "not a valid email address"),
     ],
@@ -94,6 +95,62 @@ def test_invalid_field_is_named_in_the_rejection(mutate: Any, field: str, words:
         parse_dict(data)
     assert caught.value.field == field
     assert words in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "reason"),
+    [
+        (lambda d: d["event"].__setitem__("summary", 5), "event.summary", "must be a string"),
+        (lambda d: d["event"].pop("summary"), "event.summary", "is required"),
+        (lambda d: d["event"].__setitem__("summary", ""), "event.summary", "must not be empty"),
+        (lambda d: d["event"].__setitem__("organizer", " \u3000"), "event.organizer",
+         "must not be empty or only white space"),
+        (lambda d: d["request"].__setitem__("name", "x" * 257), "request.name",
+         "must be at most 256 characters"),
+        (lambda d: d["event"].__setitem__("sequence", 1.0), "event.sequence",
+         "must be an integer"),
+        (lambda d: d["event"].__setitem__("sequence", 2**31), "event.sequence",
+         "must be at most 2147483647"),
+        (lambda d: d.__setitem__("event", []), "event", "must be an object"),
+        (lambda d: d.__setitem__("version", 2), "version", "must be 1"),
+        (lambda d: d.__setitem__("extra", 1), "extra", "is not a field of message format v1"),
+        (lambda d: d["request"].__setitem__("uid", "other"), "request.uid",
+         "request.uid must equal event.uid"),
+    ],
+)
+def test_each_kind_of_problem_says_what_is_expected(mutate: Any, field: str,
+                                                    reason: str) -> None:
+    data = json.loads(body("ann@example.org"))
+    mutate(data)
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_dict(data)
+    assert (caught.value.field, caught.value.reason) == (field, reason)
+    assert str(caught.value) == f"{field}: {reason}"
+
+
+def test_first_problem_is_reported_with_the_count_of_the_others() -> None:
+    data = json.loads(body("ann@example.org"))
+    data["event"]["summary"] = ""
+    data["event"]["timezon"] = "Europe/Paris"
+    data["event"].pop("timezone")
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_dict(data)
+    # In each object a misspelt key comes first: it may explain what follows (here the times,
+    # checked once the fields are valid, would lack the zone).
+    assert caught.value.field == "event.timezon"
+    assert caught.value.reason == ("is not a field of message format v1 "
+                                   "(and 1 more problem(s))")
+    assert caught.value.event_uid == "launch-2026"
+
+
+def test_times_without_offset_or_zone_name_both_fields() -> None:
+    data = json.loads(body("ann@example.org"))
+    data["event"].pop("timezone")
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_dict(data)
+    assert caught.value.field == "event.dtstart"
+    assert caught.value.reason == ("dtstart has no UTC offset, so `timezone` is required "
+                                   "(and 1 more problem(s))")
 
 
 def test_megabyte_summary_is_rejected_before_parsing() -> None:

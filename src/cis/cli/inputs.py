@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pydantic import ValidationError
-
 from cis.domain.model import Event, Invitee
-from cis.messages.invite_format import EventV1, RequestV1, first_problem
+from cis.messages.invite_validator import MessageProblems, validate_event, validate_request
 
 REQUIRED_COLUMNS = ("email",)
 OPTIONAL_COLUMNS = ("name", "origin")
@@ -32,7 +30,11 @@ class AttendeeRow:
 
 
 def read_event(path: Path) -> Event:
-    """Read EVENT.json: the `event` object of message format v1 (or a whole v1 message)."""
+    """Read EVENT.json: the `event` object of message format v1 (or a whole v1 message).
+
+    The event is checked as `parse_body` checks a message's event; a problem names the file
+    and the field (`event.timezone`).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -43,13 +45,14 @@ def read_event(path: Path) -> Event:
         data = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not JSON: nested too deeply") from None
     if isinstance(data, dict) and isinstance(data.get("event"), dict):
         data = data["event"]
     try:
-        return EventV1.model_validate_json(json.dumps(data)).to_domain()
-    except ValidationError as exc:
-        field, reason = first_problem(exc, within="event")
-        raise UsageError(f"{path}: {field}: {reason}") from None
+        return validate_event(data)
+    except MessageProblems as exc:
+        raise UsageError(f"{path}: {exc.field}: {exc.reason}") from None
 
 
 def read_attendees(path: Path, event_uid: str) -> Iterator[AttendeeRow]:
@@ -109,21 +112,20 @@ def _check_columns(path: Path, columns: list[str]) -> None:
 def attendee_row(
     line: int, row: dict[str | None, str | list[str] | None], event_uid: str
 ) -> AttendeeRow:
-    """Validate one row's fields as a v1 request would be; problems name the field."""
+    """Check one row as the `request` object of a v1 message for the event.
+
+    An empty cell is a field not given. A problem names the column and the value in it
+    (`email 'carol@': not a valid email address: ...`).
+    """
     if None in row:
         return AttendeeRow(line, problem="more fields than the header has columns")
-    values = {key: (value or "").strip() for key, value in row.items() if isinstance(value, str)}
-    if not values.get("email"):
-        return AttendeeRow(line, problem="email is empty")
-    request = {"uid": event_uid, "email": values["email"]}
-    for optional in OPTIONAL_COLUMNS:
-        if values.get(optional):
-            request[optional] = values[optional]
+    cells = {column: row.get(column) for column in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
+    values = {column: cell.strip() for column, cell in cells.items()
+              if isinstance(cell, str) and cell.strip()}
     try:
-        parsed = RequestV1.model_validate_json(json.dumps(request))
-    except ValidationError as exc:
-        field, reason = first_problem(exc)
-        return AttendeeRow(line, problem=f"{field} {values.get(field, '')!r}: {reason}")
-    return AttendeeRow(line, invitee=Invitee(
-        email=parsed.email, name=parsed.name, partstat=parsed.partstat, origin=parsed.origin,
-    ))
+        invitee = validate_request({"uid": event_uid, **values})
+    except MessageProblems as exc:
+        column = exc.field.removeprefix("request.")
+        given = f" {values[column]!r}" if column in values else ""
+        return AttendeeRow(line, problem=f"{column}{given}: {exc.reason}")
+    return AttendeeRow(line, invitee=invitee)

@@ -4,19 +4,17 @@ A body is `{"request": {...}, "event": {...}}`, or an SNS notification whose `Me
 holds that JSON (SNS-to-SQS without raw delivery). Everything a caller can get wrong is
 reported as an `InvalidRequestError` naming the field, never as a crash.
 
-The pydantic models in `cis.messages.invite_models` define the format and its exported schema.
-`parse_body` checks bodies with `cis.messages.invite_validator`, which gives the same answers
-without importing pydantic: that import and the building of the models were the largest part of what
-a Lambda cold start paid beyond boto3's own. The models are imported only when asked for by
-name, or for a body whose JSON pydantic would read differently from `json` (`_read_alike`).
+`parse_body` checks every body with `cis.messages.invite_validator` and never imports pydantic:
+that import and the building of the models were the largest part of what a Lambda cold start
+paid beyond boto3's own. The pydantic models in `cis.messages.invite_models` give the exported
+JSON Schema and are the reference the validator is tested against; they are imported only when
+asked for by name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -27,10 +25,9 @@ from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
     address_problem,
-    describe,
     event_uid_of,
 )
-from cis.messages.invite_validator import MessageProblems, validate_message
+from cis.messages.invite_validator import MessageProblems, json_object, validate_message
 
 if TYPE_CHECKING:
     from cis.messages.invite_models import EventV1, InviteMessageV1, RequestV1, first_problem
@@ -62,19 +59,22 @@ def parse_body(body: str | bytes) -> InviteRequest:
 
     """
     text, data = _read(body)
-    if not _read_alike(text, data):
-        from cis.messages.invite_models import validate_text
-
-        return validate_text(text, data)
+    problem = _encoding_problem(text) if isinstance(text, bytes) else None
+    if problem:
+        raise InvalidRequestError(problem, field="body", event_uid=event_uid_of(data))
     try:
         return validate_message(data)
     except MessageProblems as exc:
-        field, reason = describe(exc.problems)
-        raise InvalidRequestError(reason, field=field, event_uid=event_uid_of(data)) from None
+        raise InvalidRequestError(exc.reason, field=exc.field,
+                                  event_uid=event_uid_of(data)) from None
 
 
 def parse_body_with_models(body: str | bytes) -> InviteRequest:
-    """`parse_body` done by the pydantic models alone: the reference it is tested against."""
+    """`parse_body` with the pydantic models reading the v1 JSON text (imports pydantic).
+
+    The independent reference the property tests hold `parse_body` to: it shares only the
+    reading of the envelope.
+    """
     from cis.messages.invite_models import validate_text
 
     return validate_text(*_read(body))
@@ -103,51 +103,27 @@ def _read(body: str | bytes) -> tuple[str | bytes, Any]:
     return body, data
 
 
-class _RepeatedKeys(dict[str, Any]):
-    """A JSON object that names a key more than once; `json` kept the last value of each."""
-
-
-def _object(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    return value if len(value) == len(pairs) else _RepeatedKeys(value)
-
-
 def _loads(text: str | bytes) -> Any:
-    return json.loads(text, object_pairs_hook=_object)
+    return json.loads(text, object_pairs_hook=json_object)
 
 
-_MAX_DEPTH = 32
-"""Far deeper than any v1 body, far shallower than pydantic's JSON reader allows (200)."""
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+def _encoding_problem(text: bytes) -> str | None:
+    """Why a v1 message given as bytes is not plain UTF-8, or None when it is.
 
-
-def _read_alike(text: str | bytes, value: Any) -> bool:
-    """Whether pydantic's JSON reader sees the same document as `json.loads` did.
-
-    It does not for text that is not plain UTF-8 (a byte order mark, UTF-16, an encoded
-    surrogate), strings holding a lone surrogate, nesting past its depth limit, or a key
-    named twice (pydantic reports each extra one). Such bodies are all but certainly
-    invalid; the models then give the exact answer.
+    `json` reads UTF-16 and UTF-32, a byte order mark, and UTF-8 that encodes a surrogate; a
+    v1 message is UTF-8 alone. (An SNS envelope is not held to this: its `Message` is a string
+    by the time it is checked.)
     """
-    if isinstance(text, bytes):
-        if json.detect_encoding(text) != "utf-8":
-            return False
-        try:
-            text.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    return _plain(value, 0)
-
-
-def _plain(value: Any, depth: int) -> bool:
-    if isinstance(value, str):
-        return value.isascii() or not _SURROGATE.search(value)
-    if isinstance(value, list):
-        return depth < _MAX_DEPTH and all(_plain(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        return type(value) is dict and depth < _MAX_DEPTH and all(
-            _plain(key, depth) and _plain(item, depth + 1) for key, item in value.items())
-    return True
+    encoding = json.detect_encoding(text)
+    if encoding == "utf-8-sig":
+        return "starts with a byte order mark; a v1 message is UTF-8 without one"
+    if encoding != "utf-8":
+        return f"is {encoding.upper()} text; a v1 message is UTF-8"
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"encodes a surrogate at byte {exc.start}, which UTF-8 does not allow"
+    return None
 
 
 def encode_request(request: InviteRequest) -> str:

@@ -1,7 +1,8 @@
 """Message format v1 as pydantic models: the schema exported to `docs/`, and the reference.
 
-The Lambda's request path checks bodies with `cis.messages.invite_validator` instead, which spares a
-cold start pydantic's import; a property test holds the two equal.
+No run-time path imports this module: every body and every input of the `cis` command is
+checked by `cis.messages.invite_validator`. The models give `json_schema()`, and a property
+test holds the validator to them (same bodies accepted, same request, same field named first).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from cis.errors import InvalidRequestError
 from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
+    Location,
+    Problem,
     check_address,
     check_event_times,
     check_same_event,
@@ -130,7 +133,9 @@ class InviteMessageV1(BaseModel):
 
 
 def validate_text(text: str | bytes, data: Any) -> InviteRequest:
-    """Check a v1 JSON text (`data` is its decoded form, to name the event of a rejection).
+    """Check a v1 JSON text with pydantic's own JSON reader.
+
+    `data`, the text as `json` decoded it, names the event of a rejection.
 
     Raises:
         InvalidRequestError: naming the field that is wrong.
@@ -144,13 +149,26 @@ def validate_text(text: str | bytes, data: Any) -> InviteRequest:
     return message.to_domain()
 
 
-def first_problem(exc: ValidationError, *, within: str = "") -> tuple[str, str]:
-    """The dotted field and the reason of the first problem, and how many more there are.
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """The dotted field and pydantic's reason for the first problem of a whole message.
 
-    `within` names the object that was validated when it was not a whole message (`event`).
+    A check across fields fails on the model that holds them; its problem is placed on the
+    field its message names first (`dtend must be after dtstart` on `event.dtend`), where the
+    validator places it.
     """
-    problems = [(tuple(error["loc"]), error["msg"]) for error in exc.errors(include_url=False)]
-    return describe(problems, within=within)
+    problems = [_placed(tuple(error["loc"]), error["msg"])
+                for error in exc.errors(include_url=False)]
+    return describe(problems)
+
+
+def _placed(location: Location, message: str) -> Problem:
+    reason = message.removeprefix("Value error, ")
+    named = reason.split(" ", 1)[0]
+    if location == ("event",) and named in ("dtstart", "dtend"):
+        return ("event", named), reason
+    if location == () and named == "request.uid":
+        return ("request", "uid"), reason
+    return location, reason
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,6 +1,8 @@
-"""The rules of message format v1's fields, shared by the pydantic models and the validator.
+"""The rules of message format v1's fields, shared by the validator and the pydantic models.
 
-Both ways of checking a message call these functions, so a rule and its wording live once.
+The validator checks every message at run time; the models, which give the exported JSON Schema
+and are the reference the validator is tested against, call the same rules, so each rule and its
+wording live once.
 """
 
 from __future__ import annotations
@@ -17,8 +19,17 @@ from cis.domain.zones import iana_zone
 MAX_BODY_BYTES = 256 * 1024
 """SQS's own limit; anything larger cannot have come from a well-behaved producer."""
 
+MAX_NESTING = 200
+"""Arrays and objects a value may sit inside, counted from the message (or the object checked).
+
+Far deeper than any v1 message needs, and the depth the models' JSON reader allows, so the two
+refuse the same bodies (test_deep_nesting_gets_the_same_answer_from_both).
+"""
+
 UID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9@._:+=-]{0,254}$"
+UID_WORDS = "1-255 characters of A-Z a-z 0-9 @ . _ : + = -, starting with a letter or digit"
 ORIGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+ORIGIN_WORDS = "1-64 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit"
 _UID = re.compile(UID_PATTERN)
 _EPOCH_MAX = 7258118399  # 2199-12-31T23:59:59Z
 _YEARS = range(1970, 2200)
@@ -27,13 +38,13 @@ times near the ends of Python's datetime range overflow when moved between zones
 
 WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + (
     "\u2028\u2029\u202f\u205f\u3000")
-"""What pydantic's `strip_whitespace` removes: the Unicode White_Space characters. `str.strip()`
-would also remove U+001C to U+001F, which pydantic keeps (so an address starting with one is
-rejected)."""
+"""The Unicode White_Space characters, stripped from both ends of names and addresses (as the
+models' `strip_whitespace` strips them). `str.strip()` would also remove U+001C to U+001F, which
+are not White_Space: they are kept, so an address starting with one is refused."""
 
 Location = tuple[str | int, ...]
 Problem = tuple[Location, str]
-"""Where a problem is (keys from the message's root) and pydantic's message for it."""
+"""Where a problem is (keys from the message's root) and what is wrong there."""
 
 
 def address_problem(value: str) -> str | None:
@@ -128,9 +139,14 @@ def check_event_times(dtstart: int | float | str, dtend: int | float | str,
     """The event's start and end, when the end comes after the start."""
     start = to_datetime(dtstart, timezone, "dtstart")
     end = to_datetime(dtend, timezone, "dtend")
+    check_order(start, end)
+    return start, end
+
+
+def check_order(start: dt.datetime, end: dt.datetime) -> None:
+    """Pass when the event ends after it starts (both resolved by `to_datetime`)."""
     if end <= start:
         raise ValueError("dtend must be after dtstart")
-    return start, end
 
 
 def to_datetime(value: int | float | str, timezone: str | None, field: str) -> dt.datetime:
@@ -158,20 +174,13 @@ def check_same_event(request_uid: str, event_uid: str) -> None:
         raise ValueError("request.uid must equal event.uid")
 
 
-def describe(problems: Sequence[Problem], *, within: str = "") -> tuple[str, str]:
+def describe(problems: Sequence[Problem]) -> tuple[str, str]:
     """The dotted field and the reason of the first problem, and how many more there are.
 
-    `within` names the object that was checked when it was not a whole message (`event`).
-    Problems found across fields (dtend before dtstart) are attributed to the field named.
+    A problem at the message's root names the field `body`.
     """
-    location, message = problems[0]
-    field = ".".join([within] * bool(within) + [str(part) for part in location]) or "body"
-    reason = message.removeprefix("Value error, ")
-    named = reason.split(" ", 1)[0]
-    if field == "event" and named in ("dtstart", "dtend"):
-        field = f"event.{named}"
-    elif field == "body" and named == "request.uid":
-        field = named
+    location, reason = problems[0]
+    field = ".".join(str(part) for part in location) or "body"
     if len(problems) > 1:
         reason += f" (and {len(problems) - 1} more problem(s))"
     return field, reason
@@ -193,7 +202,7 @@ def event_uid_of(data: Any) -> str | None:
 def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datetime) -> Event:
     """The domain event from a checked v1 `event` object, its times already resolved.
 
-    The one mapping from wire fields to the domain, for the models and the validator alike.
+    The one mapping from wire fields to the domain, for the validator and the models alike.
     """
     return Event(
         uid=fields["uid"],
