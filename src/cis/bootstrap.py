@@ -15,8 +15,9 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
+from cis.adapters.closing import ClosedOnExit
 from cis.config import BatchFailureMode, LocalSettings, RsvpSettings, Settings
 from cis.domain.claims import DEFAULT_LEASE
 from cis.errors import ConfigurationError
@@ -153,7 +154,7 @@ def apply_log_level(level: str) -> None:
     logging.getLogger(LOGGER_NAME).setLevel(level)
 
 
-class _Closing:
+class _Closing(ClosedOnExit):
     """Closes what a local run opened (the SQLite file, the SMTP connection), in order."""
 
     _closers: list[Callable[[], None]]
@@ -162,12 +163,6 @@ class _Closing:
         """Close what the run opened."""
         for close in self._closers:
             close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 @dataclass(slots=True)

@@ -7,10 +7,10 @@ import ssl
 from email import policy
 from email.parser import BytesHeaderParser
 from email.utils import make_msgid
-from types import TracebackType
 from typing import Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from cis.adapters.closing import ClosedOnExit
 from cis.errors import MailerError
 from cis.ports.mailer import RawEmail
 
@@ -29,7 +29,7 @@ _SCHEMES: dict[str, tuple[Security, int]] = {
 }
 
 
-class SmtpMailer:
+class SmtpMailer(ClosedOnExit):
     """Sends over one SMTP connection that is opened on the first send and kept for the batch.
 
     Opening a connection costs a TCP handshake, a TLS handshake and a login; a batch of
@@ -159,17 +159,6 @@ class SmtpMailer:
             connection.quit()
         except (smtplib.SMTPException, OSError):
             connection.close()
-
-    def __enter__(self) -> SmtpMailer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _deliver(self, email: RawEmail) -> None:
         connection = self._connection or self._connect()

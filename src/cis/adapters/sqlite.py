@@ -9,9 +9,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
+from cis.adapters.closing import ClosedOnExit
 from cis.adapters.keys import STATISTICS_SORT_KEY, attendee_sk, event_pk
 from cis.adapters.transactional_repository import TransactionalInviteRepository
 from cis.domain.model import (
@@ -92,7 +92,9 @@ _ADD_COUNTER = (
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
-class SqliteInviteRepository(TransactionalInviteRepository[sqlite3.Connection]):
+class SqliteInviteRepository(
+    TransactionalInviteRepository[sqlite3.Connection], ClosedOnExit
+):
     """Attendees and statistics in one SQLite file, for a single host or local development.
 
     Every mutation runs in `BEGIN IMMEDIATE`, which takes the file's write lock before
@@ -129,17 +131,6 @@ class SqliteInviteRepository(TransactionalInviteRepository[sqlite3.Connection]):
         if connection is not None:
             self._local.connection = None
             connection.close()
-
-    def __enter__(self) -> SqliteInviteRepository:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
