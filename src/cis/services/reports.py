@@ -39,7 +39,7 @@ class RecordResult:
 
     @property
     def mail_message_id(self) -> str | None:
-        """The former name of `delivery_id`, still read by callers written for it."""
+        """`delivery_id` under the name the public API also offers it by."""
         return self.delivery_id
 
 

@@ -82,7 +82,7 @@ def compose_invitation(
         now: The DTSTAMP and Date of the message.
         email_id: The left part of the Message-ID header (`<email_id@sender domain>`),
             which also seeds the MIME boundaries.
-        message_id: The former name of `email_id`, still accepted; give one of the two.
+        message_id: `email_id` under the name the public API also takes it by; give one.
 
     Raises:
         TypeError: neither or both of `email_id` and `message_id` are given.
