@@ -195,7 +195,7 @@ def written_items(operation: str,
 def role_of(write: Mapping[str, Any]) -> str:
     """What one written item is for: only a claim may create an attendee item."""
     key = write.get("Key") or write.get("Item") or write
-    if key["sk"]["S"] == STATISTICS_SORT_KEY:
+    if key["sk"]["S"].startswith(STATISTICS_SORT_KEY):
         return STATISTICS
     return CLAIM if "attribute_not_exists" in write.get("ConditionExpression", "") else RECORD
 

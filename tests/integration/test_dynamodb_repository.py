@@ -20,6 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
+from cis.adapters import keys
 from cis.adapters.dynamodb import DynamoDBInviteRepository
 from cis.domain import statistics
 from cis.domain.model import (
@@ -77,6 +78,20 @@ def raw_item(client: DynamoDBClient, table: str, pk: str, sk: str) -> dict[str, 
         TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
     )
     return dict(response["Item"])
+
+
+def statistics_items(client: DynamoDBClient, table: str, uid: str = UID) -> dict[str, Any]:
+    """Every statistics item of the event, by sort key."""
+    response = client.query(
+        TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":pk": {"S": f"event#{uid}"}, ":s": {"S": "statistics"}},
+        ConsistentRead=True,
+    )
+    return {item["sk"]["S"]: item for item in response["Items"]}
+
+
+def shard_key(address: str) -> str:
+    return f"statistics#{keys.statistics_shard(address):02d}"
 
 
 class CallLog:
@@ -161,24 +176,41 @@ def test_sent_attendee_item_holds_history_as_a_list_of_maps_and_no_claim(
     assert not {"claim_token", "lease_expires_at", "lease_expires_epoch", "name"} & item.keys()
 
 
-def test_statistics_item_holds_one_number_per_flat_counter(
+def test_statistics_items_hold_one_number_per_flat_counter_and_are_summed_on_read(
     dynamodb_repository: DynamoDBInviteRepository,
     dynamodb_client: DynamoDBClient,
     dynamodb_table: str,
 ) -> None:
-    dynamodb_repository.apply_statistics(UID, statistics.on_sent(PartStat.ACCEPTED, "web"))
+    for _ in range(20):
+        dynamodb_repository.apply_statistics(UID, statistics.on_sent(PartStat.ACCEPTED, "web"))
     dynamodb_repository.apply_statistics(UID, statistics.on_rejected())
 
-    item = raw_item(dynamodb_client, dynamodb_table, "event#launch-2026", "statistics")
+    items = statistics_items(dynamodb_client, dynamodb_table)
 
-    assert item == {
-        "pk": {"S": "event#launch-2026"},
-        "sk": {"S": "statistics"},
-        "invites_sent": {"N": "1"},
-        "rsvp:ACCEPTED": {"N": "1"},
-        "origin:web": {"N": "1"},
-        "requests_rejected": {"N": "1"},
-    }
+    # Spread over the shards (20 writes to one of 16 at random land on one item 16^-19 times).
+    assert len(items) > 1
+    assert all(sort_key.startswith("statistics#") for sort_key in items)
+    for item in items.values():
+        counters = {name for name, value in item.items() if "N" in value}
+        assert counters <= {"invites_sent", "rsvp:ACCEPTED", "origin:web", "requests_rejected"}
+        assert set(item) - counters == {"pk", "sk"}
+    total = dynamodb_repository.get_statistics(UID)
+    assert (total.invites_sent, total.rsvp, total.by_origin, total.requests_rejected) == (
+        20, {"ACCEPTED": 20}, {"web": 20}, 1)
+
+
+def test_an_event_counted_before_its_counters_were_sharded_reads_the_sum_of_both(
+    dynamodb_repository: DynamoDBInviteRepository,
+    dynamodb_client: DynamoDBClient,
+    dynamodb_table: str,
+) -> None:
+    dynamodb_client.put_item(TableName=dynamodb_table, Item={
+        "pk": {"S": "event#launch-2026"}, "sk": {"S": "statistics"},
+        "invites_sent": {"N": "5"}, "duplicates_skipped": {"N": "2"},
+    })
+    dynamodb_repository.apply_statistics(UID, {"invites_sent": 1})
+    stats = dynamodb_repository.get_statistics(UID)
+    assert (stats.invites_sent, stats.duplicates_skipped) == (6, 2)
 
 
 def test_lease_ending_exactly_now_is_taken_over_and_a_microsecond_earlier_is_not(
@@ -319,7 +351,8 @@ def test_settle_then_claim_is_one_transaction_of_settlements_claim_and_counters(
     assert calls.names == ["TransactWriteItems"]
     actions = calls.calls[0][1]["TransactItems"]
     sort_keys = [action["Update"]["Key"]["sk"]["S"] for action in actions]
-    assert sort_keys == ["attendee#ann@example.org", "attendee#bob@example.org", "statistics"]
+    assert sort_keys == [
+        "attendee#ann@example.org", "attendee#bob@example.org", shard_key("ann@example.org")]
 
 
 def test_settle_then_claim_refused_resends_the_settlements_without_the_claim(
@@ -338,7 +371,7 @@ def test_settle_then_claim_refused_resends_the_settlements_without_the_claim(
     assert calls.names == ["TransactWriteItems", "TransactWriteItems"]
     actions = calls.calls[1][1]["TransactItems"]
     sort_keys = [action["Update"]["Key"]["sk"]["S"] for action in actions]
-    assert sort_keys == ["attendee#bob@example.org", "statistics"]
+    assert sort_keys == ["attendee#bob@example.org", shard_key("bob@example.org")]
 
 
 def test_settle_then_claim_whose_settlements_are_all_lost_claims_with_its_own_update(
@@ -394,11 +427,17 @@ def test_recount_reads_the_partition_with_one_query_and_replaces_the_statistics_
 
     rebuilt = dynamodb_repository.recount(UID)
 
-    assert calls.names == ["Query", "PutItem"]
+    # The rebuilt counters replace every shard in one transaction.
+    assert calls.names == ["Query", "TransactWriteItems"]
+    assert list(statistics_items(dynamodb_client, dynamodb_table)) == ["statistics"]
     item = raw_item(dynamodb_client, dynamodb_table, "event#launch-2026", "statistics")
     assert "origin:ghost" not in item
     assert item["duplicates_skipped"] == {"N": "2"}
     assert rebuilt.by_origin == {"unspecified": 1}
+    assert dynamodb_repository.get_statistics(UID) == rebuilt
+    calls.clear()
+    assert dynamodb_repository.recount(UID) == rebuilt
+    assert calls.names == ["Query", "PutItem"]  # nothing to delete: one write
 
 
 def test_reply_with_counters_is_one_transaction_of_attendee_update_and_statistics_add(
@@ -435,7 +474,8 @@ def test_reply_with_counters_is_one_transaction_of_attendee_update_and_statistic
         }
     }
     assert len(item["history"]["L"]) == 2
-    stats = raw_item(dynamodb_client, dynamodb_table, "event#launch-2026", "statistics")
+    # The reply's counters go to the attendee's shard, where the invitation counted it.
+    stats = statistics_items(dynamodb_client, dynamodb_table)[shard_key("ann@example.org")]
     assert (stats["rsvp:NEEDS-ACTION"], stats["rsvp:ACCEPTED"]) == ({"N": "0"}, {"N": "1"})
 
 
@@ -583,7 +623,7 @@ def test_throttling_and_server_errors_on_claim_are_transient(
 
 def test_unknown_5xx_error_is_transient(stubbed: tuple[DynamoDBInviteRepository, Stubber]) -> None:
     repository, stubber = stubbed
-    stubber.add_client_error("get_item", service_error_code="Surprise", http_status_code=503)
+    stubber.add_client_error("query", service_error_code="Surprise", http_status_code=503)
 
     with pytest.raises(RepositoryError) as raised:
         repository.get_statistics(UID)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import zlib
+
 from cis.domain.model import AttendeeKey
 
 EVENT_PREFIX = "event#"
 ATTENDEE_PREFIX = "attendee#"
 STATISTICS_SORT_KEY = "statistics"
+"""The sort key of an event's statistics items: the whole key of the one a recount writes,
+the prefix of every shard (`statistics#07`)."""
+STATISTICS_SHARDS = 16
+"""How many items an event's counters are spread over, so that no item takes a write per
+invite: two consumers writing counters at once pick the same item one time in sixteen."""
 MARKER_PREFIX = "counted#"
 MARKER_SORT_KEY = "marker"
 
@@ -26,9 +33,23 @@ def attendee_item_key(key: AttendeeKey) -> dict[str, str]:
     return {"pk": event_pk(key.event_uid), "sk": attendee_sk(key)}
 
 
-def statistics_item_key(event_uid: str) -> dict[str, str]:
-    """Both keys of an event's statistics item."""
-    return {"pk": event_pk(event_uid), "sk": STATISTICS_SORT_KEY}
+def statistics_item_key(event_uid: str, shard: int | None = None) -> dict[str, str]:
+    """Both keys of one of an event's statistics items: a shard, or the recount's item.
+
+    Every item whose sort key starts with `STATISTICS_SORT_KEY` holds counters of the event;
+    the event's statistics are their sum.
+    """
+    if shard is None:
+        return {"pk": event_pk(event_uid), "sk": STATISTICS_SORT_KEY}
+    return {"pk": event_pk(event_uid), "sk": f"{STATISTICS_SORT_KEY}#{shard:02d}"}
+
+
+def statistics_shard(text: str) -> int:
+    """The shard that counters written for `text` (an attendee's address, a marker) go to.
+
+    A stable hash, so an attendee's counters land in one place, spread evenly over the shards.
+    """
+    return zlib.crc32(text.encode("utf-8")) % STATISTICS_SHARDS
 
 
 def marker_item_key(marker: str) -> dict[str, str]:

@@ -130,8 +130,10 @@ def reply_update(table_name: str, change: ReplyChange) -> UpdateTypeDef:
     return expression.conditional_update(table_name, change.key, REPLYABLE)
 
 
-def statistics_update(table_name: str, event_uid: str, counters: Counters) -> UpdateTypeDef | None:
-    """One `ADD` of every non-zero counter to the event's statistics item; None if none is."""
+def statistics_update(
+    table_name: str, event_uid: str, counters: Counters, *, shard: int
+) -> UpdateTypeDef | None:
+    """One `ADD` of every non-zero counter to one statistics shard of the event; None if none is."""
     # Counter names contain `:` and come from callers, so each gets a numbered placeholder.
     counters = {name: amount for name, amount in counters.items() if amount}
     if not counters:
@@ -145,7 +147,7 @@ def statistics_update(table_name: str, event_uid: str, counters: Counters) -> Up
         clauses.append(f"#c{position} :c{position}")
     return {
         "TableName": table_name,
-        "Key": key_attributes(keys.statistics_item_key(event_uid)),
+        "Key": key_attributes(keys.statistics_item_key(event_uid, shard)),
         "UpdateExpression": "ADD " + ", ".join(clauses),
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
@@ -155,14 +157,20 @@ def statistics_update(table_name: str, event_uid: str, counters: Counters) -> Up
 def counter_updates(
     table_name: str, settlements: Sequence[Settlement], positions: Sequence[int]
 ) -> list[TransactWriteItemTypeDef]:
-    """One statistics `ADD` per event, for the settlements at `positions`."""
-    by_event: dict[str, list[Counters]] = {}
+    """One statistics `ADD` per event, for the settlements at `positions`.
+
+    An event's `ADD` goes to the shard of its first attendee here: one item per event keeps
+    the transaction small, and which shard holds a count does not change the sum.
+    """
+    by_event: dict[str, tuple[AttendeeKey, list[Counters]]] = {}
     for index in positions:
         settlement = settlements[index]
-        by_event.setdefault(settlement.key.event_uid, []).append(settlement.counters)
+        first, parts = by_event.setdefault(settlement.key.event_uid, (settlement.key, []))
+        parts.append(settlement.counters)
     updates: list[TransactWriteItemTypeDef] = []
-    for event_uid, parts in by_event.items():
-        update = statistics_update(table_name, event_uid, statistics.merge(*parts))
+    for event_uid, (first, parts) in by_event.items():
+        update = statistics_update(table_name, event_uid, statistics.merge(*parts),
+                                   shard=keys.statistics_shard(first.address))
         if update is not None:
             updates.append({"Update": update})
     return updates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator, Sequence
 from functools import partial
@@ -75,6 +76,7 @@ class DynamoDBInviteRepository:
         endpoint_url: str | None = None,
     ) -> None:
         self.table_name = table_name
+        self._random = random.Random()  # noqa: S311 - spreads writes, guards nothing
         # Built here rather than at import, and only when the caller did not inject one.
         if client is None:
             client = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
@@ -162,7 +164,8 @@ class DynamoDBInviteRepository:
         failed condition means someone changed the attendee first: nothing is written.
         """
         attendee = reply_update(self.table_name, change)
-        counters = statistics_update(self.table_name, change.key.event_uid, change.counters)
+        counters = statistics_update(self.table_name, change.key.event_uid, change.counters,
+                                     shard=keys.statistics_shard(change.key.address))
         try:
             with translated_errors("apply_reply"):
                 if counters is None:
@@ -178,8 +181,13 @@ class DynamoDBInviteRepository:
         return True
 
     def apply_statistics(self, event_uid: str, counters: Counters) -> None:
-        """Add the counters with one UpdateItem `ADD`, which creates missing counters at zero."""
-        update = statistics_update(self.table_name, event_uid, counters)
+        """Add the counters with one UpdateItem `ADD`, which creates missing counters at zero.
+
+        They go to a shard drawn at random: these writes come from any consumer, once per
+        event per batch, and a random shard keeps two consumers off one item.
+        """
+        update = statistics_update(self.table_name, event_uid, counters,
+                                   shard=self._random.randrange(keys.STATISTICS_SHARDS))
         if update is None:
             return
         with translated_errors("apply_statistics"):
@@ -191,7 +199,8 @@ class DynamoDBInviteRepository:
         The marker item carries `expires_at` (seconds since 1970), the attribute the table's
         TTL deletes it by, `MARKER_RETENTION_DAYS` from now.
         """
-        update = statistics_update(self.table_name, event_uid, counters)
+        update = statistics_update(self.table_name, event_uid, counters,
+                                   shard=keys.statistics_shard(marker))
         expires = int(time.time()) + MARKER_RETENTION_DAYS * 86_400
         actions = [marker_put(self.table_name, marker, event_uid, expires)]
         if update is not None:
@@ -218,50 +227,71 @@ class DynamoDBInviteRepository:
         return attendee_record(event_uid, item) if item else None
 
     def get_statistics(self, event_uid: str) -> EventStatistics:
-        """Read the statistics item with a consistent read; a missing item reads as zeros."""
-        with translated_errors("get_statistics"):
-            response = self.client.get_item(
-                TableName=self.table_name,
-                Key=key_attributes(keys.statistics_item_key(event_uid)),
-                ConsistentRead=True,
-            )
-        return EventStatistics.from_counters(event_uid, counters_of(response.get("Item", {})))
+        """Sum the event's statistics items, read with one consistent Query.
+
+        An event never counted reads as zeros.
+        """
+        parts = [counters_of(item) for item in self._partition(
+            event_uid, "get_statistics", sort_key_prefix=keys.STATISTICS_SORT_KEY)]
+        return EventStatistics.from_counters(event_uid, statistics.merge(*parts))
 
     def recount(self, event_uid: str) -> EventStatistics:
         """Query the event's partition once (attendees and statistics), rebuild, replace.
 
-        Not atomic: an `ADD` landing between the query and the put is overwritten. A recount
-        repairs drift while the event is quiet; it is not meant to run beside live sending.
+        The rebuilt counters go to one item and the shards are deleted, in one transaction
+        (up to `STATISTICS_SHARDS` + 1 actions). Not atomic with the query: an `ADD` landing
+        between the two is lost. A recount repairs drift while the event is quiet; it is not
+        meant to run beside live sending.
         """
         records: list[AttendeeRecord] = []
-        stored: dict[str, int] = {}
-        for item in self._partition(event_uid):
+        stored: list[dict[str, int]] = []
+        shards: list[Item] = []
+        for item in self._partition(event_uid, "recount"):
             sort_key = item["sk"].get("S", "")
-            if sort_key == keys.STATISTICS_SORT_KEY:
-                stored = counters_of(item)
+            if sort_key.startswith(keys.STATISTICS_SORT_KEY):
+                stored.append(counters_of(item))
+                if sort_key != keys.STATISTICS_SORT_KEY:
+                    shards.append({"pk": item["pk"], "sk": item["sk"]})
             elif sort_key.startswith(keys.ATTENDEE_PREFIX):
                 records.append(attendee_record(event_uid, item))
-        rebuilt = statistics.recount(records, stored)
+        rebuilt = statistics.recount(records, statistics.merge(*stored))
         new_item: dict[str, AttributeValueTypeDef] = {
             **key_attributes(keys.statistics_item_key(event_uid)),
             **{name: number(str(amount)) for name, amount in rebuilt.items()},
         }
+        actions: list[TransactWriteItemTypeDef] = [
+            {"Put": {"TableName": self.table_name, "Item": new_item}}]
+        for shard in shards:
+            actions.append({"Delete": {"TableName": self.table_name, "Key": shard}})
         with translated_errors("recount"):
-            self.client.put_item(TableName=self.table_name, Item=new_item)
+            if shards:
+                self.client.transact_write_items(TransactItems=actions)
+            else:
+                self.client.put_item(TableName=self.table_name, Item=new_item)
         return EventStatistics.from_counters(event_uid, rebuilt)
 
-    def _partition(self, event_uid: str) -> Iterator[Item]:
+    def _partition(
+        self, event_uid: str, operation: str, *, sort_key_prefix: str | None = None
+    ) -> Iterator[Item]:
+        """Every item of the event's partition, or those whose sort key has the prefix."""
+        condition = "#pk = :pk"
+        names = {"#pk": "pk"}
+        values: dict[str, AttributeValueTypeDef] = {":pk": string(keys.event_pk(event_uid))}
+        if sort_key_prefix is not None:
+            condition += " AND begins_with(#sk, :prefix)"
+            names["#sk"] = "sk"
+            values[":prefix"] = string(sort_key_prefix)
         start: Item | None = None
         while True:
             arguments: dict[str, Any] = {}
             if start:
                 arguments["ExclusiveStartKey"] = start
-            with translated_errors("recount"):
+            with translated_errors(operation):
                 page = self.client.query(
                     TableName=self.table_name,
-                    KeyConditionExpression="#pk = :pk",
-                    ExpressionAttributeNames={"#pk": "pk"},
-                    ExpressionAttributeValues={":pk": string(keys.event_pk(event_uid))},
+                    KeyConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
                     ConsistentRead=True,
                     **arguments,
                 )
