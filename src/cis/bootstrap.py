@@ -21,11 +21,13 @@ from cis.adapters.closing import ClosedOnExit
 from cis.config import BatchFailureMode, LocalSettings, RsvpSettings, Settings
 from cis.domain.claims import DEFAULT_LEASE
 from cis.errors import ConfigurationError
+from cis.ports.intake import Intake
 from cis.ports.mailer import Mailer
 from cis.ports.queue import InviteQueue
 from cis.ports.repository import InviteRepository
 from cis.services.invites import InviteService, random_id, utc_now
 from cis.services.outcome_log import LOGGER_NAME
+from cis.services.pacing import SendPacer
 
 if TYPE_CHECKING:
     from cis.adapters.aws import AwsClients
@@ -51,20 +53,29 @@ def build_service(
     new_id: Callable[[], str] = random_id,
     sleep: Callable[[float], None] = time.sleep,
     logger: logging.Logger | None = None,
+    max_send_rate: float | None = None,
 ) -> InviteService:
     """Build the invite service; adapters left out default to the in-memory ones.
 
     The in-memory defaults make `build_service(sender=..., rsvp_email=...)` a working
     pipeline for tests, previews and notebooks; production callers inject durable adapters.
+    `max_send_rate` paces this service to that many sends per second (left out: as fast as
+    the mailer takes them).
+
+    Raises:
+        ValueError: `max_send_rate` is given and not positive.
+
     """
     if repository is None or mailer is None:
         from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
 
         repository = repository if repository is not None else InMemoryInviteRepository()
         mailer = mailer if mailer is not None else InMemoryMailer()
+    pacer = None if max_send_rate is None else SendPacer(max_send_rate, sleep=sleep)
     return InviteService(
         repository=repository, mailer=mailer, sender=sender, rsvp_email=rsvp_email,
         claim_lease=claim_lease, clock=clock, new_id=new_id, sleep=sleep, logger=logger,
+        pacer=pacer,
     )
 
 
@@ -90,11 +101,16 @@ def build_rsvp_service(
 
 @dataclass(frozen=True, slots=True)
 class LambdaRuntime:
-    """What the invite function's handler needs, built once per container."""
+    """What the invite function's handler needs, built once per container.
+
+    `intake` is paused when the mail system refuses every send (see `BatchReport.halted`);
+    without one, a halt is only logged.
+    """
 
     service: InviteService
     queue: InviteQueue
     batch_failure_mode: BatchFailureMode = BatchFailureMode.REPORT
+    intake: Intake | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +133,11 @@ def aws_runtime(environ: Mapping[str, str] | None = None) -> LambdaRuntime:
         repository=clients.repository(settings.dynamodb_table),
         mailer=clients.mailer(configuration_set=settings.ses_configuration_set),
         sender=settings.sender, rsvp_email=settings.rsvp_email,
-        claim_lease=settings.claim_lease,
+        claim_lease=settings.claim_lease, max_send_rate=settings.send_rate,
     )
+    intake = clients.intake(settings.function_name) if settings.function_name else None
     return LambdaRuntime(service=service, queue=clients.queue(settings.sqs_url),
-                         batch_failure_mode=settings.batch_failure_mode)
+                         batch_failure_mode=settings.batch_failure_mode, intake=intake)
 
 
 def aws_rsvp_runtime(environ: Mapping[str, str] | None = None) -> RsvpRuntime:

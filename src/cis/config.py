@@ -25,6 +25,10 @@ CLAIM_LEASE_SECONDS = "CLAIM_LEASE_SECONDS"
 SES_CONFIGURATION_SET = "SES_CONFIGURATION_SET"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 LOG_LEVEL = "LOG_LEVEL"
+MAX_SEND_RATE = "MAX_SEND_RATE"
+MAX_CONCURRENCY = "MAX_CONCURRENCY"
+FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+"""Set by the Lambda runtime: the function whose event source a halt pauses."""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_LOG_LEVEL = "INFO"
@@ -57,6 +61,14 @@ class Settings:
     ses_configuration_set: str | None = None
     endpoint_url: str | None = None
     log_level: str = DEFAULT_LOG_LEVEL
+    max_send_rate: float | None = None
+    max_concurrency: int = 1
+    function_name: str | None = None
+
+    @property
+    def send_rate(self) -> float | None:
+        """One invocation's share of MAX_SEND_RATE: the concurrent ones together stay under it."""
+        return None if self.max_send_rate is None else self.max_send_rate / self.max_concurrency
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -86,6 +98,7 @@ class Settings:
 
         endpoint = _read_endpoint(environ, problems)
         log_level = _read_log_level(environ, problems)
+        rate, concurrency = _read_pacing(environ, problems)
         if problems:
             raise ConfigurationError(problems)
         return cls(
@@ -99,6 +112,9 @@ class Settings:
             ses_configuration_set=environ.get(SES_CONFIGURATION_SET, "").strip() or None,
             endpoint_url=endpoint,
             log_level=log_level,
+            max_send_rate=rate,
+            max_concurrency=concurrency,
+            function_name=environ.get(FUNCTION_NAME, "").strip() or None,
         )
 
 
@@ -167,6 +183,38 @@ def _read_endpoint(environ: Mapping[str, str], problems: list[str]) -> str | Non
     if endpoint and not _is_url(endpoint):
         problems.append(f"{AWS_ENDPOINT_URL}={endpoint!r} is not an http(s) URL")
     return endpoint
+
+
+def _read_pacing(environ: Mapping[str, str], problems: list[str]) -> tuple[float | None, int]:
+    """MAX_SEND_RATE and MAX_CONCURRENCY, the second required with the first.
+
+    MAX_SEND_RATE is sends per second for the whole deployment (unset or 0: no pacing);
+    MAX_CONCURRENCY is how many invocations share it.
+    """
+    rate_text = environ.get(MAX_SEND_RATE, "").strip()
+    concurrency_text = environ.get(MAX_CONCURRENCY, "").strip()
+    rate: float | None = None
+    if rate_text:
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            rate = -1.0
+        if not (rate >= 0 and rate < float("inf")):
+            problems.append(f"{MAX_SEND_RATE}={rate_text!r} is not a number of sends per "
+                            "second (0 for no pacing)")
+            rate = None
+        elif rate == 0:
+            rate = None
+    concurrency = 1
+    if concurrency_text:
+        if concurrency_text.isdigit() and int(concurrency_text) > 0:
+            concurrency = int(concurrency_text)
+        else:
+            problems.append(f"{MAX_CONCURRENCY}={concurrency_text!r} is not a positive integer")
+    elif rate is not None:
+        problems.append(f"{MAX_CONCURRENCY} is not set; {MAX_SEND_RATE} is shared by that many "
+                        "concurrent invocations")
+    return rate, concurrency
 
 
 def _read_log_level(environ: Mapping[str, str], problems: list[str]) -> str:

@@ -44,11 +44,18 @@ class NotAReplyError(CisError):
 class MailerError(CisError):
     """Raised when the mailer could not hand an invitation over for delivery."""
 
-    def __init__(self, message: str, *, transient: bool, account_level: bool = False) -> None:
+    def __init__(
+        self, message: str, *, transient: bool, account_level: bool = False,
+        throttled: bool = False,
+    ) -> None:
         super().__init__(message)
         self.transient = transient
-        #: True when every invite would hit the same error (sender unverified, sending paused).
+        #: True when every invite would hit the same error (sender unverified, sending paused,
+        #: the day's quota spent) until someone or the clock changes the account.
         self.account_level = account_level
+        #: True when the mail system refused for sending too fast: every send that follows at
+        #: once would be refused too, while a slower one later goes through.
+        self.throttled = throttled
 
 
 class RepositoryError(CisError):

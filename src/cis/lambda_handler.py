@@ -6,15 +6,17 @@ on the first invocation, then reused by every later invocation of the same conta
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from cis.bootstrap import LambdaRuntime, RsvpRuntime, aws_rsvp_runtime, aws_runtime
 from cis.config import BatchFailureMode
-from cis.errors import BatchIncompleteError
+from cis.errors import BatchIncompleteError, QueueError
+from cis.ports.intake import Intake
 from cis.ports.queue import QueueRecord
-from cis.services.invites import acknowledge_processed
+from cis.services.invites import TimeLeft, acknowledge_processed
 
 __all__ = [
     "Handler", "LambdaRuntime", "RsvpRuntime", "aws_rsvp_runtime", "aws_runtime",
@@ -23,6 +25,7 @@ __all__ = [
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 _R = TypeVar("_R")
+_log = logging.getLogger("cis")
 
 
 def _built_once(factory: Callable[[], _R]) -> Callable[[], _R]:
@@ -49,7 +52,9 @@ def make_handler(runtime_factory: Callable[[], LambdaRuntime]) -> Handler:
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         runtime = get_runtime()
         records = [_queue_record(raw) for raw in event.get("Records", [])]
-        report = runtime.service.process_batch(records)
+        report = runtime.service.process_batch(records, time_left=_time_left(context))
+        if report.halted and runtime.intake is not None:
+            _pause(runtime.intake, report.halted)
         if runtime.batch_failure_mode is BatchFailureMode.RAISE:
             acknowledge_processed(runtime.queue, report)
             if report.retry_message_ids:
@@ -69,6 +74,22 @@ def make_rsvp_handler(runtime_factory: Callable[[], RsvpRuntime]) -> Handler:
         return get_runtime().service.process_batch(records).batch_item_failures()
 
     return handler
+
+
+def _time_left(context: Any) -> TimeLeft | None:
+    """Seconds the invocation has left, from the Lambda context (None without one)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return lambda: float(remaining()) / 1000.0
+
+
+def _pause(intake: Intake, reason: str) -> None:
+    """Stop the event source; a failure to is logged, and the batch's report still returned."""
+    try:
+        intake.pause(reason)
+    except QueueError:
+        _log.exception("could not pause taking invites; every batch will be handed back")
 
 
 def _queue_record(raw: Mapping[str, Any]) -> QueueRecord:

@@ -54,6 +54,19 @@ def test_live_claim_is_in_progress_for_everyone_else(repository: Any) -> None:
     assert repository.get_attendee(UID, "ann@example.org").claim_token == "t1"
 
 
+def test_a_claim_written_again_with_its_own_token_is_still_granted(repository: Any) -> None:
+    # A claimant whose write's answer was lost, or that retries after a conflict, writes the
+    # same claim again: it must not find itself "in progress" until its own lease ends.
+    claim = make_claim("ann@example.org", "t1", T0)
+    assert repository.claim(claim) is ClaimOutcome.CLAIMED
+    assert repository.claim(claim) is ClaimOutcome.CLAIMED
+    applied, outcome = repository.settle_then_claim([], claim)
+    assert (applied, outcome) == ([], ClaimOutcome.CLAIMED)
+    assert repository.get_attendee(UID, "ann@example.org").claim_token == "t1"
+    repository.settle([sent("ann@example.org", "t1")])
+    assert repository.claim(claim) is ClaimOutcome.ALREADY_SENT
+
+
 def test_expired_claim_is_taken_over(repository: Any) -> None:
     repository.claim(make_claim("ann@example.org", "t1", T0))
     later = T0 + dt.timedelta(minutes=15, seconds=1)

@@ -325,7 +325,7 @@ def test_module_level_lambda_handler_works_from_the_environment(
 # --- transient failures and redelivery ----------------------------------------------------------
 
 
-def test_throttled_attendees_are_exactly_the_batch_item_failures_and_redelivery_sends_once(
+def test_a_throttle_stops_the_batch_and_redelivery_sends_each_attendee_once(
     stack: Stack,
 ) -> None:
     enqueue(stack)
@@ -336,18 +336,21 @@ def test_throttled_attendees_are_exactly_the_batch_item_failures_and_redelivery_
 
     result = handler(lambda_event(stack, messages), None)
 
-    throttled = [m for m in messages if _recipient_of(m) in THROTTLED]
-    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
-        m["MessageId"] for m in throttled
-    )
-    assert stack.sent_to() == dict.fromkeys(DISTINCT - THROTTLED, 1)
-    for address in THROTTLED:
-        record = stack.repository.get_attendee(stack.event.uid, address)
-        assert record is not None
-        assert record.state is not InviteState.SENT
+    # The first throttled send stops the batch: it and every record after it come back,
+    # those after it untouched (nothing claimed, nothing sent).
+    first = next(n for n, m in enumerate(messages) if _recipient_of(m) in THROTTLED)
+    handed_back = messages[first:]
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [
+        m["MessageId"] for m in handed_back]
+    sent_before = {_recipient_of(m) for m in messages[:first]}
+    assert stack.sent_to() == dict.fromkeys(sent_before, 1)
+    for message in messages[first + 1:]:
+        address = _recipient_of(message)
+        if address not in sent_before:
+            assert stack.repository.get_attendee(stack.event.uid, address) is None
 
     faults.clear()
-    redelivered = handler(lambda_event(stack, throttled), None)
+    redelivered = handler(lambda_event(stack, handed_back), None)
 
     assert redelivered == {"batchItemFailures": []}
     assert_every_attendee_invited_once(stack)
@@ -355,7 +358,7 @@ def test_throttled_attendees_are_exactly_the_batch_item_failures_and_redelivery_
     assert stack.repository.recount(stack.event.uid) == counted
 
 
-def test_raise_mode_deletes_handled_messages_and_raises_for_the_throttled_ones(
+def test_raise_mode_deletes_handled_messages_and_raises_for_the_handed_back_ones(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BATCH_FAILURE_MODE", "raise")
@@ -369,16 +372,17 @@ def test_raise_mode_deletes_handled_messages_and_raises_for_the_throttled_ones(
     with pytest.raises(BatchIncompleteError) as caught:
         handler(lambda_event(stack, messages), None)
 
-    throttled = [m for m in messages if _recipient_of(m) in THROTTLED]
-    assert caught.value.failed_message_ids == [m["MessageId"] for m in throttled]
-    assert calls[0]["sqs.DeleteMessageBatch"] == 1
-    # Only the throttled messages are left, still in flight until their visibility times out.
-    for message in throttled:
+    first = next(n for n, m in enumerate(messages) if _recipient_of(m) in THROTTLED)
+    handed_back = messages[first:]
+    assert caught.value.failed_message_ids == [m["MessageId"] for m in handed_back]
+    assert calls[0]["sqs.DeleteMessageBatch"] == (1 if first else 0)
+    # Only the handed-back messages are left, still in flight until their visibility times out.
+    for message in handed_back:
         stack.sqs.change_message_visibility(QueueUrl=stack.queue_url,
                                             ReceiptHandle=message["ReceiptHandle"],
                                             VisibilityTimeout=0)
-    left = receive(stack, 2)
-    assert sorted(m["MessageId"] for m in left) == sorted(m["MessageId"] for m in throttled)
+    left = receive(stack, len(handed_back))
+    assert sorted(m["MessageId"] for m in left) == sorted(m["MessageId"] for m in handed_back)
 
 
 # --- cost: AWS API calls per invite -------------------------------------------------------------

@@ -172,6 +172,29 @@ def test_ses_error_maps_to_mailer_error(
     assert code in str(caught.value)
 
 
+@pytest.mark.parametrize(("code", "message", "throttled", "account_level"), [
+    ("TooManyRequestsException", "Too many requests", True, False),
+    ("ThrottlingException", "Maximum sending rate exceeded.", True, False),
+    ("Throttling", "Maximum sending rate exceeded.", True, False),
+    ("LimitExceededException", "Maximum sending rate exceeded", True, False),
+    ("ThrottlingException", "Daily message quota exceeded.", False, True),
+    ("Throttling", "Daily message quota exceeded", False, True),
+    ("InternalFailure", "Internal failure", False, False),
+    ("MessageRejected", "Illegal address", False, False),
+])
+def test_sending_too_fast_is_throttled_and_a_spent_daily_quota_is_account_level(
+    sesv2_client: SESV2Client, code: str, message: str, throttled: bool, account_level: bool,
+) -> None:
+    # SES words both refusals the same way but for the reason: "Maximum sending rate
+    # exceeded" passes within a second, "Daily message quota exceeded" within hours.
+    with Stubber(sesv2_client) as stubber:
+        stubber.add_client_error("send_email", service_error_code=code,
+                                 service_message=message, http_status_code=400)
+        with pytest.raises(MailerError) as caught:
+            SesMailer(client=sesv2_client).send(invitation("invites@mailer.example.com"))
+    assert (caught.value.throttled, caught.value.account_level) == (throttled, account_level)
+
+
 def _raising(error: Exception) -> Callable[..., None]:
     def hook(**_: Any) -> None:
         raise error

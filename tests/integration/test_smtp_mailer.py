@@ -251,6 +251,26 @@ def test_sender_refused_is_a_transient_account_level_error(start_server: StartSe
     assert handler.received == []
 
 
+@pytest.mark.parametrize(("reply", "throttled", "account_level"), [
+    ("454 Throttling failure: Maximum sending rate exceeded", True, False),
+    ("454 Throttling failure: Daily message quota exceeded", False, True),
+])
+def test_a_relay_refusing_for_its_rate_or_its_daily_quota_says_which(
+    start_server: StartServer, reply: str, throttled: bool, account_level: bool,
+) -> None:
+    # SES's SMTP interface answers MAIL FROM so when the account sends too fast or too much;
+    # neither means the sender itself is refused.
+    handler = Recorder(refusals={"invites@example.com": reply})
+    server = start_server(handler)
+    mailer = SmtpMailer(host=HOST, port=server.port, security="none", timeout=5)
+
+    with mailer, pytest.raises(MailerError, match="454") as caught:
+        mailer.send(invitation_email())
+
+    assert caught.value.transient is True
+    assert (caught.value.throttled, caught.value.account_level) == (throttled, account_level)
+
+
 def test_stopped_server_is_a_transient_error(start_server: StartServer) -> None:
     server = start_server(Recorder())
     server.stop()

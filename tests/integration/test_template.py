@@ -7,6 +7,7 @@ property SAM drops or rewrites would pass a test on the source template and stil
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,13 +287,42 @@ def test_the_function_gets_the_environment_it_reads(translated: dict[str, Any]) 
         "SES_CONFIGURATION_SET",
         "LOG_LEVEL",
         "CLAIM_LEASE_SECONDS",
+        "MAX_SEND_RATE",
+        "MAX_CONCURRENCY",
     } <= set(variables)
     assert variables["BATCH_FAILURE_MODE"] == "report"
+    assert _ref_target(variables["MAX_SEND_RATE"]) == "MaxSendRate"
+    # The same figure the event source is capped at: the invocations share the rate evenly.
+    assert _ref_target(variables["MAX_CONCURRENCY"]) == "MaxConcurrency"
+    scaling = _event_source(translated, "InviteFunction")["Properties"]["ScalingConfig"]
+    assert _ref_target(scaling["MaximumConcurrency"]) == "MaxConcurrency"
     assert _ref_target(variables["DYNAMODB_TABLE"]) == "InviteTable"
     assert _ref_target(variables["SQS_URL"]) == "InviteQueue"
     assert properties["Runtime"] == "python3.12"
     assert properties["Architectures"] == ["arm64"]
     assert properties["Handler"] == "cis.lambda_handler.lambda_handler"
+
+
+def test_the_send_rate_defaults_to_the_ses_sandbox_rate(source: dict[str, Any]) -> None:
+    rate = source["Parameters"]["MaxSendRate"]
+    assert (rate["Type"], rate["Default"], rate["MinValue"]) == ("Number", 1, 0)
+
+
+def test_the_invite_function_may_pause_only_its_own_event_source(
+    translated: dict[str, Any],
+) -> None:
+    policies = [policy for policy in _resources_of_type(translated, "AWS::IAM::Policy").values()
+                if "InviteFunctionRole" in [_ref_target(role)
+                                            for role in policy["Properties"]["Roles"]]]
+    assert len(policies) == 1
+    statements = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+    by_action = {statement["Action"]: statement for statement in statements}
+    assert set(by_action) == {"lambda:ListEventSourceMappings", "lambda:UpdateEventSourceMapping"}
+    update = by_action["lambda:UpdateEventSourceMapping"]
+    assert "event-source-mapping:*" in json.dumps(update["Resource"])
+    condition = update["Condition"]["StringEquals"]["lambda:FunctionArn"]
+    assert _ref_target(condition) == "InviteFunction"
+    assert by_action["lambda:ListEventSourceMappings"]["Resource"] == "*"
 
 
 @pytest.mark.parametrize("dead_letter_queue", ["InviteDeadLetterQueue", "RsvpDeadLetterQueue"])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cis.adapters.dynamodb import DynamoDBInviteRepository
+from cis.adapters.lambda_intake import LambdaEventSourceIntake
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
 from cis.adapters.outbox import OutboxMailer
 from cis.adapters.ses import SesMailer
@@ -72,6 +73,17 @@ def test_the_invite_function_is_wired_to_aws_from_the_environment(
     assert runtime.service.claim_lease == dt.timedelta(seconds=120)
     # The Lambda runtime leaves the root logger at WARNING; LOG_LEVEL opens cis's own.
     assert cis_logger.level == logging.INFO
+
+
+def test_the_invite_function_paces_to_its_share_and_can_pause_its_own_event_source() -> None:
+    runtime = aws_runtime({**ENVIRONMENT, "MAX_SEND_RATE": "14", "MAX_CONCURRENCY": "5",
+                           "AWS_LAMBDA_FUNCTION_NAME": "cis-InviteFunction"})
+    assert runtime.service.pacer is not None
+    assert runtime.service.pacer.rate == pytest.approx(2.8)
+    assert isinstance(runtime.intake, LambdaEventSourceIntake)
+    assert runtime.intake.function_name == "cis-InviteFunction"
+    unpaced = aws_runtime(ENVIRONMENT)
+    assert (unpaced.service.pacer, unpaced.intake) == (None, None)
 
 
 def test_the_rsvp_function_applies_its_log_level(cis_logger: logging.Logger) -> None:

@@ -58,6 +58,7 @@ def test_every_missing_variable_is_listed_in_one_error() -> None:
         ("BATCH_FAILURE_MODE", "explode", "'report' or 'raise'"),
         ("CLAIM_LEASE_SECONDS", "-5", "positive integer"),
         ("LOG_LEVEL", "chatty", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("MAX_CONCURRENCY", "0", "positive integer"),
         ("AWS_ENDPOINT_URL", "localhost:5000", "http(s) URL"),
     ],
 )
@@ -82,3 +83,26 @@ def test_log_level_is_read_in_any_case_and_defaults_to_info() -> None:
     assert RsvpSettings.from_env({**VALID, "LOG_LEVEL": "debug"}).log_level == "DEBUG"
     with pytest.raises(ConfigurationError, match="LOG_LEVEL='LOUD'"):
         RsvpSettings.from_env({**VALID, "LOG_LEVEL": "loud"})
+
+
+def test_the_send_rate_is_shared_by_the_concurrent_invocations() -> None:
+    settings = Settings.from_env({**VALID, "MAX_SEND_RATE": "14", "MAX_CONCURRENCY": "5"})
+    assert (settings.max_send_rate, settings.max_concurrency) == (14.0, 5)
+    assert settings.send_rate == pytest.approx(2.8)
+    assert Settings.from_env(VALID).send_rate is None
+    unpaced = Settings.from_env({**VALID, "MAX_SEND_RATE": "0", "MAX_CONCURRENCY": "5"})
+    assert unpaced.send_rate is None
+
+
+@pytest.mark.parametrize(("environment", "words"), [
+    ({"MAX_SEND_RATE": "fast", "MAX_CONCURRENCY": "5"}, "MAX_SEND_RATE='fast' is not a number"),
+    ({"MAX_SEND_RATE": "-3", "MAX_CONCURRENCY": "5"}, "MAX_SEND_RATE='-3' is not a number"),
+    ({"MAX_SEND_RATE": "inf", "MAX_CONCURRENCY": "5"}, "MAX_SEND_RATE='inf' is not a number"),
+    ({"MAX_SEND_RATE": "14"}, "MAX_CONCURRENCY is not set"),
+])
+def test_a_send_rate_that_cannot_be_shared_is_named(
+    environment: dict[str, str], words: str,
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**VALID, **environment})
+    assert [problem for problem in caught.value.problems if words in problem]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import itertools
 import threading
 from email import policy
 from typing import Any
@@ -15,7 +16,12 @@ from cis.bootstrap import build_service
 from cis.domain.model import Invitee, InviteRequest, InviteState
 from cis.errors import MailerError, RepositoryError
 from cis.ports.queue import QueueRecord
-from cis.services.invites import InviteService, Outcome
+from cis.services.invites import (
+    DEADLINE_RESERVE,
+    REPOSITORY_ATTEMPTS,
+    InviteService,
+    Outcome,
+)
 from tests.support import (
     RSVP_EMAIL,
     SENDER,
@@ -27,6 +33,7 @@ from tests.support import (
 )
 
 UID = "launch-2026"
+SERVICES = itertools.count(1)
 
 
 def make_service(repository: Any = None, mailer: Any = None, clock: Clock | None = None,
@@ -37,8 +44,9 @@ def make_service(repository: Any = None, mailer: Any = None, clock: Clock | None
         sender=SENDER,
         rsvp_email=RSVP_EMAIL,
         clock=clock or Clock(),
-        new_id=counter_ids(),
-        sleep=lambda _: None,
+        # Claim tokens tell claimants apart, so each service draws ids of its own.
+        new_id=counter_ids(f"service{next(SERVICES)}"),
+        sleep=kwargs.pop("sleep", lambda _: None),
         **kwargs,
     )
 
@@ -221,9 +229,21 @@ class FlakyRepository(InMemoryInviteRepository):
         super().apply_statistics(event_uid, counters)
 
 
-def test_throttled_claim_is_retried_by_the_queue() -> None:
+def test_a_claim_the_store_pushes_back_briefly_is_retried_where_it_happened() -> None:
     repository = FlakyRepository()
-    repository.failures["claim"] = 1
+    repository.failures["claim"] = REPOSITORY_ATTEMPTS - 1
+    slept: list[float] = []
+    service = make_service(repository, sleep=slept.append)
+    report = service.process_batch(records(body("ann@example.org")))
+    assert [r.outcome for r in report.results] == [Outcome.SENT]
+    # Jittered, growing, and brief: a conflict passes in milliseconds.
+    assert len(slept) == REPOSITORY_ATTEMPTS - 1
+    assert all(0 <= delay <= 0.02 * 2 ** n for n, delay in enumerate(slept))
+
+
+def test_a_claim_the_store_keeps_pushing_back_is_retried_by_the_queue() -> None:
+    repository = FlakyRepository()
+    repository.failures["claim"] = REPOSITORY_ATTEMPTS
     service = make_service(repository)
     report = service.process_batch(records(body("ann@example.org"), body("bob@example.org")))
     assert [r.outcome for r in report.results] == [Outcome.RETRY, Outcome.SENT]
@@ -238,13 +258,27 @@ def test_briefly_throttled_settle_is_retried_in_process() -> None:
     assert_statistics_match_recount(service)
 
 
+def test_a_send_is_recorded_however_long_the_store_pushes_back_while_time_allows() -> None:
+    repository = FlakyRepository()
+    repository.failures["settle"] = 40
+    service = make_service(repository)
+    report = service.process_batch(records(body("ann@example.org")), time_left=lambda: 60.0)
+    assert report.results[0].outcome is Outcome.SENT
+    assert repository.failures["settle"] == 0
+    assert_statistics_match_recount(service)
+
+
 def test_unrecordable_send_is_retried_rather_than_forgotten() -> None:
     repository = FlakyRepository()
-    repository.failures["settle"] = 3
-    service = make_service(repository)
-    report = service.process_batch(records(body("ann@example.org")))
+    repository.failures["settle"] = 10**6
+    left = [30.0]
+    service = make_service(repository, sleep=lambda seconds: left.append(left[-1] - seconds))
+    report = service.process_batch(records(body("ann@example.org")),
+                                   time_left=lambda: left[-1])
     assert report.results[0].outcome is Outcome.RETRY
     assert "not recorded" in (report.results[0].reason or "")
+    # It gave up with half the reserve left, not before.
+    assert DEADLINE_RESERVE / 2 - 1 <= left[-1] <= DEADLINE_RESERVE
 
 
 def test_each_send_is_recorded_before_the_next_attendee_is_mailed() -> None:
@@ -282,7 +316,7 @@ def test_each_send_is_recorded_before_the_next_attendee_is_mailed() -> None:
 
 def test_sends_stay_pending_when_the_write_that_would_record_them_fails() -> None:
     repository = FlakyRepository()
-    repository.failures["settle_then_claim"] = 1
+    repository.failures["settle_then_claim"] = REPOSITORY_ATTEMPTS
     service = make_service(repository)
     report = service.process_batch(records(
         body("ann@example.org"), body("bob@example.org"), body("cy@example.org")))
@@ -309,7 +343,7 @@ def test_uncounted_duplicates_are_retried_so_they_get_counted() -> None:
     repository = FlakyRepository()
     service = make_service(repository)
     service.process_batch(records(body("ann@example.org")))
-    repository.failures["apply_statistics"] = 3
+    repository.failures["apply_statistics"] = REPOSITORY_ATTEMPTS
     report = service.process_batch(records(body("ann@example.org"), "not json"))
     assert report.results[0].outcome is Outcome.RETRY
     assert report.results[1].outcome is Outcome.REJECTED  # no event uid: nothing to count

@@ -9,10 +9,15 @@ from typing import Any
 
 import pytest
 
-from cis.adapters.memory import InMemoryInviteQueue, InMemoryInviteRepository, InMemoryMailer
+from cis.adapters.memory import (
+    InMemoryIntake,
+    InMemoryInviteQueue,
+    InMemoryInviteRepository,
+    InMemoryMailer,
+)
 from cis.bootstrap import build_service
 from cis.config import BatchFailureMode
-from cis.errors import BatchIncompleteError, ConfigurationError, MailerError
+from cis.errors import BatchIncompleteError, ConfigurationError, MailerError, QueueError
 from cis.lambda_handler import LambdaRuntime, make_handler
 from tests.support import RSVP_EMAIL, SENDER, body
 
@@ -123,3 +128,54 @@ def _fail_if_called_from_cis(key: str) -> None:
     caller = sys._getframe(2).f_globals.get("__name__", "")
     if caller == "cis" or caller.startswith("cis."):
         raise AssertionError(f"{caller} read os.environ[{key!r}] at import time")
+
+
+class Context:
+    """The part of the Lambda context the handler reads: the time left."""
+
+    def __init__(self, remaining_ms: list[int]) -> None:
+        self.remaining_ms = remaining_ms
+        self.function_name = "invites"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms.pop(0) if len(self.remaining_ms) > 1 else self.remaining_ms[0]
+
+
+def test_a_batch_near_the_invocations_deadline_hands_back_what_it_cannot_finish() -> None:
+    runtime = memory_runtime()
+    handler = make_handler(lambda: runtime)
+    result = handler(sqs_event(body("a@example.org"), body("b@example.org"),
+                               body("c@example.org")), Context([60_000, 9_000]))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
+    assert len(runtime.service.mailer.sent) == 1  # type: ignore[attr-defined]
+
+
+def test_a_refusal_for_the_whole_account_pauses_the_intake() -> None:
+    mailer = InMemoryMailer()
+    mailer.fail("b@example.org", MailerError("SendingPausedException: paused", transient=True,
+                                             account_level=True))
+    service = build_service(repository=InMemoryInviteRepository(), mailer=mailer,
+                            sender=SENDER, rsvp_email=RSVP_EMAIL)
+    intake = InMemoryIntake()
+    runtime = LambdaRuntime(service=service, queue=InMemoryInviteQueue(), intake=intake)
+    result = make_handler(lambda: runtime)(
+        sqs_event(body("a@example.org"), body("b@example.org"), body("c@example.org")), None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
+    assert len(intake.paused) == 1 and "SendingPausedException" in intake.paused[0]
+
+
+def test_a_pause_that_fails_is_logged_and_the_batch_still_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BrokenIntake:
+        def pause(self, reason: str) -> None:
+            raise QueueError("AccessDeniedException")
+
+    mailer = InMemoryMailer()
+    mailer.fail("a@example.org", MailerError("paused", transient=True, account_level=True))
+    service = build_service(repository=InMemoryInviteRepository(), mailer=mailer,
+                            sender=SENDER, rsvp_email=RSVP_EMAIL)
+    runtime = LambdaRuntime(service=service, queue=InMemoryInviteQueue(), intake=BrokenIntake())
+    result = make_handler(lambda: runtime)(sqs_event(body("a@example.org")), None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert "could not pause" in caplog.text

@@ -12,6 +12,7 @@ from cis.adapters.ses import SesMailer
 from cis.adapters.sqs import SqsInviteQueue
 
 if TYPE_CHECKING:
+    from cis.adapters.lambda_intake import LambdaEventSourceIntake
     from cis.adapters.s3 import S3MessageStore
 
 __all__ = ["LONG_POLL_SECONDS", "AwsClients", "client_config"]
@@ -73,6 +74,12 @@ class AwsClients:
         return SqsInviteQueue(
             queue_url=queue_url, client=self.client("sqs", read_timeout=LONG_POLL_SECONDS + 5)
         )
+
+    def intake(self, function_name: str) -> LambdaEventSourceIntake:
+        """The SQS event source of the Lambda function `function_name`, to pause it."""
+        from cis.adapters.lambda_intake import LambdaEventSourceIntake  # only on a halt
+
+        return LambdaEventSourceIntake(function_name=function_name, client=self.client("lambda"))
 
     def message_store(self) -> S3MessageStore:
         """The S3 store that SES's receipt rule writes received mail to."""

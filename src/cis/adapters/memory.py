@@ -125,6 +125,17 @@ class InMemoryInviteQueue:
 
 
 @dataclass
+class InMemoryIntake:
+    """An intake that remembers why it was paused; `paused` is empty while it runs."""
+
+    paused: list[str] = field(default_factory=list)
+
+    def pause(self, reason: str) -> None:
+        """Note the pause and its reason."""
+        self.paused.append(reason)
+
+
+@dataclass
 class InMemoryMessageStore:
     """Stored messages by (bucket, key), as SES's S3 action would leave them."""
 

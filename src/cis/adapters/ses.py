@@ -29,12 +29,20 @@ if TYPE_CHECKING:
 
 __all__ = ["SesMailer"]
 
-_TRANSIENT_CODES = frozenset({
+_THROTTLING_CODES = frozenset({
     "TooManyRequestsException",
     "ThrottlingException",
     "Throttling",
     # The sending quota (per second or per day): it refills, so a later try can succeed.
     "LimitExceededException",
+})
+"""Codes for sending faster than the account allows, or more than its day's quota."""
+
+_DAILY_QUOTA_WORDS = "daily message quota exceeded"
+"""SES's words when the 24-hour quota is spent ("Maximum sending rate exceeded" is the other
+reason it gives): every send fails until the window moves on."""
+
+_TRANSIENT_CODES = _THROTTLING_CODES | frozenset({
     "InternalFailure",
     "InternalServiceError",
     "ServiceUnavailable",
@@ -127,6 +135,10 @@ def _mailer_error(exc: ClientError) -> MailerError:
 
     if code in _ACCOUNT_CODES or any(words in text.lower() for words in _ACCOUNT_MESSAGES):
         return MailerError(message, transient=True, account_level=True)
+    if code in _THROTTLING_CODES:
+        if _DAILY_QUOTA_WORDS in text.lower():
+            return MailerError(message, transient=True, account_level=True)
+        return MailerError(message, transient=True, throttled=True)
     if is_transient(exc, _TRANSIENT_CODES):
         return MailerError(message, transient=True)
     if code in ("MessageRejected", "BadRequestException", "InvalidParameterValue"):

@@ -225,6 +225,9 @@ def _translate(exc: smtplib.SMTPException | OSError, *, connecting: bool = False
             "credentials are fixed",
             transient=True, account_level=True,
         )
+    quota = _quota_refusal(exc)
+    if quota is not None:
+        return quota
     if isinstance(exc, smtplib.SMTPSenderRefused):
         return MailerError(
             f"SMTP server refused sender {exc.sender!r} ({exc.smtp_code} {_text(exc.smtp_error)}); "
@@ -248,6 +251,25 @@ def _translate(exc: smtplib.SMTPException | OSError, *, connecting: bool = False
     # hence this comes last. An untrusted certificate fails every send until it is fixed.
     return MailerError(f"SMTP connection failed: {exc}", transient=True,
                        account_level=isinstance(exc, ssl.SSLCertVerificationError))
+
+
+def _quota_refusal(exc: smtplib.SMTPException | OSError) -> MailerError | None:
+    """A 4xx reply that refuses for the sending rate or the day's quota, as SES words it.
+
+    SES answers `454 Throttling failure: Maximum sending rate exceeded` (the next second may
+    take the message) or `454 Throttling failure: Daily message quota exceeded` (nothing goes
+    through until the 24-hour window moves on), at whichever step of the dialogue.
+    """
+    if not isinstance(exc, smtplib.SMTPResponseException) or not 400 <= exc.smtp_code <= 499:
+        return None
+    text = _text(exc.smtp_error)
+    words = text.lower()
+    message = f"SMTP server refused for its quota ({exc.smtp_code} {text})"
+    if "daily message quota exceeded" in words:
+        return MailerError(message, transient=True, account_level=True)
+    if "maximum sending rate exceeded" in words or "throttling" in words:
+        return MailerError(message, transient=True, throttled=True)
+    return None
 
 
 def _by_code(code: int, message: str, *, account_level: bool) -> MailerError:

@@ -43,6 +43,8 @@ class SendSummary:
     failed: int = 0
     pending: int = 0
     problems: list[str] = field(default_factory=list)
+    #: Why the run stopped before the end of the list (the mail account refuses every send).
+    stopped: str | None = None
 
     def note(self, line: int, kind: str, reason: str | None) -> None:
         """Keep the first problems, by CSV line, for the report."""
@@ -137,6 +139,8 @@ def run_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             for chunk in _chunks(rows, CHUNK):
                 _send_chunk(runtime.service, event, chunk, summary)
                 progress.advance(len(chunk))
+                if summary.stopped:
+                    break
         finally:
             progress.finish()
     _report(summary, event, args, out)
@@ -160,14 +164,19 @@ def _send_chunk(service: InviteService, event: Event, chunk: list[AttendeeRow],
                 retry.append((line, invitee))
             else:
                 _tally(summary, line, result)
+        waiting = retry
+        if report.halted:
+            summary.stopped = report.halted
+            break
         if not retry:
             return
-        waiting = retry
         if delay is not None:
             time.sleep(delay)
     for line, _ in waiting:
         summary.pending += 1
-        summary.note(line, "not sent yet, run again", "a passing failure persisted")
+        summary.note(line, "not sent yet, run again",
+                     "the mailer refuses every send" if summary.stopped
+                     else "a passing failure persisted")
 
 
 def _tally(summary: SendSummary, line: int, result: RecordResult) -> None:
@@ -185,7 +194,8 @@ def _tally(summary: SendSummary, line: int, result: RecordResult) -> None:
 
 def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: TextIO) -> None:
     if args.json:
-        out.write(json.dumps({"event_uid": event.uid, **summary.as_dict()}) + "\n")
+        out.write(json.dumps({"event_uid": event.uid, **summary.as_dict(),
+                              "stopped": summary.stopped}) + "\n")
         return
     where = f"SMTP server {_host_of(args.smtp)}" if args.smtp else f"{args.outbox}/"
     if summary.sent == 0 and summary.duplicates and not (summary.failed or summary.pending):
@@ -201,6 +211,10 @@ def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: T
     hidden = summary.rejected + summary.failed + summary.pending - len(summary.problems)
     if hidden > 0:
         out.write(f"  ... and {hidden} more\n")
+    if summary.stopped:
+        out.write(f"Stopped before the end of the list: {summary.stopped}\n"
+                  "  Run the same command again once the mail account sends again; "
+                  "nobody is invited twice.\n")
 
 
 def _host_of(url: str) -> str:

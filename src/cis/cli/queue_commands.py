@@ -158,6 +158,7 @@ def _drain(
     """Receive, process and acknowledge batches until told to stop."""
     stopping = threading.Event()
     received: list[int] = []
+    halted = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # Only set flags here: writing to a stream inside a signal handler can collide with
@@ -189,6 +190,11 @@ def _drain(
             undeleted = f", {len(left)} not deleted" if left else ""
             out.write(f"batch of {len(records)}: {counts}{undeleted}\n")
             out.flush()
+            if report.halted:
+                # Every send would be refused: stop polling rather than use up receives.
+                err.write(f"cis worker: stopped taking invites: {report.halted}\n")
+                halted = True
+                break
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -196,4 +202,4 @@ def _drain(
         err.write(f"cis worker: {signal.Signals(received[0]).name} received, "
                   "stopped after the batch in hand\n")
     err.write("cis worker: stopped\n")
-    return 0
+    return 1 if halted else 0

@@ -28,7 +28,9 @@ def decide(existing: AttendeeRecord | None, claim: Claim) -> ClaimOutcome:
 
     A new attendee or a released claim is granted; a claim whose lease ran out (its consumer
     died between claiming and settling) is taken over; a settled invitation is never sent
-    again; a live claim belongs to someone else until its lease ends.
+    again; a live claim belongs to someone else until its lease ends, unless it carries this
+    claim's own token: a claimant that writes its claim again (its first answer lost, or the
+    write retried after a conflict) still owns it.
     """
     if existing is None or existing.state is InviteState.RELEASED:
         return ClaimOutcome.CLAIMED
@@ -36,6 +38,8 @@ def decide(existing: AttendeeRecord | None, claim: Claim) -> ClaimOutcome:
         return ClaimOutcome.ALREADY_SENT
     if existing.state is InviteState.FAILED:
         return ClaimOutcome.ALREADY_FAILED
+    if existing.claim_token == claim.token:
+        return ClaimOutcome.CLAIMED
     if existing.lease_expires_at is not None and existing.lease_expires_at <= claim.now:
         return ClaimOutcome.TAKEN_OVER
     return ClaimOutcome.IN_PROGRESS

@@ -1,10 +1,12 @@
 """The abstract edges of cis: what it needs from a queue, a mailer and a store."""
 
+from cis.ports.intake import Intake
 from cis.ports.mailer import Mailer, RawEmail
 from cis.ports.message_store import MessageStore
-from cis.ports.queue import InviteQueue, OutgoingMessage
+from cis.ports.queue import InviteQueue, OutgoingMessage, QueueRecord
 from cis.ports.repository import InviteRepository
 
 __all__ = [
-    "InviteQueue", "InviteRepository", "Mailer", "MessageStore", "OutgoingMessage", "RawEmail",
+    "Intake", "InviteQueue", "InviteRepository", "Mailer", "MessageStore", "OutgoingMessage",
+    "QueueRecord", "RawEmail",
 ]

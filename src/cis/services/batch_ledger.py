@@ -104,6 +104,10 @@ class BatchLedger:
             for entry, request in zip(self.entries, requests, strict=True):
                 entry.request = request
         self._first: dict[AttendeeKey, Entry] = {}
+        #: Why the batch takes no more records (a throttle, the deadline, a halt), if it does not.
+        self.stopped: str | None = None
+        #: Why the consumer should take no more batches (the mail account refuses every send).
+        self.halted: str | None = None
         # Every entry before this position is written or has nothing to write. A batch may
         # hold thousands of records, so the search for unwritten ones starts here.
         self._scan_from = 0
@@ -162,6 +166,16 @@ class BatchLedger:
         """Nothing was sent: retry, and give the claim back so the retry can take it."""
         if entry.claim is not None and entry.settlement is None:
             entry.settlement = Release(entry.claim.key, entry.claim.token)
+        self._decide(entry, Outcome.RETRY, reason)
+
+    def stop(self, reason: str, *, halt: bool = False) -> None:
+        """Take no more records; with `halt`, ask the consumer to take no more batches."""
+        self.stopped = self.stopped or reason
+        if halt:
+            self.halted = self.halted or reason
+
+    def handed_back(self, entry: Entry, reason: str) -> None:
+        """Not started: the queue delivers the record again, nothing was claimed or sent."""
         self._decide(entry, Outcome.RETRY, reason)
 
     def crashed(self, entry: Entry, reason: str) -> None:
@@ -231,7 +245,7 @@ class BatchLedger:
 
     def report(self) -> BatchReport:
         """Every record's final result, in the order the records came."""
-        return BatchReport(tuple(entry.result() for entry in self.entries))
+        return BatchReport(tuple(entry.result() for entry in self.entries), halted=self.halted)
 
     @staticmethod
     def _decide(entry: Entry, outcome: Outcome, reason: str | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -35,18 +36,30 @@ from cis.ports.queue import InviteQueue, QueueRecord
 from cis.ports.repository import InviteRepository
 from cis.services.batch_ledger import BatchLedger, Entry, Unwritten
 from cis.services.outcome_log import LOGGER_NAME, log_outcome
+from cis.services.pacing import SendPacer
 from cis.services.reports import BatchReport, Outcome, RecordResult
+from cis.services.retrying import Backoff
 from cis.services.template_cache import TemplateCache
 
 __all__ = [
-    "HISTORY_SOURCE", "REPOSITORY_ATTEMPTS", "BatchReport", "InviteService", "Outcome",
-    "RecordResult", "acknowledge_processed", "random_id", "utc_now",
+    "DEADLINE_RESERVE", "HISTORY_SOURCE", "REPOSITORY_ATTEMPTS", "BatchReport", "InviteService",
+    "Outcome", "RecordResult", "TimeLeft", "acknowledge_processed", "random_id", "utc_now",
 ]
 
 _T = TypeVar("_T")
 
 HISTORY_SOURCE = "cis:invite"
-REPOSITORY_ATTEMPTS = 3
+REPOSITORY_ATTEMPTS = 5
+"""Tries of a claim or a count that the store pushed back (a conflict, throttling) before the
+record is handed back to the queue."""
+RECORDING_PATIENCE = 60.0
+"""Seconds a batch keeps trying to record what it sent when no deadline says otherwise."""
+DEADLINE_RESERVE = 10.0
+"""Seconds before the deadline at which a batch takes no more records: what it sent is then
+recorded, and the rest handed back untouched, before the invocation is stopped."""
+
+TimeLeft = Callable[[], float]
+"""Seconds left before the consumer is stopped (a Lambda's remaining time)."""
 
 
 def utc_now() -> dt.datetime:
@@ -74,6 +87,9 @@ class InviteService:
         new_id: Callable[[], str] = random_id,
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
+        pacer: SendPacer | None = None,
+        backoff: Backoff | None = None,
+        deadline_reserve: float = DEADLINE_RESERVE,
     ) -> None:
         """Build it through `cis.bootstrap`, which chooses the adapters for each entry point."""
         self.repository = repository
@@ -81,30 +97,58 @@ class InviteService:
         self.sender = sender
         self.rsvp_email = rsvp_email
         self.claim_lease = claim_lease
+        self.pacer = pacer
         self._clock = clock
         self._new_id = new_id
         self._sleep = sleep
         self._log = logger or logging.getLogger(LOGGER_NAME)
         self._templates = TemplateCache()
+        self._backoff = backoff or Backoff()
+        self._random = random.Random()  # noqa: S311 - spreads retries, guards nothing
+        self._deadline_reserve = deadline_reserve
 
-    def process_batch(self, records: Sequence[QueueRecord]) -> BatchReport:
-        """Process every record independently; the report says which ones to retry."""
-        return self._run(BatchLedger(records))
+    def process_batch(
+        self, records: Sequence[QueueRecord], *, time_left: TimeLeft | None = None
+    ) -> BatchReport:
+        """Process every record independently; the report says which ones to retry.
 
-    def send_invites(self, requests: Iterable[InviteRequest]) -> BatchReport:
+        With `time_left`, the batch takes no more records once fewer than `deadline_reserve`
+        seconds remain, so that what it sent is recorded before the consumer is stopped.
+        """
+        return self._run(BatchLedger(records), time_left)
+
+    def send_invites(
+        self, requests: Iterable[InviteRequest], *, time_left: TimeLeft | None = None
+    ) -> BatchReport:
         """Invite already-parsed requests, for library callers that have no queue."""
-        return self._run(BatchLedger.of_requests(requests))
+        return self._run(BatchLedger.of_requests(requests), time_left)
 
-    def _run(self, batch: BatchLedger) -> BatchReport:
+    def _run(self, batch: BatchLedger, time_left: TimeLeft | None) -> BatchReport:
         for entry in batch.entries:
+            reason = batch.stopped or self._out_of_time(time_left)
+            if reason:
+                batch.handed_back(entry, reason)
+                continue
             self._handle_guarded(batch, entry)
-        self._write_the_rest(batch)
+        self._write_the_rest(batch, time_left)
         batch.resolve_repeats()
         self._count(batch)
         report = batch.report()
         for result in report.results:
             self._log_result(result)
+        if report.halted:
+            self._log.error("stopped taking invites, the mailer refuses them all: %s",
+                            report.halted)
         return report
+
+    def _out_of_time(self, time_left: TimeLeft | None) -> str | None:
+        """Why no record may start now: too little time left to send one and record it."""
+        if time_left is None:
+            return None
+        pacing = self.pacer.delay() if self.pacer else 0.0
+        if time_left() - pacing < self._deadline_reserve:
+            return "not started: too little time left in this invocation"
+        return None
 
     def _handle_guarded(self, batch: BatchLedger, entry: Entry) -> None:
         """The one place that turns any unexpected error into a retry, releasing the claim."""
@@ -183,6 +227,8 @@ class InviteService:
         """Render and hand the invitation to the mailer; note how the claim is to end."""
         invitee, now = request.invitee, claim.now
         invitation = template.render(invitee, now=now, email_id=self._new_id())
+        if self.pacer is not None:
+            self.pacer.wait()
         try:
             delivery_id = self.mailer.send(RawEmail(
                 sender=invitation.envelope_sender,
@@ -192,7 +238,9 @@ class InviteService:
             ))
         except MailerError as exc:
             if exc.account_level:
-                self._log.error("mailer refuses every invite, check the account: %s", exc)
+                batch.stop(f"mailer: {exc}", halt=True)
+            elif exc.throttled:
+                batch.stop(f"not started: the mailer throttled this batch ({exc})")
             if exc.transient:
                 batch.released(entry, f"mailer: {exc}")
             else:
@@ -216,20 +264,27 @@ class InviteService:
         """
         unwritten = batch.unwritten(before=entry)
         if not unwritten:
-            return self.repository.claim(claim)
-        applied, granted = self.repository.settle_then_claim(
-            [settlement for _, settlement in unwritten], claim)
+            return self._with_retries(lambda: self.repository.claim(claim))
+        settlements = [settlement for _, settlement in unwritten]
+        applied, granted = self._with_retries(
+            lambda: self.repository.settle_then_claim(settlements, claim))
         self._written(batch, unwritten, applied)
         return granted
 
-    def _write_the_rest(self, batch: BatchLedger) -> None:
-        """Write what no claim carried, in one call; what cannot be written is retried."""
+    def _write_the_rest(self, batch: BatchLedger, time_left: TimeLeft | None) -> None:
+        """Write what no claim carried, in one call, trying again while there is time.
+
+        Each unwritten send keeps its attendee claimed until the lease ends, after which a
+        redelivery sends it again: so a passing failure (a conflict, throttling) is retried
+        until the write lands, the invocation's time runs short, or `RECORDING_PATIENCE`
+        passes. What still cannot be written is retried by the queue.
+        """
         unwritten = batch.unwritten()
         if not unwritten:
             return
         settlements = [settlement for _, settlement in unwritten]
         try:
-            applied = self._with_retries(lambda: self.repository.settle(settlements))
+            applied = self._until_written(lambda: self.repository.settle(settlements), time_left)
         except RepositoryError as exc:
             batch.not_written(unwritten, str(exc))
             return
@@ -251,16 +306,32 @@ class InviteService:
                 batch.not_counted(entries, str(exc))
 
     def _with_retries(self, action: Callable[[], _T]) -> _T:
-        delay = 0.05
+        """`action`, tried again after a passing store failure, a few times, with jitter."""
         for attempt in range(REPOSITORY_ATTEMPTS):
             try:
                 return action()
             except RepositoryError as exc:
                 if not exc.transient or attempt == REPOSITORY_ATTEMPTS - 1:
                     raise
-                self._sleep(delay)
-                delay *= 4
+                self._sleep(self._backoff.delay(attempt, self._random))
         raise AssertionError("unreachable")
+
+    def _until_written(self, action: Callable[[], _T], time_left: TimeLeft | None) -> _T:
+        """`action`, tried again after a passing store failure while there is time for it."""
+        waited = 0.0
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except RepositoryError as exc:
+                delay = self._backoff.delay(attempt, self._random)
+                room = (RECORDING_PATIENCE - waited if time_left is None
+                        else time_left() - self._deadline_reserve / 2)
+                if not exc.transient or delay >= room:
+                    raise
+                self._sleep(delay)
+                waited += delay
+                attempt += 1
 
     def _log_result(self, result: RecordResult) -> None:
         level = logging.WARNING if result.outcome in (Outcome.REJECTED, Outcome.FAILED) else (

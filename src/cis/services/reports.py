@@ -45,9 +45,15 @@ class RecordResult:
 
 @dataclass(frozen=True, slots=True)
 class BatchReport:
-    """The outcomes of one batch, in the order the records came."""
+    """The outcomes of one batch, in the order the records came.
+
+    `halted` says why the consumer should take no more invites for now: the mail system
+    refuses every send until someone, or the clock, changes the account (sending paused, the
+    day's quota spent). The records the batch did not get to are retried, untouched.
+    """
 
     results: tuple[RecordResult, ...]
+    halted: str | None = None
 
     @property
     def retry_message_ids(self) -> list[str]:

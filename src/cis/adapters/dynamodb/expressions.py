@@ -53,14 +53,16 @@ __all__ = [
 # (`name`, `status`, `state`) are DynamoDB reserved words, so none is ever written bare.
 _PLACEHOLDERS = {f"#{attribute}": attribute for attribute in ATTENDEE_ATTRIBUTES}
 
-# A claim is granted on a new attendee, a released claim, or a claim whose lease has run out:
-# the same rule as `cis.domain.claims.decide`, checked by DynamoDB inside the write itself.
+# A claim is granted on a new attendee, a released claim, a claim whose lease has run out, or
+# the claimant's own claim (a write retried after a lost answer): the same rule as
+# `cis.domain.claims.decide`, checked by DynamoDB inside the write itself.
 # The lease is compared as `lease_expires_epoch`, seconds since 1970 as an exact decimal with
 # microseconds: Numbers compare by value, whereas ISO strings only compare correctly while
 # every writer formats them identically. A claim without a lease never expires, as in `decide`.
 CLAIMABLE = (
     "attribute_not_exists(#pk) OR #state = :released"
     " OR (#state = :claimed AND #lease_expires_epoch <= :now)"
+    " OR (#state = :claimed AND #claim_token = :claim_token)"
 )
 OWNED = "#state = :claimed AND #claim_token = :token"
 # A reply applies only to the state it was decided on (`cis.domain.claims.reply_applies`).

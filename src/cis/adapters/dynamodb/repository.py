@@ -99,6 +99,8 @@ class DynamoDBInviteRepository:
         old = response.get("Attributes")
         if not old or state_of(old) is InviteState.RELEASED:
             return ClaimOutcome.CLAIMED
+        if old.get("claim_token") == string(claim.token):
+            return ClaimOutcome.CLAIMED  # its own claim, written again
         return ClaimOutcome.TAKEN_OVER
 
     def settle_then_claim(
