@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from cis.services.invites import DEADLINE_RESERVE
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SCRIPT = ROOT / "scripts" / "check_template.py"
@@ -306,6 +308,16 @@ def test_the_function_gets_the_environment_it_reads(translated: dict[str, Any]) 
 def test_the_send_rate_defaults_to_the_ses_sandbox_rate(source: dict[str, Any]) -> None:
     rate = source["Parameters"]["MaxSendRate"]
     assert (rate["Type"], rate["Default"], rate["MinValue"]) == ("Number", 1, 0)
+
+
+def test_a_full_batch_at_the_default_pace_fits_an_invocation_with_time_to_record_it(
+    source: dict[str, Any],
+) -> None:
+    defaults = {name: source["Parameters"][name]["Default"]
+                for name in ("MaxSendRate", "MaxConcurrency", "BatchSize", "FunctionTimeout")}
+    seconds_per_batch = (defaults["BatchSize"] * defaults["MaxConcurrency"]
+                         / defaults["MaxSendRate"])
+    assert seconds_per_batch < defaults["FunctionTimeout"] - DEADLINE_RESERVE
 
 
 def test_the_invite_function_may_pause_only_its_own_event_source(
