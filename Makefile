@@ -37,7 +37,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract -k "not dynamodb"
 
 # Each bench prints its own table of figures as ratios against a baseline run in the same
-# process, then bench/all.py prints every verdict in one table; a few minutes on 2 cores.
+# process, then bench/all.py prints every verdict in one table; about ten minutes on 2 cores.
 bench: $(STAMP)
 	$(BIN)/python bench/all.py
 

@@ -4,8 +4,8 @@ Each bench prints its full table as it goes; the summary at the end lists every 
 has a target, measured as a ratio against a baseline run in the same process as the figure.
 Exit status 1 when a bench failed to run, not when a target is missed: the table says that.
 
-Run from the repository root: `.venv/bin/python bench/all.py` (what `make bench` does; a few
-minutes on 2 cores).
+Run from the repository root: `.venv/bin/python bench/all.py` (what `make bench` does; about
+ten minutes on 2 cores, half of it bench/contention.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ RUNS: tuple[tuple[str, list[str]], ...] = (
     ("cold_start", ["cold_start.py"]),
     ("bulk_send", ["bulk_send.py", "--n", "100000", "--small", "10000", "--mailer", "null",
                    "--no-trace"]),
+    ("contention", ["contention.py"]),
 )
 
 

@@ -1,0 +1,1 @@
+"""AWS behaviour under load in front of moto, and the SQS event source that drives the handler."""
