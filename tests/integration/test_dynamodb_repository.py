@@ -142,6 +142,7 @@ def test_claimed_attendee_item_has_the_documented_layout(
         "claim_token": {"S": "t1"},
         "lease_expires_at": {"S": "2026-11-28T09:45:00+00:00"},
         "lease_expires_epoch": {"N": str(int((T0 + dt.timedelta(minutes=15)).timestamp()))},
+        "claim_sequence": {"N": "0"},
         "history": {"L": []},
     }
 
@@ -159,6 +160,7 @@ def test_sent_attendee_item_holds_history_as_a_list_of_maps_and_no_claim(
     )
 
     assert item["state"] == {"S": "sent"}
+    assert (item["sequence"], item["standing"]) == ({"N": "0"}, {"S": "invited"})
     assert item["origin"] == {"S": "web"}
     assert item["message_id"] == {"S": "ses-ann@example.org"}
     assert item["sent_at"] == {"S": "2026-11-28T09:30:00+00:00"}
@@ -457,8 +459,10 @@ def test_reply_with_counters_is_one_transaction_of_attendee_update_and_statistic
     attendee_update, statistics_update = (
         action["Update"] for action in calls.calls[0][1]["TransactItems"]
     )
+    # An attendee answers once sent something (sent before versions were stored: `sent`).
     assert attendee_update["ConditionExpression"] == (
-        "#state = :sent AND #status = :expected AND size(#history) = :length"
+        "(attribute_exists(#sequence) OR #state = :sent)"
+        " AND #status = :expected AND size(#history) = :length"
     )
     assert statistics_update["UpdateExpression"].startswith("ADD ")
     item = raw_item(

@@ -27,6 +27,7 @@ from cis.domain.model import (
     MarkSent,
     PartStat,
     ReplyChange,
+    Standing,
 )
 from cis.errors import RepositoryError
 from tests.support import FROZEN_NOW, make_claim
@@ -124,7 +125,7 @@ def test_data_survives_closing_and_reopening_the_file(tmp_path: Path) -> None:
     assert stats.by_origin == {"web": 1}
 
 
-def test_file_made_before_last_reply_at_gains_the_column_and_keeps_its_rows(
+def test_file_made_before_last_reply_at_and_versions_gains_the_columns_and_keeps_its_rows(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "cis.db"
@@ -150,11 +151,15 @@ def test_file_made_before_last_reply_at_gains_the_column_and_keeps_its_rows(
         before = repository.get_attendee(UID, "ann@example.org")
         applied = repository.apply_reply(accepted("ann@example.org", at=at))
 
-    assert attendee_columns(path)[-1] == "last_reply_at"
+    assert attendee_columns(path)[-5:] == [
+        "last_reply_at", "sequence", "standing", "claim_sequence", "answer_sequence"]
     assert before is not None
     assert (before.state, before.delivery_id, before.last_reply_at) == (
         InviteState.SENT, "ses-1", None
     )
+    # Sent before versions were stored: its one message was the first invitation.
+    assert (before.sequence, before.standing, before.answer_sequence) == (
+        0, Standing.INVITED, 0)
     assert applied is True
     with SqliteInviteRepository(path=path) as reopened:  # the second open migrates nothing
         record = reopened.get_attendee(UID, "ann@example.org")
@@ -163,6 +168,7 @@ def test_file_made_before_last_reply_at_gains_the_column_and_keeps_its_rows(
         PartStat.ACCEPTED, at, 2
     )
     assert attendee_columns(path).count("last_reply_at") == 1
+    assert attendee_columns(path).count("sequence") == 1
 
 
 def test_reply_stores_last_reply_at_as_utc_text_and_moves_the_counts_in_one_commit(

@@ -13,6 +13,7 @@ from typing import Any
 
 from cis.adapters.closing import ClosedOnExit
 from cis.adapters.keys import STATISTICS_SORT_KEY, attendee_sk, event_pk
+from cis.adapters.record_versions import stored_version
 from cis.adapters.transactional_repository import TransactionalInviteRepository
 from cis.domain.model import (
     AttendeeKey,
@@ -47,6 +48,10 @@ _SCHEMA = (
         failure_reason TEXT,
         history TEXT NOT NULL,
         last_reply_at TEXT,
+        sequence INTEGER,
+        standing TEXT,
+        claim_sequence INTEGER,
+        answer_sequence INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (pk, sk)
     )
     """,
@@ -70,16 +75,23 @@ _SCHEMA = (
 
 # Columns added after the first release, with their types: a file made by an older version
 # lacks them and gains them when opened (existing rows read NULL, which means "none").
-_ADDED_ATTENDEE_COLUMNS = (("last_reply_at", "TEXT"),)
+_ADDED_ATTENDEE_COLUMNS = (
+    ("last_reply_at", "TEXT"),
+    ("sequence", "INTEGER"),
+    ("standing", "TEXT"),
+    ("claim_sequence", "INTEGER"),
+    ("answer_sequence", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 _ATTENDEE_COLUMNS = (
     "event_uid, address, email, name, partstat, origin, state, claim_token, "
-    "lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at"
+    "lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at, "
+    "sequence, standing, claim_sequence, answer_sequence"
 )
 
 _UPSERT_ATTENDEE = (
     f"INSERT OR REPLACE INTO attendees (pk, sk, {_ATTENDEE_COLUMNS}) "  # noqa: S608 - constant
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"VALUES ({', '.join(['?'] * 20)})"
 )
 
 _SELECT_ATTENDEE = f"SELECT {_ATTENDEE_COLUMNS} FROM attendees"  # noqa: S608 - constant
@@ -206,6 +218,10 @@ class SqliteInviteRepository(
                 record.failure_reason,
                 json.dumps(history),
                 _to_optional_text(record.last_reply_at),
+                record.sequence,
+                None if record.standing is None else str(record.standing),
+                record.claim_sequence,
+                record.answer_sequence,
             ),
         )
 
@@ -287,7 +303,9 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
 
 def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
     (event_uid, address, email, name, partstat, origin, state, claim_token,
-     lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at) = row
+     lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at,
+     sequence, standing, claim_sequence, answer_sequence) = row
+    sent_sequence, sent_standing = stored_version(InviteState(state), sequence, standing)
     return AttendeeRecord(
         key=AttendeeKey(event_uid, address),
         email=email,
@@ -306,6 +324,10 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
             for entry in json.loads(history)
         ),
         last_reply_at=_from_optional_text(last_reply_at),
+        sequence=sent_sequence,
+        standing=sent_standing,
+        claim_sequence=claim_sequence,
+        answer_sequence=answer_sequence or 0,
     )
 
 

@@ -122,8 +122,11 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
     def _claim(self, handle: Handle, claim: Claim) -> ClaimOutcome:
         existing = self._read_attendee(handle, claim.key)
         outcome = decide(existing, claim)
+        if claim.basis is not None and not claim.basis.matches(existing):
+            return ClaimOutcome.CHANGED if outcome.granted else outcome
         if outcome.granted:
             self._write_attendee(handle, claimed_record(existing, claim))
+            self._add_counters(handle, claim.key.event_uid, claim.counters)
         return outcome
 
     def _settle(self, handle: Handle, settlements: Sequence[Settlement]) -> list[bool]:

@@ -35,6 +35,33 @@ class ItipMethod(StrEnum):
     CANCEL = "CANCEL"
 
 
+class InviteAction(StrEnum):
+    """What a request asks for its attendee (message format v1 `request.action`)."""
+
+    #: Send the event at its sequence: an invitation, an update, or the event's cancellation.
+    INVITE = "invite"
+    #: Take this attendee off an event that goes on: a CANCEL to them alone.
+    REMOVE = "remove"
+    #: Send the attendee the version they were last sent again, on purpose.
+    RESEND = "resend"
+
+
+class Standing(StrEnum):
+    """Where the last message an attendee was sent left them."""
+
+    #: Invited (a REQUEST): the event is in their calendar.
+    INVITED = "invited"
+    #: Taken off the event (a CANCEL to them alone); the event goes on without them.
+    REMOVED = "removed"
+    #: The event itself was cancelled (a CANCEL with STATUS:CANCELLED).
+    CANCELLED = "cancelled"
+
+    @property
+    def method(self) -> ItipMethod:
+        """The iTIP method of the message that leaves an attendee so."""
+        return ItipMethod.REQUEST if self is Standing.INVITED else ItipMethod.CANCEL
+
+
 class InviteState(StrEnum):
     """Where one attendee's invitation stands in the claim protocol."""
 
@@ -88,10 +115,47 @@ class Invitee:
 
 @dataclass(frozen=True, slots=True)
 class InviteRequest:
-    """One queue message: invite one attendee to one event."""
+    """One queue message: send one attendee one version of one event.
+
+    The version is the event's `sequence`; what is sent follows from the action and the
+    event's status (see `standing`).
+    """
 
     event: Event
     invitee: Invitee
+    action: InviteAction = InviteAction.INVITE
+
+    @property
+    def standing(self) -> Standing:
+        """Where the message leaves the attendee: removed, the event cancelled, or invited."""
+        if self.action is InviteAction.REMOVE:
+            return Standing.REMOVED
+        if self.event.status is EventStatus.CANCELLED:
+            return Standing.CANCELLED
+        return Standing.INVITED
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """One queue message: bring every attendee already sent something to this version.
+
+    The consumer expands it into one `InviteRequest` per attendee (an update, or the event's
+    cancellation when its status is CANCELLED); attendees taken off the event are left out.
+    """
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """One queue message: send one attendee the event's current version again, on purpose."""
+
+    event_uid: str
+    email: str
+
+
+QueueMessage = InviteRequest | FanOut | Resend
+"""What one queue body asks for, once parsed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +215,24 @@ class AttendeeRecord:
     failure_reason: str | None = None
     history: tuple[HistoryEntry, ...] = ()
     last_reply_at: dt.datetime | None = None
+    #: The SEQUENCE of the last message the mailer accepted for the attendee; None if none.
+    sequence: int | None = None
+    #: Where that message left the attendee; None if nothing was sent.
+    standing: Standing | None = None
+    #: The SEQUENCE the current (or last) claim is for.
+    claim_sequence: int | None = None
+    #: Answers count from this SEQUENCE on: the version whose new time asked for a new one.
+    answer_sequence: int = 0
 
     @property
     def message_id(self) -> str | None:
         """`delivery_id` under the name the public API also offers it by."""
         return self.delivery_id
+
+    @property
+    def method(self) -> ItipMethod | None:
+        """The iTIP method of the last message the attendee was sent; None if none."""
+        return None if self.standing is None else self.standing.method
 
 
 class ClaimOutcome(StrEnum):
@@ -166,6 +243,12 @@ class ClaimOutcome(StrEnum):
     ALREADY_SENT = "already_sent"
     ALREADY_FAILED = "already_failed"
     IN_PROGRESS = "in_progress"
+    #: The attendee was sent (or is being sent) a later version: this one must not follow it.
+    STALE = "stale"
+    #: A cancellation, removal or resend for an attendee never sent anything: nothing to send.
+    NEVER_SENT = "never_sent"
+    #: The attendee changed since a versioned claim read it: read again and decide again.
+    CHANGED = "changed"
 
     @property
     def granted(self) -> bool:
@@ -175,13 +258,49 @@ class ClaimOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A request to own one attendee's invitation until `lease_expires_at`."""
+    """A request to own one attendee's invitation until `lease_expires_at`, to send a version.
+
+    `sequence`, `action` and `standing` say which message: the event at that SEQUENCE, sent
+    as an invitation, a removal or the event's cancellation, or sent again (RESEND).
+    `answers_from`, when the version moved the event's start or end, is the SEQUENCE from
+    which answers count: an attendee whose answer is older is asked again (NEEDS-ACTION).
+    """
 
     key: AttendeeKey
     invitee: Invitee
     token: str
     now: dt.datetime
     lease_expires_at: dt.datetime
+    sequence: int = 0
+    action: InviteAction = InviteAction.INVITE
+    standing: Standing = Standing.INVITED
+    answers_from: int = 0
+    #: For a versioned claim, the attendee as read before deciding; the claim applies only
+    #: while the attendee is still so. None for a first invitation, claimed without a read.
+    basis: ClaimBasis | None = None
+    #: Counters to add with a granted claim (the answer's bucket, when it is asked again).
+    counters: Counters = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimBasis:
+    """What a versioned claim was decided on: the attendee as read, or nothing stored.
+
+    Every write that could change the decision changes one of the state, the claim token, the
+    answer or the history's length, so those four tell whether the attendee is still as read.
+    """
+
+    record: AttendeeRecord | None
+
+    def matches(self, current: AttendeeRecord | None) -> bool:
+        """True while `current` is the attendee as read."""
+        if self.record is None or current is None:
+            return self.record is None and current is None
+        return _version_of(self.record) == _version_of(current)
+
+
+def _version_of(record: AttendeeRecord) -> tuple[object, ...]:
+    return record.state, record.claim_token, record.partstat, len(record.history)
 
 
 Counters = Mapping[str, int]
@@ -190,7 +309,10 @@ Counters = Mapping[str, int]
 
 @dataclass(frozen=True, slots=True)
 class MarkSent:
-    """Settle a claim: the mailer accepted the invitation, and named it `delivery_id`."""
+    """Settle a claim: the mailer accepted the message, and named it `delivery_id`.
+
+    `sequence` and `standing` are the version it carried, which the record now remembers.
+    """
 
     key: AttendeeKey
     token: str
@@ -198,6 +320,8 @@ class MarkSent:
     at: dt.datetime
     history: HistoryEntry
     counters: Counters = field(default_factory=dict)
+    sequence: int = 0
+    standing: Standing = Standing.INVITED
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,20 +81,19 @@ def merge(*parts: Counters) -> dict[str, int]:
 def recount(records: Iterable[AttendeeRecord], stored: Counters) -> dict[str, int]:
     """Rebuild an event's counters from its attendee records.
 
-    Sent and failed invitations, RSVP buckets and origins are derived from the records; the
-    counters no record can prove (rejected requests, skipped duplicates) keep `stored` values.
+    Invitations sent (an attendee sent anything), their RSVP buckets and origins, and
+    attendees whose last attempt failed for good are derived from the records; the counters
+    no record can prove (rejected requests, skipped duplicates, versions sent after the
+    first) keep `stored` values.
     """
     rebuilt: dict[str, int] = {
         name: amount for name, amount in stored.items() if name in EVENT_ONLY_COUNTERS
     }
     for record in records:
-        if record.state is InviteState.SENT:
-            delta = on_sent(record.partstat, record.origin)
-        elif record.state is InviteState.FAILED:
-            delta = on_failed()
-        else:
-            continue
-        rebuilt = merge(rebuilt, delta)
+        if record.sequence is not None:  # sent something: invited once, answering since
+            rebuilt = merge(rebuilt, on_sent(record.partstat, record.origin))
+        if record.state is InviteState.FAILED:
+            rebuilt = merge(rebuilt, on_failed())
     return rebuilt
 
 

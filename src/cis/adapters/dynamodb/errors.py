@@ -16,8 +16,9 @@ from botocore.exceptions import (
 )
 
 from cis.adapters.aws_errors import error_code, is_transient
-from cis.adapters.dynamodb.items import state_of
-from cis.domain.model import ClaimOutcome, InviteState
+from cis.adapters.dynamodb.items import attendee_record
+from cis.domain.claims import decide
+from cis.domain.model import Claim, ClaimOutcome
 from cis.errors import RepositoryError
 
 if TYPE_CHECKING:
@@ -80,22 +81,20 @@ def translated_errors(operation: str) -> Iterator[None]:
         raise RepositoryError(f"DynamoDB {operation} failed: {exc}", transient=False) from exc
 
 
-def refusal(old: Item | None, exc: ClientError) -> ClaimOutcome:
+def refusal(claim: Claim, old: Item | None, exc: ClientError) -> ClaimOutcome:
     """Classify a refused claim from the item DynamoDB returned with the condition failure.
 
     The condition only fails when an item exists, and DynamoDB (and moto) return it because
-    the call asks for `ReturnValuesOnConditionCheckFailure=ALL_OLD`.
+    the call asks for `ReturnValuesOnConditionCheckFailure=ALL_OLD`. The item is decided on
+    as the other stores decide (`cis.domain.claims.decide`); an attendee that changed since
+    a versioned claim read it, in a way that would still grant it, is CHANGED.
     """
     if not old:
         raise RepositoryError(
             "DynamoDB refused the claim without returning the item", transient=False
         ) from exc
-    state = state_of(old)
-    if state is InviteState.SENT:
-        return ClaimOutcome.ALREADY_SENT
-    if state is InviteState.FAILED:
-        return ClaimOutcome.ALREADY_FAILED
-    return ClaimOutcome.IN_PROGRESS
+    outcome = decide(attendee_record(claim.key.event_uid, old), claim)
+    return ClaimOutcome.CHANGED if outcome.granted else outcome
 
 
 def first_condition_failed(exc: ClientError) -> bool:

@@ -19,9 +19,11 @@ from cis.adapters.dynamodb.items import (
     timestamp,
 )
 from cis.domain import statistics
+from cis.domain.claims import claimed_record
 from cis.domain.model import (
     AttendeeKey,
     Claim,
+    ClaimBasis,
     Counters,
     InviteState,
     MarkFailed,
@@ -47,31 +49,50 @@ __all__ = [
     "reply_update",
     "settlement_update",
     "statistics_update",
+    "unchanged_check",
 ]
 
 # Every attribute of the attendee item is reachable in expressions as `#<attribute>`: several
 # (`name`, `status`, `state`) are DynamoDB reserved words, so none is ever written bare.
 _PLACEHOLDERS = {f"#{attribute}": attribute for attribute in ATTENDEE_ATTRIBUTES}
 
-# A claim is granted on a new attendee, a released claim, a claim whose lease has run out, or
-# the claimant's own claim (a write retried after a lost answer): the same rule as
-# `cis.domain.claims.decide`, checked by DynamoDB inside the write itself.
+# A first invitation (SEQUENCE 0, claimed without a read) is granted on a new attendee, on an
+# attendee never sent anything whose claim was released or whose claimant's lease ran out, or
+# on the claimant's own claim (a write retried after a lost answer): what
+# `cis.domain.claims.decide` grants a first invitation, checked by DynamoDB inside the write.
 # The lease is compared as `lease_expires_epoch`, seconds since 1970 as an exact decimal with
 # microseconds: Numbers compare by value, whereas ISO strings only compare correctly while
 # every writer formats them identically. A claim without a lease never expires, as in `decide`.
 CLAIMABLE = (
-    "attribute_not_exists(#pk) OR #state = :released"
-    " OR (#state = :claimed AND #lease_expires_epoch <= :now)"
+    "attribute_not_exists(#pk)"
+    " OR ((#state = :released OR (#state = :claimed AND #lease_expires_epoch <= :now))"
+    " AND attribute_not_exists(#sequence))"
     " OR (#state = :claimed AND #claim_token = :claim_token)"
+)
+# A versioned claim was decided on the attendee as read (`cis.domain.model.ClaimBasis`): it
+# is written only while the attendee still is so.
+UNCHANGED = (
+    "#state = :seen_state AND #status = :seen_status AND size(#history) = :seen_length"
+    " AND {owner}"
 )
 OWNED = "#state = :claimed AND #claim_token = :token"
 # A reply applies only to the state it was decided on (`cis.domain.claims.reply_applies`).
 # Every applied reply appends to the history, so its length serves as the item's version.
-REPLYABLE = "#state = :sent AND #status = :expected AND size(#history) = :length"
+REPLYABLE = (
+    "(attribute_exists(#sequence) OR #state = :sent)"
+    " AND #status = :expected AND size(#history) = :length"
+)
 
 
 def claim_update(table_name: str, claim: Claim) -> UpdateTypeDef:
-    """The conditional update that claims an attendee, keeping history from earlier attempts."""
+    """The conditional update that claims an attendee.
+
+    A first invitation (no `basis`) keeps any history from earlier attempts; a versioned
+    claim writes the record `claimed_record` makes of the attendee as read, on condition
+    that the attendee is still so.
+    """
+    if claim.basis is not None:
+        return _versioned_claim_update(table_name, claim, claim.basis)
     expression = _Expression()
     invitee = claim.invitee
     expression.set("email", string(invitee.email))
@@ -80,6 +101,7 @@ def claim_update(table_name: str, claim: Claim) -> UpdateTypeDef:
     expression.set("claim_token", string(claim.token))
     expression.set("lease_expires_at", string(timestamp(claim.lease_expires_at)))
     expression.set("lease_expires_epoch", number(epoch(claim.lease_expires_at)))
+    expression.set("claim_sequence", number(str(claim.sequence)))
     expression.set_expression("#history = if_not_exists(#history, :empty)")
     expression.values[":empty"] = {"L": []}
     expression.set_or_remove("name", invitee.name)
@@ -93,6 +115,58 @@ def claim_update(table_name: str, claim: Claim) -> UpdateTypeDef:
     return update
 
 
+def _versioned_claim_update(table_name: str, claim: Claim, basis: ClaimBasis) -> UpdateTypeDef:
+    """Write the claimed record over the attendee as read, while it still is so."""
+    seen = basis.record
+    record = claimed_record(seen, claim)
+    expression = _Expression()
+    expression.set("email", string(record.email))
+    expression.set("status", string(record.partstat.value))
+    expression.set("state", string(InviteState.CLAIMED.value), placeholder=":claimed")
+    expression.set("claim_token", string(claim.token))
+    expression.set("lease_expires_at", string(timestamp(claim.lease_expires_at)))
+    expression.set("lease_expires_epoch", number(epoch(claim.lease_expires_at)))
+    expression.set("claim_sequence", number(str(claim.sequence)))
+    expression.set("answer_sequence", number(str(record.answer_sequence)))
+    expression.set_expression("#history = if_not_exists(#history, :empty)")
+    expression.values[":empty"] = {"L": []}
+    expression.set_or_remove("name", record.name)
+    expression.set_or_remove("origin", record.origin)
+    expression.remove("failure_reason")
+    condition = _as_seen(expression, basis)
+    update = expression.conditional_update(table_name, claim.key, condition)
+    update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return update
+
+
+def unchanged_check(table_name: str, claim: Claim, basis: ClaimBasis) -> TransactWriteItemTypeDef:
+    """A transaction action that holds only while the attendee is as the claim read it."""
+    expression = _Expression()
+    condition = _as_seen(expression, basis)
+    return {"ConditionCheck": {
+        "TableName": table_name,
+        "Key": key_attributes(keys.attendee_item_key(claim.key)),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": expression.names(condition),
+        "ExpressionAttributeValues": expression.values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }}
+
+
+def _as_seen(expression: _Expression, basis: ClaimBasis) -> str:
+    """The condition that the attendee is still as `basis` read it; its values go in."""
+    seen = basis.record
+    if seen is None:
+        return "attribute_not_exists(#pk)"
+    expression.values[":seen_state"] = string(seen.state.value)
+    expression.values[":seen_status"] = string(seen.partstat.value)
+    expression.values[":seen_length"] = number(str(len(seen.history)))
+    if seen.claim_token is None:
+        return UNCHANGED.format(owner="attribute_not_exists(#claim_token)")
+    expression.values[":seen_token"] = string(seen.claim_token)
+    return UNCHANGED.format(owner="#claim_token = :seen_token")
+
+
 def settlement_update(table_name: str, settlement: Settlement) -> UpdateTypeDef:
     """The update that settles a claim, conditional on its token still owning it."""
     expression = _Expression()
@@ -100,6 +174,8 @@ def settlement_update(table_name: str, settlement: Settlement) -> UpdateTypeDef:
         expression.set("state", string(InviteState.SENT.value), placeholder=":sent")
         expression.set("sent_at", string(timestamp(settlement.at)))
         expression.set("message_id", string(settlement.delivery_id))
+        expression.set("sequence", number(str(settlement.sequence)))
+        expression.set("standing", string(settlement.standing.value))
         expression.set_expression(
             "#history = list_append(if_not_exists(#history, :empty), :entry)"
         )
@@ -157,21 +233,21 @@ def statistics_update(
 
 
 def counter_updates(
-    table_name: str, settlements: Sequence[Settlement], positions: Sequence[int]
+    table_name: str, parts: Sequence[tuple[AttendeeKey, Counters]]
 ) -> list[TransactWriteItemTypeDef]:
-    """One statistics `ADD` per event, for the settlements at `positions`.
+    """One statistics `ADD` per event, for what the attendees in `parts` count.
 
     An event's `ADD` goes to the shard of its first attendee here: one item per event keeps
-    the transaction small, and which shard holds a count does not change the sum.
+    the transaction small (it may touch an item only once), and which shard holds a count
+    does not change the sum.
     """
     by_event: dict[str, tuple[AttendeeKey, list[Counters]]] = {}
-    for index in positions:
-        settlement = settlements[index]
-        first, parts = by_event.setdefault(settlement.key.event_uid, (settlement.key, []))
-        parts.append(settlement.counters)
+    for key, counters in parts:
+        _, counted = by_event.setdefault(key.event_uid, (key, []))
+        counted.append(counters)
     updates: list[TransactWriteItemTypeDef] = []
-    for event_uid, (first, parts) in by_event.items():
-        update = statistics_update(table_name, event_uid, statistics.merge(*parts),
+    for event_uid, (first, counted) in by_event.items():
+        update = statistics_update(table_name, event_uid, statistics.merge(*counted),
                                    shard=keys.statistics_shard(first.address))
         if update is not None:
             updates.append({"Update": update})

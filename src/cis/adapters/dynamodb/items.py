@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from cis.adapters.record_versions import stored_version
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
@@ -38,6 +39,10 @@ ATTENDEE_ATTRIBUTES = (
     "failure_reason",
     "history",
     "last_reply_at",
+    "sequence",
+    "standing",
+    "claim_sequence",
+    "answer_sequence",
 )
 
 MARKER_EXPIRY_ATTRIBUTE = "expires_at"
@@ -103,13 +108,15 @@ def attendee_record(event_uid: str, item: Item) -> AttendeeRecord:
         )
         for entry in item.get("history", {}).get("L", [])
     )
+    state = state_of(item)
+    sequence, standing = stored_version(state, _whole(item, "sequence"), _text(item, "standing"))
     return AttendeeRecord(
         key=AttendeeKey.of(event_uid, email),
         email=email,
         name=_text(item, "name"),
         partstat=PartStat(_required_text(item, "status")),
         origin=_text(item, "origin"),
-        state=state_of(item),
+        state=state,
         claim_token=_text(item, "claim_token"),
         lease_expires_at=_moment(item, "lease_expires_at"),
         sent_at=_moment(item, "sent_at"),
@@ -117,12 +124,22 @@ def attendee_record(event_uid: str, item: Item) -> AttendeeRecord:
         failure_reason=_text(item, "failure_reason"),
         history=history,
         last_reply_at=_moment(item, "last_reply_at"),
+        sequence=sequence,
+        standing=standing,
+        claim_sequence=_whole(item, "claim_sequence"),
+        answer_sequence=_whole(item, "answer_sequence") or 0,
     )
 
 
 def counters_of(item: Item) -> dict[str, int]:
     """Every Number attribute of a statistics item is a counter; the keys are strings."""
     return {name: int(value["N"]) for name, value in item.items() if "N" in value}
+
+
+def _whole(item: Item, attribute: str) -> int | None:
+    value = item.get(attribute)
+    text = value.get("N") if value else None
+    return None if text is None else int(text)
 
 
 def _text(item: Item, attribute: str) -> str | None:

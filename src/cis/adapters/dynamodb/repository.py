@@ -16,6 +16,7 @@ from cis.adapters.aws_errors import error_code
 from cis.adapters.dynamodb.errors import (
     CONDITION_FAILED,
     cancellation_error,
+    cancellation_item,
     first_condition_failed,
     refusal,
     translated_errors,
@@ -27,24 +28,25 @@ from cis.adapters.dynamodb.expressions import (
     reply_update,
     settlement_update,
     statistics_update,
+    unchanged_check,
 )
 from cis.adapters.dynamodb.items import (
     attendee_record,
     counters_of,
     key_attributes,
     number,
-    state_of,
     string,
 )
 from cis.adapters.dynamodb.transactions import chunks, write_dropping_lost
 from cis.domain import statistics
+from cis.domain.claims import decide
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
     Claim,
+    ClaimBasis,
     ClaimOutcome,
     Counters,
-    InviteState,
     ReplyChange,
     Settlement,
 )
@@ -88,6 +90,15 @@ class DynamoDBInviteRepository:
         UpdateItem rather than PutItem so that `history` from earlier attempts survives a
         take-over without reading it first.
         """
+        if claim.basis is not None:
+            planned = decide(claim.basis.record, claim)
+            if planned is ClaimOutcome.NEVER_SENT:
+                return self._confirm_never_sent(claim, claim.basis)
+            if not planned.granted:
+                # Stale, sent, failed or in progress: later writes only move an attendee on.
+                return planned
+        if claim.counters:
+            return self._claim_with_counters(claim)
         try:
             with translated_errors("claim"):
                 response = self.client.update_item(**claim_update(self.table_name, claim),
@@ -95,13 +106,39 @@ class DynamoDBInviteRepository:
         except ClientError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise  # pragma: no cover - translated_errors lets only condition failures out
-            return refusal(exc.response.get("Item"), exc)  # type: ignore[arg-type]
+            return refusal(claim, exc.response.get("Item"), exc)  # type: ignore[arg-type]
         old = response.get("Attributes")
-        if not old or state_of(old) is InviteState.RELEASED:
-            return ClaimOutcome.CLAIMED
-        if old.get("claim_token") == string(claim.token):
-            return ClaimOutcome.CLAIMED  # its own claim, written again
-        return ClaimOutcome.TAKEN_OVER
+        return decide(attendee_record(claim.key.event_uid, old) if old else None, claim)
+
+    def _confirm_never_sent(self, claim: Claim, basis: ClaimBasis) -> ClaimOutcome:
+        """Check, in one step, that the attendee still was never sent anything.
+
+        An invitation sent since the read would make a cancellation or removal due after all.
+        """
+        try:
+            with translated_errors("claim"):
+                self.client.transact_write_items(
+                    TransactItems=[unchanged_check(self.table_name, claim, basis)])
+        except ClientError as exc:
+            if first_condition_failed(exc):
+                return refusal(claim, cancellation_item(exc, 0), exc)
+            raise cancellation_error(exc, "claim") from exc
+        return ClaimOutcome.NEVER_SENT
+
+    def _claim_with_counters(self, claim: Claim) -> ClaimOutcome:
+        """A claim that moves counters (an answer asked again): one transaction with them."""
+        actions: list[TransactWriteItemTypeDef] = [
+            {"Update": claim_update(self.table_name, claim)},
+            *counter_updates(self.table_name, [(claim.key, claim.counters)]),
+        ]
+        try:
+            with translated_errors("claim"):
+                self.client.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if first_condition_failed(exc):
+                return refusal(claim, cancellation_item(exc, 0), exc)
+            raise cancellation_error(exc, "claim") from exc
+        return _granted(claim)
 
     def settle_then_claim(
         self, settlements: Sequence[Settlement], claim: Claim
@@ -117,7 +154,8 @@ class DynamoDBInviteRepository:
         if not settlements:
             return [], self.claim(claim)
         grouped = chunks(settlements)
-        if len(grouped) > 1 or claim.key in {settlement.key for settlement in settlements}:
+        if (len(grouped) > 1 or claim.key in {settlement.key for settlement in settlements}
+                or not _planned_grant(claim)):
             return self.settle(settlements), self.claim(claim)
         # The claim is the last conditional action, after every settlement of the chunk.
         claim_position = len(settlements)
@@ -127,21 +165,30 @@ class DynamoDBInviteRepository:
             settling = [index for index in pending if index != claim_position]
             if not settling:
                 return []  # a claim left alone is made by `claim`, with one UpdateItem
-            transaction = self._settlement_actions(settlements, settling)
-            if claim_position in pending:
-                transaction.insert(len(settling), {"Update": claim_update(self.table_name, claim)})
+            claiming = claim_position in pending
+            transaction: list[TransactWriteItemTypeDef] = [
+                {"Update": settlement_update(self.table_name, settlements[index])}
+                for index in settling
+            ]
+            if claiming:
+                transaction.append({"Update": claim_update(self.table_name, claim)})
+            counted = [(settlements[index].key, settlements[index].counters)
+                       for index in settling]
+            if claiming:
+                counted.append((claim.key, claim.counters))
+            transaction.extend(counter_updates(self.table_name, counted))
             return transaction
 
         def lost(position: int, old: Item | None, exc: ClientError) -> None:
             if position == claim_position:
-                refused.append(refusal(old, exc))
+                refused.append(refusal(claim, old, exc))
 
         written = write_dropping_lost(
             self.client, "settle and claim", [*grouped[0], claim_position], actions, lost
         )
         applied = [index in written for index in range(len(settlements))]
         if claim_position in written:
-            return applied, ClaimOutcome.CLAIMED
+            return applied, _granted(claim)
         return applied, refused[0] if refused else self.claim(claim)
 
     def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
@@ -310,5 +357,23 @@ class DynamoDBInviteRepository:
             {"Update": settlement_update(self.table_name, settlements[index])}
             for index in positions
         ]
-        actions.extend(counter_updates(self.table_name, settlements, positions))
+        actions.extend(counter_updates(
+            self.table_name, [(settlements[index].key, settlements[index].counters)
+                              for index in positions]))
         return actions
+
+
+def _granted(claim: Claim) -> ClaimOutcome:
+    """How a claim written without its old item went: as decided on its basis, else CLAIMED.
+
+    A transaction returns no item, so a first invitation that took over an expired claim is
+    reported as CLAIMED; both are granted.
+    """
+    if claim.basis is None:
+        return ClaimOutcome.CLAIMED
+    return decide(claim.basis.record, claim)
+
+
+def _planned_grant(claim: Claim) -> bool:
+    """Whether the claim, decided on what it read (a first invitation: unread), may be written."""
+    return claim.basis is None or decide(claim.basis.record, claim).granted
