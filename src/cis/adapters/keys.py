@@ -14,6 +14,8 @@ the prefix of every shard (`statistics#07`)."""
 STATISTICS_SHARDS = 16
 """How many items an event's counters are spread over, so that no item takes a write per
 invite: two consumers writing counters at once pick the same item one time in sixteen."""
+EVENT_SORT_KEY = "event"
+"""The sort key of the item that holds an event's current version, beside its attendees."""
 MARKER_PREFIX = "counted#"
 MARKER_SORT_KEY = "marker"
 
@@ -42,6 +44,11 @@ def statistics_item_key(event_uid: str, shard: int | None = None) -> dict[str, s
     if shard is None:
         return {"pk": event_pk(event_uid), "sk": STATISTICS_SORT_KEY}
     return {"pk": event_pk(event_uid), "sk": f"{STATISTICS_SORT_KEY}#{shard:02d}"}
+
+
+def event_item_key(event_uid: str) -> dict[str, str]:
+    """Both keys of the item holding the event's current version."""
+    return {"pk": event_pk(event_uid), "sk": EVENT_SORT_KEY}
 
 
 def statistics_shard(text: str) -> int:

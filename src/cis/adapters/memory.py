@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from cis.adapters.transactional_repository import TransactionalInviteRepository
 from cis.domain import statistics
+from cis.domain.events import EventRecord
 from cis.domain.model import AttendeeKey, AttendeeRecord, Counters
 from cis.errors import MailerError, MessageStoreError
 from cis.ports.mailer import RawEmail
@@ -31,6 +32,7 @@ class InMemoryInviteRepository(TransactionalInviteRepository[None]):
         self.records: dict[AttendeeKey, AttendeeRecord] = {}
         self.counters: dict[str, dict[str, int]] = defaultdict(dict)
         self.markers: set[str] = set()
+        self.events: dict[str, EventRecord] = {}
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -55,6 +57,19 @@ class InMemoryInviteRepository(TransactionalInviteRepository[None]):
 
     def _replace_counters(self, handle: None, event_uid: str, counters: Counters) -> None:
         self.counters[event_uid] = dict(counters)
+
+    def _read_event(self, handle: None, event_uid: str) -> EventRecord | None:
+        return self.events.get(event_uid)
+
+    def _write_event(self, handle: None, record: EventRecord) -> None:
+        self.events[record.event.uid] = record
+
+    def _attendee_page(
+        self, handle: None, event_uid: str, after: str | None, limit: int
+    ) -> list[AttendeeRecord]:
+        addresses = sorted(key.address for key in self.records
+                           if key.event_uid == event_uid and (after is None or key.address > after))
+        return [self.records[AttendeeKey(event_uid, address)] for address in addresses[:limit]]
 
     def _add_marker(self, handle: None, marker: str) -> bool:
         """Remember `marker` for the store's whole life; False when it is known already."""

@@ -15,6 +15,7 @@ from cis.adapters.closing import ClosedOnExit
 from cis.adapters.keys import STATISTICS_SORT_KEY, attendee_sk, event_pk
 from cis.adapters.record_versions import stored_version
 from cis.adapters.transactional_repository import TransactionalInviteRepository
+from cis.domain.events import EventRecord
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
@@ -25,6 +26,7 @@ from cis.domain.model import (
     history_status,
 )
 from cis.errors import RepositoryError
+from cis.messages.event_json import event_from_text, event_text
 from cis.ports.repository import MARKER_RETENTION_DAYS
 
 __all__ = ["SqliteInviteRepository"]
@@ -71,6 +73,16 @@ _SCHEMA = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS counted_markers_by_age ON counted_markers (counted_at)",
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        pk TEXT PRIMARY KEY,
+        sequence INTEGER NOT NULL,
+        times_changed_at INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        fanned_out_to TEXT,
+        fan_out_done INTEGER NOT NULL DEFAULT 0
+    )
+    """,
 )
 
 # Columns added after the first release, with their types: a file made by an older version
@@ -230,6 +242,33 @@ class SqliteInviteRepository(
     ) -> list[AttendeeRecord]:
         rows = connection.execute(
             f"{_SELECT_ATTENDEE} WHERE pk = ?", (event_pk(event_uid),)
+        ).fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def _read_event(self, connection: sqlite3.Connection, event_uid: str) -> EventRecord | None:
+        row = connection.execute(
+            "SELECT event, times_changed_at, fanned_out_to, fan_out_done FROM events"
+            " WHERE pk = ?", (event_pk(event_uid),)).fetchone()
+        if row is None:
+            return None
+        text, times_changed_at, fanned_out_to, done = row
+        return EventRecord(event_from_text(text), times_changed_at=times_changed_at,
+                           fanned_out_to=fanned_out_to, fan_out_done=bool(done))
+
+    def _write_event(self, connection: sqlite3.Connection, record: EventRecord) -> None:
+        connection.execute(
+            "INSERT OR REPLACE INTO events (pk, sequence, times_changed_at, event,"
+            " fanned_out_to, fan_out_done) VALUES (?, ?, ?, ?, ?, ?)",
+            (event_pk(record.event.uid), record.sequence, record.times_changed_at,
+             event_text(record.event), record.fanned_out_to, int(record.fan_out_done)),
+        )
+
+    def _attendee_page(
+        self, connection: sqlite3.Connection, event_uid: str, after: str | None, limit: int
+    ) -> list[AttendeeRecord]:
+        rows = connection.execute(
+            f"{_SELECT_ATTENDEE} WHERE pk = ? AND address > ? ORDER BY address LIMIT ?",
+            (event_pk(event_uid), after or "", limit),
         ).fetchall()
         return [_record_from_row(row) for row in rows]
 

@@ -16,12 +16,14 @@ from cis.domain.claims import (
     reply_applies,
     settled_record,
 )
+from cis.domain.events import EventRecord, fanned_out, next_event_record
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
     Claim,
     ClaimOutcome,
     Counters,
+    Event,
     ReplyChange,
     Settlement,
 )
@@ -93,6 +95,39 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
                 return False
             self._add_counters(handle, event_uid, counters)
             return True
+
+    def record_event(self, event: Event) -> EventRecord:
+        """Store `event` if it is newer than the stored version, in one transaction."""
+        with self._transaction() as handle:
+            current = self._read_event(handle, event.uid)
+            newer = next_event_record(current, event)
+            if newer is None:
+                assert current is not None
+                return current
+            self._write_event(handle, newer)
+            return newer
+
+    def get_event(self, event_uid: str) -> EventRecord | None:
+        """The event's current version as stored."""
+        with self._reading() as handle:
+            return self._read_event(handle, event_uid)
+
+    def record_fan_out(self, event_uid: str, sequence: int, *, to: str | None,
+                       done: bool) -> bool:
+        """Note a fan-out's progress on the stored version, if it is still `sequence`."""
+        with self._transaction() as handle:
+            current = self._read_event(handle, event_uid)
+            if current is None or current.sequence != sequence:
+                return False
+            self._write_event(handle, fanned_out(current, to=to, done=done))
+            return True
+
+    def attendee_page(
+        self, event_uid: str, *, after: str | None, limit: int
+    ) -> list[AttendeeRecord]:
+        """Up to `limit` attendees after `after`, by address."""
+        with self._reading() as handle:
+            return self._attendee_page(handle, event_uid, after, limit)
 
     def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
         """Read one attendee by any spelling of the address."""
@@ -174,6 +209,20 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
     @abstractmethod
     def _replace_counters(self, handle: Handle, event_uid: str, counters: Counters) -> None:
         """Make `counters` the event's only counters."""
+
+    @abstractmethod
+    def _read_event(self, handle: Handle, event_uid: str) -> EventRecord | None:
+        """The event's stored version, or None."""
+
+    @abstractmethod
+    def _write_event(self, handle: Handle, record: EventRecord) -> None:
+        """Store `record` whole as the event's version, replacing what was there."""
+
+    @abstractmethod
+    def _attendee_page(
+        self, handle: Handle, event_uid: str, after: str | None, limit: int
+    ) -> list[AttendeeRecord]:
+        """Up to `limit` attendees of the event whose address sorts after `after`."""
 
     @abstractmethod
     def _add_marker(self, handle: Handle, marker: str) -> bool:

@@ -10,7 +10,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cis.domain.model import AttendeeRecord, Counters, InviteState, PartStat
+from cis.domain.model import (
+    AttendeeRecord,
+    Counters,
+    InviteAction,
+    InviteState,
+    PartStat,
+    Standing,
+)
 
 INVITES_SENT = "invites_sent"
 INVITES_FAILED = "invites_failed"
@@ -21,6 +28,13 @@ REPLIES_RECORDED = "replies_recorded"
 REPLIES_REJECTED = "replies_rejected"
 REPLIES_IGNORED = "replies_ignored"
 COUNTER_PROPOSALS = "counter_proposals"
+UPDATES_SENT = "updates_sent"
+CANCELLATIONS_SENT = "cancellations_sent"
+ATTENDEES_REMOVED = "attendees_removed"
+RESENDS_SENT = "resends_sent"
+STALE_REQUESTS = "stale_requests"
+NOTHING_TO_SEND = "nothing_to_send"
+"""Cancellations, removals and resends for attendees never sent anything."""
 RSVP_PREFIX = "rsvp:"
 ORIGIN_PREFIX = "origin:"
 UNSPECIFIED_ORIGIN = "unspecified"
@@ -29,6 +43,8 @@ UNSPECIFIED_ORIGIN = "unspecified"
 EVENT_ONLY_COUNTERS = frozenset({
     REQUESTS_REJECTED, DUPLICATES_SKIPPED,
     REPLIES_APPLIED, REPLIES_RECORDED, REPLIES_REJECTED, REPLIES_IGNORED, COUNTER_PROPOSALS,
+    UPDATES_SENT, CANCELLATIONS_SENT, ATTENDEES_REMOVED, RESENDS_SENT, STALE_REQUESTS,
+    NOTHING_TO_SEND,
 })
 
 
@@ -60,6 +76,27 @@ def on_rejected() -> Counters:
 def on_duplicate() -> Counters:
     """Count one request for an attendee whose invitation was already settled."""
     return {DUPLICATES_SKIPPED: 1}
+
+
+def on_later_message(action: InviteAction, standing: Standing) -> Counters:
+    """Count one message sent to an attendee who was sent one before, by what it was."""
+    if action is InviteAction.RESEND:
+        return {RESENDS_SENT: 1}
+    if standing is Standing.REMOVED:
+        return {ATTENDEES_REMOVED: 1}
+    if standing is Standing.CANCELLED:
+        return {CANCELLATIONS_SENT: 1}
+    return {UPDATES_SENT: 1}
+
+
+def on_stale() -> Counters:
+    """Count one request for a version older than one the attendee was sent (or is sent)."""
+    return {STALE_REQUESTS: 1}
+
+
+def on_nothing_to_send() -> Counters:
+    """Count one cancellation, removal or resend for an attendee never sent anything."""
+    return {NOTHING_TO_SEND: 1}
 
 
 def on_rsvp_change(old: PartStat, new: PartStat) -> Counters:
@@ -108,6 +145,12 @@ class EventStatistics:
     duplicates_skipped: int = 0
     rsvp: Mapping[str, int] = field(default_factory=dict)
     by_origin: Mapping[str, int] = field(default_factory=dict)
+    updates_sent: int = 0
+    cancellations_sent: int = 0
+    attendees_removed: int = 0
+    resends_sent: int = 0
+    stale_requests: int = 0
+    nothing_to_send: int = 0
 
     @classmethod
     def from_counters(cls, event_uid: str, counters: Counters) -> EventStatistics:
@@ -120,6 +163,12 @@ class EventStatistics:
             duplicates_skipped=counters.get(DUPLICATES_SKIPPED, 0),
             rsvp=_bucket(counters, RSVP_PREFIX),
             by_origin=_bucket(counters, ORIGIN_PREFIX),
+            updates_sent=counters.get(UPDATES_SENT, 0),
+            cancellations_sent=counters.get(CANCELLATIONS_SENT, 0),
+            attendees_removed=counters.get(ATTENDEES_REMOVED, 0),
+            resends_sent=counters.get(RESENDS_SENT, 0),
+            stale_requests=counters.get(STALE_REQUESTS, 0),
+            nothing_to_send=counters.get(NOTHING_TO_SEND, 0),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -130,6 +179,12 @@ class EventStatistics:
             "invites_failed": self.invites_failed,
             "requests_rejected": self.requests_rejected,
             "duplicates_skipped": self.duplicates_skipped,
+            "updates_sent": self.updates_sent,
+            "cancellations_sent": self.cancellations_sent,
+            "attendees_removed": self.attendees_removed,
+            "resends_sent": self.resends_sent,
+            "stale_requests": self.stale_requests,
+            "nothing_to_send": self.nothing_to_send,
             "rsvp": dict(sorted(self.rsvp.items())),
             "by_origin": dict(sorted(self.by_origin.items())),
         }

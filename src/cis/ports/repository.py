@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from cis.domain.events import EventRecord
 from cis.domain.model import (
     AttendeeRecord,
     Claim,
     ClaimOutcome,
     Counters,
+    Event,
     ReplyChange,
     Settlement,
 )
@@ -76,6 +78,32 @@ class InviteRepository(Protocol):
         queue may deliver the same thing twice. Marker and counters are written together.
         A store may forget a marker after `MARKER_RETENTION_DAYS` (DynamoDB deletes it
         by TTL).
+        """
+        ...
+
+    def record_event(self, event: Event) -> EventRecord:
+        """Store `event` as the event's current version if it is newer; return what is stored.
+
+        One atomic step (`cis.domain.events.next_event_record` decides), so a late request
+        for an older version never replaces a newer one.
+        """
+        ...
+
+    def get_event(self, event_uid: str) -> EventRecord | None:
+        """The event's current version as stored; None for an event never recorded."""
+        ...
+
+    def record_fan_out(self, event_uid: str, sequence: int, *, to: str | None,
+                       done: bool) -> bool:
+        """Note how far a fan-out of version `sequence` got; False if a newer one replaced it."""
+        ...
+
+    def attendee_page(
+        self, event_uid: str, *, after: str | None, limit: int
+    ) -> list[AttendeeRecord]:
+        """Up to `limit` attendees of the event, by address, those after `after` only.
+
+        A fan-out pages through an event of any size this way and resumes where it stopped.
         """
         ...
 

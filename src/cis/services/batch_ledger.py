@@ -13,12 +13,11 @@ a send from being lost or counted twice be read, and tested, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cis.domain import statistics
 from cis.domain.model import (
-    AttendeeKey,
     Claim,
     Counters,
     InviteRequest,
@@ -103,7 +102,7 @@ class BatchLedger:
         if requests is not None:
             for entry, request in zip(self.entries, requests, strict=True):
                 entry.request = request
-        self._first: dict[AttendeeKey, Entry] = {}
+        self._first: dict[Hashable, Entry] = {}
         #: Why the batch takes no more records (a throttle, the deadline, a halt), if it does not.
         self.stopped: str | None = None
         #: Why the consumer should take no more batches (the mail account refuses every send).
@@ -125,8 +124,12 @@ class BatchLedger:
         """The record's body is a valid request."""
         entry.request = request
 
-    def first_of_its_attendee(self, entry: Entry, key: AttendeeKey) -> bool:
-        """Whether `entry` is the batch's first record for `key`; if not, it is a repeat."""
+    def first_of_its_attendee(self, entry: Entry, key: Hashable) -> bool:
+        """Whether `entry` is the batch's first record for `key`; if not, it is a repeat.
+
+        The key names an attendee and what is asked for them (a version, an action): two
+        versions of one attendee in one batch are two records, not a record and its repeat.
+        """
         first = self._first.setdefault(key, entry)
         if first is not entry:
             entry.repeat_of = first
@@ -144,6 +147,16 @@ class BatchLedger:
         """The attendee's invitation was settled before: nothing to send, one to count."""
         self._decide(entry, Outcome.DUPLICATE, reason)
         entry.counters = statistics.on_duplicate()
+
+    def stale(self, entry: Entry, reason: str) -> None:
+        """A version older than one the attendee has or is getting: nothing sent, one counted."""
+        self._decide(entry, Outcome.STALE, reason)
+        entry.counters = statistics.on_stale()
+
+    def nothing_to_send(self, entry: Entry, reason: str) -> None:
+        """A cancellation, removal or resend for an attendee never sent anything: counted."""
+        self._decide(entry, Outcome.SKIPPED, reason)
+        entry.counters = statistics.on_nothing_to_send()
 
     def retry(self, entry: Entry, reason: str) -> None:
         """A passing failure: the queue delivers the record again."""

@@ -11,6 +11,10 @@ class Outcome(StrEnum):
 
     SENT = "sent"
     DUPLICATE = "duplicate"
+    #: A version older than one the attendee was sent, or is being sent: never follows it.
+    STALE = "stale"
+    #: A cancellation, removal or resend for an attendee never sent anything.
+    SKIPPED = "skipped"
     REJECTED = "rejected"
     FAILED = "failed"
     RETRY = "retry"

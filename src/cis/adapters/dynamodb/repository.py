@@ -21,6 +21,7 @@ from cis.adapters.dynamodb.errors import (
     refusal,
     translated_errors,
 )
+from cis.adapters.dynamodb.event_items import EventItems
 from cis.adapters.dynamodb.expressions import (
     claim_update,
     counter_updates,
@@ -40,6 +41,7 @@ from cis.adapters.dynamodb.items import (
 from cis.adapters.dynamodb.transactions import chunks, write_dropping_lost
 from cis.domain import statistics
 from cis.domain.claims import decide
+from cis.domain.events import EventRecord
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
@@ -47,6 +49,7 @@ from cis.domain.model import (
     ClaimBasis,
     ClaimOutcome,
     Counters,
+    Event,
     ReplyChange,
     Settlement,
 )
@@ -83,6 +86,7 @@ class DynamoDBInviteRepository:
         if client is None:
             client = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
         self.client: DynamoDBClient = client
+        self._events = EventItems(client, table_name)
 
     def claim(self, claim: Claim) -> ClaimOutcome:
         """Claim with one conditional UpdateItem; on refusal, the returned old item says why.
@@ -262,6 +266,25 @@ class DynamoDBInviteRepository:
                 return False
             raise cancellation_error(exc, "apply_statistics_once") from exc
         return True
+
+    def record_event(self, event: Event) -> EventRecord:
+        """Store `event` as the event's version if it is newer (read, then a conditional put)."""
+        return self._events.record(event)
+
+    def get_event(self, event_uid: str) -> EventRecord | None:
+        """The event's stored version, read consistently."""
+        return self._events.get(event_uid)
+
+    def record_fan_out(self, event_uid: str, sequence: int, *, to: str | None,
+                       done: bool) -> bool:
+        """Note a fan-out's progress on the event item, if it still holds `sequence`."""
+        return self._events.note_fan_out(event_uid, sequence, to=to, done=done)
+
+    def attendee_page(
+        self, event_uid: str, *, after: str | None, limit: int
+    ) -> list[AttendeeRecord]:
+        """Up to `limit` attendees by address after `after` (Queries of the partition)."""
+        return self._events.attendee_page(event_uid, after, limit)
 
     def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
         """Read one attendee with a consistent read, so a claim just made is visible."""
