@@ -14,19 +14,20 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TypeVar
 
 from cis.domain import statistics
-from cis.domain.claims import DEFAULT_LEASE
+from cis.domain.claims import DEFAULT_LEASE, claim_counters, decide
 from cis.domain.model import (
     AttendeeKey,
+    AttendeeRecord,
     Claim,
+    ClaimBasis,
     ClaimOutcome,
-    HistoryEntry,
     InviteRequest,
     MarkFailed,
-    MarkSent,
 )
 from cis.domain.rendering.invitation_template import InvitationTemplate
 from cis.errors import InvalidRequestError, MailerError, RepositoryError
@@ -35,10 +36,17 @@ from cis.ports.mailer import Mailer, RawEmail
 from cis.ports.queue import InviteQueue, QueueRecord
 from cis.ports.repository import InviteRepository
 from cis.services.batch_ledger import BatchLedger, Entry, Unwritten
+from cis.services.event_versions import EventVersions
 from cis.services.outcome_log import LOGGER_NAME, log_outcome
 from cis.services.pacing import SendPacer
 from cis.services.reports import BatchReport, Outcome, RecordResult
 from cis.services.retrying import Backoff
+from cis.services.settlements import (
+    HISTORY_SOURCE,
+    Claimed,
+    first_invitation,
+    sent_settlement,
+)
 from cis.services.template_cache import TemplateCache
 
 __all__ = [
@@ -48,7 +56,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-HISTORY_SOURCE = "cis:invite"
 REPOSITORY_ATTEMPTS = 5
 """Tries of a claim or a count that the store pushed back (a conflict, throttling) before the
 record is handed back to the queue."""
@@ -103,6 +110,7 @@ class InviteService:
         self._sleep = sleep
         self._log = logger or logging.getLogger(LOGGER_NAME)
         self._templates = TemplateCache()
+        self._versions = EventVersions(repository)
         self._backoff = backoff or Backoff()
         self._random = random.Random()  # noqa: S311 - spreads retries, guards nothing
         self._deadline_reserve = deadline_reserve
@@ -159,20 +167,23 @@ class InviteService:
             batch.crashed(entry, f"unexpected error: {exc!r}")
 
     def _handle(self, batch: BatchLedger, entry: Entry) -> None:
-        """One record's way: a request, the first of its attendee, renderable, claimed, sent."""
+        """One record's way: a request, the first of its kind, renderable, claimed, sent."""
         request = self._request(batch, entry)
         if request is None:
             return
         key = AttendeeKey.of(request.event.uid, request.invitee.email)
-        if not batch.first_of_its_attendee(entry, key):
+        if not batch.first_of_its_attendee(entry, (key, request.event.sequence, request.action)):
             return  # decided with the first one, once the batch is written
         template = self._template(batch, entry, request)
         if template is None:
             return
-        claim = self._claim(batch, entry, key, request)
-        if claim is None:
+        if first_invitation(request):
+            claimed = self._claim(batch, entry, key, request)
+        else:
+            claimed = self._versioned_claim(batch, entry, key, request)
+        if claimed is None:
             return
-        self._send(batch, entry, request, template, claim)
+        self._send(batch, entry, request, template, claimed)
 
     def _request(self, batch: BatchLedger, entry: Entry) -> InviteRequest | None:
         """The record's request, or None when its body can never be one (rejected)."""
@@ -201,30 +212,89 @@ class InviteService:
 
     def _claim(
         self, batch: BatchLedger, entry: Entry, key: AttendeeKey, request: InviteRequest
-    ) -> Claim | None:
-        """Own the attendee's invitation, or None with the record's outcome decided."""
-        now = self._clock()
-        claim = Claim(key=key, invitee=request.invitee, token=self._new_id(), now=now,
-                      lease_expires_at=now + self.claim_lease)
+    ) -> Claimed | None:
+        """Own the attendee's first invitation without reading it first; None if not ours."""
+        claim = self._new_claim(key, request)
         try:
+            self._versions.answers_from(request.event)
             granted = self._write_then_claim(batch, entry, claim)
         except RepositoryError as exc:
             batch.retry(entry, f"claim failed: {exc}")
             return None
-        if granted in (ClaimOutcome.ALREADY_SENT, ClaimOutcome.ALREADY_FAILED):
-            batch.duplicate(entry, f"invitation {granted.value}")
+        return self._granted(batch, entry, granted, claim, first=True)
+
+    def _versioned_claim(
+        self, batch: BatchLedger, entry: Entry, key: AttendeeKey, request: InviteRequest
+    ) -> Claimed | None:
+        """Own the sending of a later version: read the attendee, decide, claim if unchanged.
+
+        An attendee that changed between the read and the claim (a reply, another consumer)
+        is read again; one that keeps changing is retried by the queue.
+        """
+        try:
+            answers_from = self._versions.answers_from(request.event)
+            if answers_from is None:
+                batch.stale(entry, "a later version of the event was recorded")
+                return None
+            for _ in range(REPOSITORY_ATTEMPTS):
+                seen = self._with_retries(
+                    lambda: self.repository.get_attendee(key.event_uid, key.address))
+                claim = self._new_claim(key, request, answers_from=answers_from, seen=seen)
+                planned = decide(seen, claim)
+                if not planned.granted and planned is not ClaimOutcome.NEVER_SENT:
+                    return self._granted(batch, entry, planned, claim, first=False)
+                granted = self._write_then_claim(batch, entry, claim)
+                if granted is not ClaimOutcome.CHANGED:
+                    return self._granted(batch, entry, granted, claim,
+                                         first=seen is None or seen.sequence is None)
+        except RepositoryError as exc:
+            batch.retry(entry, f"claim failed: {exc}")
             return None
-        if granted is ClaimOutcome.IN_PROGRESS:
+        batch.retry(entry, "the attendee kept changing while the claim was written")
+        return None
+
+    def _new_claim(
+        self, key: AttendeeKey, request: InviteRequest, *, answers_from: int = 0,
+        seen: AttendeeRecord | None = None,
+    ) -> Claim:
+        now = self._clock()
+        claim = Claim(key=key, invitee=request.invitee, token=self._new_id(), now=now,
+                      lease_expires_at=now + self.claim_lease,
+                      sequence=request.event.sequence, action=request.action,
+                      standing=request.standing, answers_from=answers_from)
+        if first_invitation(request):
+            return claim
+        return replace(claim, basis=ClaimBasis(seen), counters=claim_counters(seen, claim))
+
+    @staticmethod
+    def _granted(
+        batch: BatchLedger, entry: Entry, outcome: ClaimOutcome, claim: Claim, *, first: bool
+    ) -> Claimed | None:
+        """The claim to send under, or None with the record's outcome decided."""
+        if outcome in (ClaimOutcome.ALREADY_SENT, ClaimOutcome.ALREADY_FAILED):
+            batch.duplicate(entry, f"invitation {outcome.value}")
+            return None
+        if outcome is ClaimOutcome.STALE:
+            batch.stale(entry, "the attendee was sent, or is being sent, a later version")
+            return None
+        if outcome is ClaimOutcome.NEVER_SENT:
+            batch.nothing_to_send(entry, "the attendee was never sent anything to change")
+            return None
+        if outcome is ClaimOutcome.IN_PROGRESS:
             batch.retry(entry, "another consumer holds the claim")
             return None
+        if outcome is ClaimOutcome.CHANGED:
+            batch.retry(entry, "the attendee changed while the claim was written")
+            return None
         batch.claimed(entry, claim)
-        return claim
+        return Claimed(claim, first=first)
 
     def _send(
         self, batch: BatchLedger, entry: Entry, request: InviteRequest,
-        template: InvitationTemplate, claim: Claim,
+        template: InvitationTemplate, claimed: Claimed,
     ) -> None:
-        """Render and hand the invitation to the mailer; note how the claim is to end."""
+        """Render and hand the message to the mailer; note how the claim is to end."""
+        claim = claimed.claim
         invitee, now = request.invitee, claim.now
         invitation = template.render(invitee, now=now, email_id=self._new_id())
         if self.pacer is not None:
@@ -248,12 +318,8 @@ class InviteService:
                                     counters=statistics.on_failed())
                 batch.settled(entry, failed, Outcome.FAILED, f"mailer: {exc}")
             return
-        sent = MarkSent(
-            claim.key, claim.token, delivery_id=delivery_id, at=now,
-            history=HistoryEntry(status=invitee.partstat, at=now, source=HISTORY_SOURCE),
-            counters=statistics.on_sent(invitee.partstat, invitee.origin),
-        )
-        batch.settled(entry, sent, Outcome.SENT, delivery_id=delivery_id)
+        batch.settled(entry, sent_settlement(claimed, request, delivery_id), Outcome.SENT,
+                      delivery_id=delivery_id)
 
     def _write_then_claim(self, batch: BatchLedger, entry: Entry, claim: Claim) -> ClaimOutcome:
         """Claim the next attendee in the same write that records what was settled so far.

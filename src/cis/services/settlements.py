@@ -1,0 +1,52 @@
+"""How a claimed message ends when the mailer accepts it: the version recorded, what it counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cis.domain import statistics
+from cis.domain.model import Claim, HistoryEntry, InviteAction, InviteRequest, MarkSent, Standing
+
+__all__ = ["HISTORY_SOURCE", "Claimed", "first_invitation", "sent_settlement"]
+
+HISTORY_SOURCE = "cis:invite"
+"""The history source of an attendee's first invitation; later messages say what they were."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A granted claim, and whether the message is the first the attendee is sent."""
+
+    claim: Claim
+    first: bool
+
+
+def first_invitation(request: InviteRequest) -> bool:
+    """Whether the request can only be an attendee's first message: claimed without a read."""
+    return (request.event.sequence == 0 and request.action is InviteAction.INVITE
+            and request.standing is Standing.INVITED)
+
+
+def sent_settlement(claimed: Claimed, request: InviteRequest, delivery_id: str) -> MarkSent:
+    """How an accepted message settles its claim: the version it carried, what it counts.
+
+    The first message to an attendee counts the invitation (its answer and origin); a later
+    one counts what it was: an update, a cancellation, a removal or a resend.
+    """
+    claim, invitee = claimed.claim, request.invitee
+    if claimed.first:
+        entry = HistoryEntry(status=invitee.partstat, at=claim.now, source=HISTORY_SOURCE)
+        counters = statistics.on_sent(invitee.partstat, invitee.origin)
+    else:
+        entry = HistoryEntry(status=request.standing.method, at=claim.now,
+                             source=f"cis:{_kind(request)}")
+        counters = statistics.on_later_message(request.action, request.standing)
+    return MarkSent(claim.key, claim.token, delivery_id=delivery_id, at=claim.now,
+                    history=entry, counters=counters, sequence=request.event.sequence,
+                    standing=request.standing)
+
+
+def _kind(request: InviteRequest) -> str:
+    if request.action is not InviteAction.INVITE:
+        return request.action.value
+    return "cancel" if request.standing is Standing.CANCELLED else "update"
