@@ -65,12 +65,14 @@ from typing import Any
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
 from cis.adapters.sqlite import SqliteInviteRepository
 from cis.bootstrap import build_service
+from cis.domain.events import EventRecord
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
     Claim,
     ClaimOutcome,
     Counters,
+    Event,
     InviteState,
     MarkSent,
     ReplyChange,
@@ -542,6 +544,25 @@ class FaultyRepository:
 
     def get_attendee(self, event_uid: str, email: str) -> AttendeeRecord | None:
         return self._inner.get_attendee(event_uid, email)
+
+    def record_event(self, event: Event) -> EventRecord:
+        if self._faults.transient(self._rate, "repository event"):
+            raise RepositoryError("injected: event version throttled", transient=True)
+        return self._inner.record_event(event)
+
+    def get_event(self, event_uid: str) -> EventRecord | None:
+        return self._inner.get_event(event_uid)
+
+    def record_fan_out(self, event_uid: str, sequence: int, *, to: str | None,
+                       done: bool) -> bool:
+        return self._inner.record_fan_out(event_uid, sequence, to=to, done=done)
+
+    def attendee_page(self, event_uid: str, *, after: str | None,
+                      limit: int) -> list[AttendeeRecord]:
+        return self._inner.attendee_page(event_uid, after=after, limit=limit)
+
+    def apply_statistics_once(self, marker: str, event_uid: str, counters: Counters) -> bool:
+        return self._inner.apply_statistics_once(marker, event_uid, counters)
 
     def get_statistics(self, event_uid: str) -> EventStatistics:
         return self._inner.get_statistics(event_uid)
