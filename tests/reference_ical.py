@@ -1,11 +1,12 @@
 """Reference: the icalendar-based calendar writer, as cis shipped it before it wrote its own.
 
 `render_calendar` here is the domain's code from the day the domain stopped importing
-icalendar, unchanged in behaviour, and `vtimezone_for` serialises the domain's VTIMEZONE
-description with icalendar's components, as the domain used to. The zone rules themselves
-are the domain's (tests/unit/test_vtimezone.py checks them against dateutil and tzdata): what
-the equivalence tests hold to these bytes is the writing. Nothing in `src` may import this
-module.
+icalendar, unchanged in behaviour, writing also the CANCEL messages (RFC 5546 section 3.2.5,
+from the RFC's table of that method's properties), and `vtimezone_for` serialises the
+domain's VTIMEZONE description with icalendar's components, as the domain used to. The
+zone rules themselves are the domain's (tests/unit/test_vtimezone.py checks them against
+dateutil and tzdata): what the equivalence tests hold to these bytes is the writing. Nothing
+in `src` may import this module.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import datetime as dt
 import icalendar
 from icalendar.prop import vRecur
 
-from cis.domain.model import Event, Invitee
+from cis.domain.model import Event, Invitee, Standing
 from cis.domain.rendering import vtimezone
 from cis.domain.rendering.text import common_name, plain_text
 from cis.domain.rendering.vtimezone import wall_clock
@@ -81,7 +82,8 @@ PRODID = "-//cis//Calendar Invite Server//EN"
 
 
 def render_calendar(
-    event: Event, invitee: Invitee, *, rsvp_email: str, dtstamp: dt.datetime
+    event: Event, invitee: Invitee, *, rsvp_email: str, dtstamp: dt.datetime,
+    standing: Standing = Standing.INVITED,
 ) -> bytes:
     """Serialise the invitation calendar: CRLF line endings, lines folded at 75 octets.
 
@@ -106,17 +108,17 @@ def render_calendar(
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "REQUEST")
+    calendar.add("method", "REQUEST" if standing is Standing.INVITED else "CANCEL")
     if event.timezone:
         calendar.add_component(vtimezone_for(event.timezone, event.start))
-    calendar.add_component(_vevent(event, invitee, rsvp_email, dtstamp, start, end))
+    calendar.add_component(_vevent(event, invitee, rsvp_email, dtstamp, start, end, standing))
     serialised: bytes = calendar.to_ical()
     return serialised
 
 
 def _vevent(
     event: Event, invitee: Invitee, rsvp_email: str, dtstamp: dt.datetime,
-    start: dt.datetime, end: dt.datetime,
+    start: dt.datetime, end: dt.datetime, standing: Standing,
 ) -> icalendar.Event:
     vevent = icalendar.Event()
     vevent.add("uid", event.uid)
@@ -129,14 +131,19 @@ def _vevent(
     if event.location:
         vevent.add("location", _Text(plain_text(event.location)))
     vevent.add("sequence", event.sequence)
-    vevent.add("status", str(event.status))
+    # RFC 5546 section 3.2.5: STATUS is CANCELLED in a CANCEL of the whole event, and
+    # absent from one that uninvites some attendees; a CANCEL asks for no answer.
+    if standing is Standing.INVITED:
+        vevent.add("status", str(event.status))
+    elif standing is Standing.CANCELLED:
+        vevent.add("status", "CANCELLED")
     vevent.add("transp", "OPAQUE")
     vevent.add("organizer", _address(rsvp_email, event.organizer))
     attendee = _address(invitee.email, invitee.name)
     attendee.params["CUTYPE"] = "INDIVIDUAL"
     attendee.params["ROLE"] = "REQ-PARTICIPANT"
     attendee.params["PARTSTAT"] = str(invitee.partstat)
-    attendee.params["RSVP"] = "TRUE"
+    attendee.params["RSVP"] = "TRUE" if standing is Standing.INVITED else "FALSE"
     vevent.add("attendee", attendee)
     return vevent
 

@@ -1,7 +1,7 @@
 """The domain's own iCalendar writer, byte for byte the icalendar-based one cis used before.
 
 `tests/reference_ical.py` is that writer, kept as it was (for VTIMEZONEs, icalendar writing
-the zone rules the domain derives). Whole calendars are compared on
+the zone rules the domain derives). Whole calendars, REQUEST and CANCEL, are compared on
 fuzzed events (any caller text, any zone, times near offset changes), every VTIMEZONE on every
 zone zoneinfo knows for years from 1900 to 9998, and each value format on its own against
 the icalendar type it replaces, over many more inputs than whole calendars can afford.
@@ -20,7 +20,7 @@ from icalendar import Parameters, vCalAddress, vDatetime, vInt, vText, vUTCOffse
 from icalendar.parser import Contentline, Contentlines
 from icalendar.timezone.tzid import get_equivalent_tzids
 
-from cis.domain.model import Event, EventStatus, Invitee, PartStat
+from cis.domain.model import Event, EventStatus, Invitee, PartStat, Standing
 from cis.domain.rendering import ical_lines
 from cis.domain.rendering.ical import WRITTEN_AS_UTC, render_calendar
 from cis.domain.rendering.vtimezone import vtimezone_for
@@ -48,8 +48,11 @@ sequences = st.integers(0, 1000) | st.integers(-(2**31), 2**31 - 1)
 now_and_then = st.sampled_from([False] * 9 + [True])
 
 
+Calendar = tuple[Event, Invitee, str, dt.datetime, Standing]
+
+
 @st.composite
-def calendars(draw: st.DrawFn) -> tuple[Event, Invitee, str, dt.datetime]:
+def calendars(draw: st.DrawFn) -> Calendar:
     """Everything `render_calendar` takes, each part fuzzed, now and then out of bounds."""
     start, end, zone = draw(event_times())
     if draw(now_and_then):  # sub-second times, and ends at or before the start
@@ -74,7 +77,7 @@ def calendars(draw: st.DrawFn) -> tuple[Event, Invitee, str, dt.datetime]:
                       partstat=draw(st.sampled_from(PartStat)))
     rsvp_email = draw(odd_addresses if draw(now_and_then) else
                       st.sampled_from([RSVP_EMAIL, "r@ex.org"]) | addresses)
-    return event, invitee, rsvp_email, draw(stamps)
+    return event, invitee, rsvp_email, draw(stamps), draw(st.sampled_from(Standing))
 
 
 def outcome(render: Callable[..., bytes], *args: object, **kwargs: object) -> object:
@@ -101,9 +104,9 @@ ANN = Invitee(email="ann@example.org", name="Ann Lee")
 SUMMER_2026 = dt.datetime(2026, 6, 1, 9, tzinfo=UTC)
 
 
-def case(event: Event, invitee: Invitee = ANN,
-         rsvp_email: str = RSVP_EMAIL) -> tuple[Event, Invitee, str, dt.datetime]:
-    return event, invitee, rsvp_email, FROZEN_NOW
+def case(event: Event, invitee: Invitee = ANN, rsvp_email: str = RSVP_EMAIL,
+         standing: Standing = Standing.INVITED) -> Calendar:
+    return event, invitee, rsvp_email, FROZEN_NOW, standing
 
 
 @settings(max_examples=400, deadline=None)
@@ -133,15 +136,23 @@ def case(event: Event, invitee: Invitee = ANN,
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=-(2**31))))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026), Invitee(email="a\nb@ex.org")))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, end=SUMMER_2026)))
+# The cancellations: the whole event (STATUS:CANCELLED), and one attendee taken off an event
+# that goes on, whatever its own status (no STATUS), both asking for no answer.
+@example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=2,
+                             status=EventStatus.CANCELLED), standing=Standing.CANCELLED))
+@example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=2),
+                       standing=Standing.CANCELLED))
+@example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=1),
+                       standing=Standing.REMOVED))
+@example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, status=EventStatus.TENTATIVE),
+                       standing=Standing.REMOVED))
 @given(calendar=calendars())
-def test_a_calendar_is_byte_for_byte_what_the_icalendar_writer_wrote(
-    calendar: tuple[Event, Invitee, str, dt.datetime],
-) -> None:
-    event, invitee, rsvp_email, dtstamp = calendar
+def test_a_calendar_is_byte_for_byte_what_the_icalendar_writer_wrote(calendar: Calendar) -> None:
+    event, invitee, rsvp_email, dtstamp, standing = calendar
     expected = outcome(reference_ical.render_calendar, event, invitee, rsvp_email=rsvp_email,
-                       dtstamp=dtstamp)
+                       dtstamp=dtstamp, standing=standing)
     assert outcome(render_calendar, event, invitee, rsvp_email=rsvp_email,
-                   dtstamp=dtstamp) == expected
+                   dtstamp=dtstamp, standing=standing) == expected
 
 
 @pytest.mark.parametrize("year", [1900, 1975, 2000, 2026, 2038, 2199, 9998])

@@ -9,7 +9,7 @@ import zoneinfo
 import pytest
 import vobject
 
-from cis.domain.model import Event, Invitee
+from cis.domain.model import Event, EventStatus, Invitee, PartStat, Standing
 from cis.domain.rendering.ical import render_calendar
 from cis.domain.rendering.imip import compose_invitation
 from cis.domain.rendering.invitation_template import InvitationTemplate
@@ -22,8 +22,10 @@ ANN = Invitee(email="ann@example.org", name="Ann Lee")
 CLOCKS_GO_BACK = dt.datetime(2026, 10, 25, 1, 0, tzinfo=dt.UTC)
 
 
-def calendar_lines(event: Event, invitee: Invitee = ANN) -> list[str]:
-    calendar = render_calendar(event, invitee, rsvp_email=RSVP_EMAIL, dtstamp=FROZEN_NOW)
+def calendar_lines(event: Event, invitee: Invitee = ANN,
+                   standing: Standing = Standing.INVITED) -> list[str]:
+    calendar = render_calendar(event, invitee, rsvp_email=RSVP_EMAIL, dtstamp=FROZEN_NOW,
+                               standing=standing)
     return calendar.decode("utf-8").replace("\r\n ", "").split("\r\n")
 
 
@@ -137,3 +139,74 @@ def test_an_event_that_does_not_end_a_whole_second_after_it_starts_is_rejected_b
                            email_id="m")
     with pytest.raises(ValueError, match=message):
         InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL)
+
+
+# Every message of an invitation's life (RFC 5546): REQUEST, and CANCEL for a cancelled event
+# or a removed attendee.
+
+
+def named(lines: list[str], name: str) -> list[str]:
+    return [x for x in lines if re.match(rf"{name}[;:]", x)]
+
+
+def test_an_update_is_a_request_at_the_event_s_sequence_that_asks_for_an_answer_again() -> None:
+    lines = calendar_lines(sample_event(sequence=3))
+    assert "METHOD:REQUEST" in lines
+    assert line(lines, "SEQUENCE") == "SEQUENCE:3"
+    assert line(lines, "STATUS") == "STATUS:CONFIRMED"
+    assert line(lines, "ATTENDEE").endswith(";RSVP=TRUE:mailto:ann@example.org")
+
+
+def test_a_cancelled_event_is_a_cancel_with_status_cancelled_that_asks_for_no_answer() -> None:
+    event = sample_event(sequence=2, status=EventStatus.CANCELLED)
+    lines = calendar_lines(event, Invitee("ann@example.org", "Ann Lee", PartStat.ACCEPTED),
+                           Standing.CANCELLED)
+    assert named(lines, "METHOD") == ["METHOD:CANCEL"]
+    assert line(lines, "UID") == "UID:launch-2026"
+    assert line(lines, "SEQUENCE") == "SEQUENCE:2"
+    assert line(lines, "STATUS") == "STATUS:CANCELLED"
+    assert line(lines, "ATTENDEE") == (
+        'ATTENDEE;CN="Ann Lee";CUTYPE=INDIVIDUAL;PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT'
+        ";RSVP=FALSE:mailto:ann@example.org")
+    assert line(lines, "ORGANIZER") == 'ORGANIZER;CN="Smith, John":mailto:rsvp@example.com'
+
+
+def test_a_cancellation_says_cancelled_whatever_status_the_event_was_given() -> None:
+    lines = calendar_lines(sample_event(sequence=1), standing=Standing.CANCELLED)
+    assert line(lines, "STATUS") == "STATUS:CANCELLED"
+
+
+@pytest.mark.parametrize("status", list(EventStatus))
+def test_a_removed_attendee_gets_a_cancel_without_status_for_the_event_goes_on(
+    status: EventStatus,
+) -> None:
+    lines = calendar_lines(sample_event(sequence=1, status=status), standing=Standing.REMOVED)
+    assert named(lines, "METHOD") == ["METHOD:CANCEL"]
+    assert named(lines, "STATUS") == []
+    assert line(lines, "SEQUENCE") == "SEQUENCE:1"
+    assert line(lines, "ATTENDEE").endswith(";RSVP=FALSE:mailto:ann@example.org")
+
+
+@pytest.mark.parametrize("standing", list(Standing))
+def test_every_message_of_an_event_keeps_its_uid_times_and_organizer(standing: Standing) -> None:
+    event = zoned(dt.datetime(2026, 12, 1, 14, tzinfo=BERLIN),
+                  dt.datetime(2026, 12, 1, 15, 30, tzinfo=BERLIN))
+    first = calendar_lines(event)
+    later = calendar_lines(event, standing=standing)
+    for name in ("UID", "DTSTART", "DTEND", "ORGANIZER", "SUMMARY", "SEQUENCE"):
+        assert line(later, name) == line(first, name)
+    assert "TZID:Europe/Berlin" in later
+
+
+def test_vobject_reads_a_removal_as_a_cancel_of_the_same_event() -> None:
+    event = sample_event(sequence=4)
+    invitation = vobject.readOne(render_calendar(
+        event, ANN, rsvp_email=RSVP_EMAIL, dtstamp=FROZEN_NOW, standing=Standing.REMOVED,
+    ).decode("utf-8"))
+    assert invitation.method.value == "CANCEL"
+    vevent = invitation.vevent
+    assert vevent.uid.value == "launch-2026"
+    assert vevent.sequence.value == "4"
+    assert "status" not in vevent.contents
+    assert vevent.attendee.value == "mailto:ann@example.org"
+    assert vevent.attendee.params["RSVP"] == ["FALSE"]

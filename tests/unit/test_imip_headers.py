@@ -8,9 +8,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from cis.domain.model import Event, Invitee
+from cis.domain.model import Event, Invitee, Standing
 from cis.domain.rendering.imip import Invitation, compose_invitation, sender_address
 from cis.domain.rendering.invitation_template import InvitationTemplate
+from cis.domain.rendering.wording import WORDING, MessageKind
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
 LONG_NAME = "x, victim@example.net " * 5
@@ -66,4 +67,22 @@ def test_the_template_cuts_a_long_name_exactly_as_compose_invitation_does(name: 
     template = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL)
     assert template.render(invitee, now=FROZEN_NOW, email_id="msg-0001") == render(
         event, invitee)
+    assert template.fallbacks == 0
+
+
+@pytest.mark.parametrize("standing", list(Standing))
+@pytest.mark.parametrize("summary", [LONG_NAME * 3, "Zoë, " * 30, "a" * 200])
+def test_a_long_summary_after_the_subject_s_words_is_one_header_in_every_message(
+    summary: str, standing: Standing,
+) -> None:
+    event = sample_event(summary=summary, sequence=1)
+    invitee = Invitee(email="ann@example.org", name="Ann")
+    invitation = compose_invitation(event, invitee, sender=SENDER, rsvp_email=RSVP_EMAIL,
+                                    now=FROZEN_NOW, email_id="msg-0001", standing=standing)
+    message = parse(invitation)
+    assert message.get_all("Subject") == [message["Subject"]]
+    assert message["Subject"].split() == (
+        WORDING[MessageKind.of(event, standing)].subject_prefix + summary).split()
+    template = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL, standing=standing)
+    assert template.render(invitee, now=FROZEN_NOW, email_id="msg-0001") == invitation
     assert template.fallbacks == 0

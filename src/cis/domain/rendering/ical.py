@@ -1,11 +1,11 @@
-"""The iCalendar REQUEST (RFC 5545 / RFC 5546) that one attendee receives."""
+"""The iCalendar message (RFC 5545 / RFC 5546) one attendee receives: a REQUEST or a CANCEL."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from cis.domain.model import Event, Invitee
+from cis.domain.model import Event, EventStatus, Invitee, Standing
 from cis.domain.rendering.ical_lines import (
     cal_address,
     content_line,
@@ -34,9 +34,15 @@ WRITTEN_AS_UTC = frozenset({
 
 
 def render_calendar(
-    event: Event, invitee: Invitee, *, rsvp_email: str, dtstamp: dt.datetime
+    event: Event, invitee: Invitee, *, rsvp_email: str, dtstamp: dt.datetime,
+    standing: Standing = Standing.INVITED,
 ) -> bytes:
-    """Serialise the invitation calendar: CRLF line endings, lines folded at 75 octets.
+    """Serialise the calendar one message carries: CRLF line endings, lines folded at 75 octets.
+
+    `standing` says which message (RFC 5546): INVITED writes a REQUEST, the first invitation
+    or, at a higher SEQUENCE, an update, which asks for an answer (RSVP=TRUE) again; CANCELLED
+    and REMOVED write a CANCEL, which asks for none (RSVP=FALSE). Every message of an event
+    has its UID and the event's SEQUENCE; its STATUS is `written_status`.
 
     The ORGANIZER is `rsvp_email`, so that every client's Accept/Decline reply reaches the
     address whose mail cis reads. Times are UTC (`Z`) unless the event names a zone, which
@@ -62,18 +68,34 @@ def render_calendar(
         "VERSION:2.0",
         content_line("PRODID", PRODID),
         "CALSCALE:GREGORIAN",
-        "METHOD:REQUEST",
+        content_line("METHOD", str(standing.method)),
     ]
     if event.timezone:
         lines += vtimezone_for(event.timezone, event.start).content_lines()
-    lines += _vevent(event, invitee, rsvp_email, dtstamp, start, end)
+    lines += _vevent(event, invitee, rsvp_email, dtstamp, start, end, standing)
     lines.append("END:VCALENDAR")
     return serialise(lines)
 
 
+def written_status(event: Event, standing: Standing) -> EventStatus | None:
+    """The VEVENT's STATUS in the message that leaves an attendee at `standing`; None: none.
+
+    RFC 5546 section 3.2.5: a CANCEL of the whole event carries STATUS:CANCELLED, and a
+    CANCEL that takes some attendees off an event that goes on carries no STATUS. Where
+    Outlook differs, cis follows the RFC: Outlook sends a removed attendee the meeting
+    cancellation it sends for the whole event ([MS-OXOCAL] 3.1.4.9.1.1), STATUS:CANCELLED
+    included, and a calendar that keeps cancelled events (struck through) would then show
+    the removed attendee an event that still takes place as cancelled. METHOD:CANCEL is what
+    takes the event out of their calendar. A REQUEST carries the event's own status.
+    """
+    if standing is Standing.INVITED:
+        return event.status
+    return EventStatus.CANCELLED if standing is Standing.CANCELLED else None
+
+
 def _vevent(
     event: Event, invitee: Invitee, rsvp_email: str, dtstamp: dt.datetime,
-    start: dt.datetime, end: dt.datetime,
+    start: dt.datetime, end: dt.datetime, standing: Standing,
 ) -> list[str]:
     """The VEVENT's lines, its properties in the reference writer's order.
 
@@ -89,7 +111,7 @@ def _vevent(
     organizer = _address("ORGANIZER", rsvp_email, event.organizer)
     attendee = _address(
         "ATTENDEE", invitee.email, invitee.name, CUTYPE="INDIVIDUAL", ROLE="REQ-PARTICIPANT",
-        PARTSTAT=str(invitee.partstat), RSVP="TRUE",
+        PARTSTAT=str(invitee.partstat), RSVP=rsvp(standing),
     )
     lines = [
         "BEGIN:VEVENT",
@@ -105,13 +127,17 @@ def _vevent(
         lines.append(content_line("DESCRIPTION", text(plain_text(event.description))))
     if event.location:
         lines.append(content_line("LOCATION", text(plain_text(event.location))))
-    lines += [
-        organizer,
-        content_line("STATUS", text(str(event.status))),
-        "TRANSP:OPAQUE",
-        "END:VEVENT",
-    ]
+    lines.append(organizer)
+    status = written_status(event, standing)
+    if status is not None:
+        lines.append(content_line("STATUS", text(str(status))))
+    lines += ["TRANSP:OPAQUE", "END:VEVENT"]
     return lines
+
+
+def rsvp(standing: Standing) -> str:
+    """The ATTENDEE's RSVP: a REQUEST asks for an answer, a CANCEL asks for none."""
+    return "TRUE" if standing is Standing.INVITED else "FALSE"
 
 
 def _whole_second(moment: dt.datetime) -> dt.datetime:

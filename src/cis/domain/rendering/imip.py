@@ -1,8 +1,9 @@
-"""The iMIP email (RFC 6047) that carries one invitation: what mail clients turn into buttons.
+"""The iMIP email (RFC 6047) that carries one message of an invitation's life to an attendee.
 
 Layout, as Gmail itself sends invitations: `multipart/mixed` holding a `multipart/alternative`
-(text/plain, text/html, text/calendar with method=REQUEST) and the same calendar attached as
-`invite.ics`. Serialised with CRLF everywhere, so DKIM signatures hold.
+(text/plain, text/html, text/calendar with the calendar's method, REQUEST or CANCEL) and the
+same calendar attached as `invite.ics`. Serialised with CRLF everywhere, so DKIM signatures
+hold.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from cis.domain.model import Event, Invitee
+from cis.domain.model import Event, Invitee, Standing
 from cis.domain.rendering.ical import render_calendar
 from cis.domain.rendering.text import (
     DISPLAY_NAME_WIDTH,
@@ -27,6 +28,7 @@ from cis.domain.rendering.text import (
     quoted_width,
     sanitise_html,
 )
+from cis.domain.rendering.wording import WORDING, MessageKind, Wording
 
 SENDER_NAME_PLACEHOLDER = "{}"
 
@@ -68,14 +70,18 @@ def compose_invitation(
     now: dt.datetime,
     email_id: str | None = None,
     message_id: str | None = None,
+    standing: Standing = Standing.INVITED,
 ) -> Invitation:
     """Render the whole message for one attendee.
 
     `now` and `email_id` are the only inputs that vary between two renderings of the same
-    invitation; with them fixed the bytes are identical, MIME boundaries included.
+    message; with them fixed the bytes are identical, MIME boundaries included. `standing`
+    says which message of the invitation's life it is (see `render_calendar`), and its
+    subject and bodies say so to the reader (see `MessageKind`); the first invitation reads
+    as cis's invitations always have.
 
     Args:
-        event: What the attendee is invited to.
+        event: What the attendee is invited to (its SEQUENCE is the version sent).
         invitee: Who is invited.
         sender: The From template (see `sender_address`).
         rsvp_email: The ORGANIZER address, where calendar clients send answers.
@@ -83,6 +89,8 @@ def compose_invitation(
         email_id: The left part of the Message-ID header (`<email_id@sender domain>`),
             which also seeds the MIME boundaries.
         message_id: `email_id` under the name the public API also takes it by; give one.
+        standing: Where the message leaves the attendee: invited (a REQUEST), removed or
+            the event cancelled (a CANCEL).
 
     Raises:
         TypeError: neither or both of `email_id` and `message_id` are given.
@@ -90,21 +98,24 @@ def compose_invitation(
     """
     email_id = _one_email_id(email_id, message_id)
     from_address = sender_address(sender, event.organizer)
-    calendar = render_calendar(event, invitee, rsvp_email=rsvp_email, dtstamp=now)
+    calendar = render_calendar(event, invitee, rsvp_email=rsvp_email, dtstamp=now,
+                               standing=standing)
+    wording = WORDING[MessageKind.of(event, standing)]
 
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = from_address
     message["To"] = _recipient(invitee)
-    message["Subject"] = _subject(event)
+    message["Subject"] = _subject(event, wording)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     message["Message-ID"] = f"<{email_id}@{from_address.domain}>"
     message["MIME-Version"] = "1.0"
 
-    message.set_content(_text_body(event), subtype="plain", charset="utf-8")
-    message.add_alternative(_html_body(event), subtype="html", charset="utf-8")
+    message.set_content(_text_body(event, wording), subtype="plain", charset="utf-8")
+    message.add_alternative(_html_body(event, wording), subtype="html", charset="utf-8")
     message.add_alternative(
         calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
-        cte="7bit" if calendar.isascii() else "quoted-printable", params={"method": "REQUEST"},
+        cte="7bit" if calendar.isascii() else "quoted-printable",
+        params={"method": str(standing.method)},
     )
     message.add_attachment(
         calendar, maintype="application", subtype="ics", filename="invite.ics",
@@ -129,8 +140,9 @@ def _recipient(invitee: Invitee) -> Address:
                    domain=domain)
 
 
-def _subject(event: Event) -> str:
-    return header_text(event.summary)
+def _subject(event: Event, wording: Wording) -> str:
+    """The summary as one line, after the words that say what the message is."""
+    return (wording.subject_prefix + header_text(event.summary)).rstrip()
 
 
 def _tidy_parts(message: EmailMessage, email_id: str) -> None:
@@ -166,9 +178,9 @@ def when_text(event: Event) -> str:
     return f"{day(start)}, {start:%H:%M} to {day(end)}, {end:%H:%M} ({zone})"
 
 
-def _text_body(event: Event) -> str:
+def _text_body(event: Event, wording: Wording) -> str:
     lines = [
-        f"{one_line(event.organizer)} invites you to: {one_line(event.summary)}",
+        f"{one_line(event.organizer)} {wording.headline}: {one_line(event.summary)}",
         "",
         f"When: {when_text(event)}",
     ]
@@ -176,15 +188,12 @@ def _text_body(event: Event) -> str:
         lines.append(f"Where: {one_line(event.location)}")
     if event.description:
         lines += ["", plain_text(event.description)]
-    lines += [
-        "",
-        "Answer with your calendar's Accept, Maybe or Decline buttons, "
-        "or open the attached invite.ics.",
-    ]
+    lines += ["", wording.closing]
     return "\n".join(lines) + "\n"
 
 
-def _html_body(event: Event) -> str:
+def _html_body(event: Event, wording: Wording) -> str:
+    """The HTML part: the caller's text escaped or sanitised, cis's own words as they are."""
     if event.description_html:
         description = sanitise_html(event.description_html)
     elif event.description:
@@ -197,12 +206,11 @@ def _html_body(event: Event) -> str:
     )
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n"
-        f"<p>{escape_html(one_line(event.organizer))} invites you to:</p>\n"
+        f"<p>{escape_html(one_line(event.organizer))} {wording.headline}:</p>\n"
         f"<h2>{escape_html(one_line(event.summary))}</h2>\n"
         f"<p><strong>When:</strong> {escape_html(when_text(event))}</p>\n"
         f"{where}"
         f"{description}\n"
-        "<p>Answer with your calendar's Accept, Maybe or Decline buttons, "
-        "or open the attached invite.ics.</p>\n"
+        f"<p>{wording.closing}</p>\n"
         "</body></html>\n"
     )

@@ -1,4 +1,4 @@
-"""One event's invitation rendered once, then completed cheaply for each attendee."""
+"""One message of an event's life rendered once, then completed cheaply for each attendee."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from email import policy, quoprimime
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from cis.domain.model import Event, Invitee
+from cis.domain.model import Event, Invitee, Standing
+from cis.domain.rendering.ical import rsvp
 from cis.domain.rendering.ical_lines import fold as _fold
 from cis.domain.rendering.ical_lines import parameter, parameter_value
 from cis.domain.rendering.imip import Invitation, compose_invitation, sender_address
@@ -34,11 +35,14 @@ _BOUNDARY_COUNT = 9  # two Content-Type parameters, four delimiters, three closi
 _CALENDAR_PART = 6
 _ATTACHMENT_PART = 8
 _PART_START = b"_1\r\n"
+# The calendar part's headers, 7bit (True) or quoted-printable, for its iTIP method.
 _CALENDAR_HEAD = {
-    True: b"Content-Transfer-Encoding: 7bit\r\n"
-    b'Content-Type: text/calendar; charset="utf-8"; method="REQUEST"\r\n\r\n',
-    False: b"Content-Transfer-Encoding: quoted-printable\r\n"
-    b'Content-Type: text/calendar; charset="utf-8"; method="REQUEST"\r\n\r\n',
+    (ascii_only, method): (
+        f"Content-Transfer-Encoding: {'7bit' if ascii_only else 'quoted-printable'}\r\n"
+        f'Content-Type: text/calendar; charset="utf-8"; method="{method}"\r\n\r\n'
+    ).encode("ascii")
+    for ascii_only in (True, False)
+    for method in {str(standing.method) for standing in Standing}
 }
 
 # The email package's rules, from email.policy.SMTP and email._header_value_parser.
@@ -74,7 +78,7 @@ _HEADER_FIELD = re.compile(rb"([^ \t\r\n:]+):[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*"
 
 
 class InvitationTemplate:
-    """Invitations to one event, for many attendees, byte for byte as `compose_invitation`.
+    """One message of an event's life, for many attendees, byte for byte `compose_invitation`.
 
     Building one renders a reference invitation (for a placeholder attendee) with
     `compose_invitation`, which does the event's expensive work once: the calendar (VTIMEZONE
@@ -82,10 +86,14 @@ class InvitationTemplate:
     headers. `render` then assembles one attendee's message from those bytes and the few
     parts that differ per attendee (To, Date, Message-ID, the MIME boundaries, DTSTAMP and
     ATTENDEE, the calendar's transfer encoding and the base64 attachment), with string and
-    bytes operations only.
+    bytes operations only. So does every message of the event's life (`standing`): an
+    update at any SEQUENCE, the event's cancellation and an attendee's removal differ from
+    an invitation in what the event and standing alone decide (METHOD, STATUS, the subject
+    and bodies, the calendar part's method) and in the ATTENDEE's RSVP.
 
     The promise: `render(i, now=n, email_id=m)` equals `compose_invitation(event, i,
-    sender=s, rsvp_email=r, now=n, email_id=m)` for every input, and raises what it raises.
+    sender=s, rsvp_email=r, now=n, email_id=m, standing=t)` for every input, and raises
+    what it raises.
     Where the cheap way could differ, the libraries do that part: a To, Date or Message-ID
     header outside the plain cases goes through the email package's header folding; an
     attendee address without `@` or with a line break, or text the message cannot carry,
@@ -100,10 +108,14 @@ class InvitationTemplate:
 
     """
 
-    def __init__(self, event: Event, *, sender: str, rsvp_email: str) -> None:
+    def __init__(
+        self, event: Event, *, sender: str, rsvp_email: str,
+        standing: Standing = Standing.INVITED,
+    ) -> None:
         self.event = event
         self.sender = sender
         self.rsvp_email = rsvp_email
+        self.standing = standing
         self.fallbacks = 0
         """How many invitations `render` handed to `compose_invitation`."""
         from_address = sender_address(sender, event.organizer)
@@ -113,7 +125,7 @@ class InvitationTemplate:
         for reference_id in _REFERENCE_IDS:
             reference = compose_invitation(
                 event, _REFERENCE_INVITEE, sender=sender, rsvp_email=rsvp_email,
-                now=_REFERENCE_NOW, email_id=reference_id,
+                now=_REFERENCE_NOW, email_id=reference_id, standing=standing,
             ).data
             cut = _MessageCut.of(reference, _digest(reference_id))
             if cut is None:
@@ -153,7 +165,7 @@ class InvitationTemplate:
         self.fallbacks += 1
         return compose_invitation(
             self.event, invitee, sender=self.sender, rsvp_email=self.rsvp_email,
-            now=now, email_id=email_id,
+            now=now, email_id=email_id, standing=self.standing,
         )
 
     def _assemble(self, invitee: Invitee, now: dt.datetime, email_id: str) -> bytes:
@@ -166,7 +178,8 @@ class InvitationTemplate:
             f"DTSTAMP:{utc.year:04}{utc.month:02}{utc.day:02}"
             f"T{utc.hour:02}{utc.minute:02}{utc.second:02}Z\r\n"
         ).encode("ascii")
-        attendee = _attendee_line(calendar_name, str(invitee.partstat), invitee.email)
+        attendee = _attendee_line(calendar_name, str(invitee.partstat), invitee.email,
+                                  rsvp(self.standing))
         is_ascii = calendar.is_ascii and attendee.isascii()
         if is_ascii:
             body = (calendar.head_7bit, stamp, calendar.middle_7bit, attendee,
@@ -182,7 +195,7 @@ class InvitationTemplate:
             _date_line(utc),
             _message_id_line(email_id, self._id_domain),
             boundary.join(message.before_calendar),
-            _CALENDAR_HEAD[is_ascii],
+            _CALENDAR_HEAD[is_ascii, str(self.standing.method)],
             *body,
             b"\r\n--",
             boundary,
@@ -319,12 +332,12 @@ def _base64_lines(data: bytes) -> bytes:
     return b"\r\n".join(_BASE64_LINE.findall(encoded)) + b"\r\n" if encoded else b""
 
 
-def _attendee_line(name: str, partstat: str, email: str) -> bytes:
+def _attendee_line(name: str, partstat: str, email: str, rsvp: str) -> bytes:
     """The folded ATTENDEE content line with its CRLF, as `render_calendar` writes it."""
     params = parameter("CN", name) + ";" if name else ""
     line = (
         f"ATTENDEE;{params}CUTYPE=INDIVIDUAL;PARTSTAT={parameter_value(partstat)}"
-        f";ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:{email}"
+        f";ROLE=REQ-PARTICIPANT;RSVP={rsvp}:mailto:{email}"
     ).encode()
     return _fold(line) + b"\r\n"
 
