@@ -157,9 +157,18 @@ def encode_request(request: InviteRequest) -> str:
 
 
 def _iso(value: dt.datetime, timezone: str | None) -> str:
-    """Wall-clock time in the event's zone (the zone travels beside it), else UTC with offset."""
+    """Wall-clock time in the event's zone (the zone travels beside it), else UTC with offset.
+
+    A wall time the zone's clocks show twice is read as the first pass, so the second pass
+    keeps its offset, which names it (held by test_a_time_shown_twice_is_encoded_as_its_instant).
+    """
     if timezone:
-        return value.astimezone(ZoneInfo(timezone)).replace(tzinfo=None).isoformat()
+        zone = ZoneInfo(timezone)
+        local = value.astimezone(zone)
+        wall = local.replace(tzinfo=None)
+        if wall.replace(tzinfo=zone, fold=0).utcoffset() == local.utcoffset():
+            return wall.isoformat()
+        return local.isoformat()
     return value.astimezone(dt.UTC).isoformat()
 
 
