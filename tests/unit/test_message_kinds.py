@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +47,7 @@ def refusal(parse: Any, data: Any) -> InvalidRequestError:
     return caught.value
 
 
-def test_a_body_without_action_is_an_invitation_as_before() -> None:
+def test_a_body_without_action_is_an_invitation() -> None:
     message = parse_message(body("ann@example.org"))
     assert isinstance(message, InviteRequest)
     assert message.action is InviteAction.INVITE
@@ -190,7 +192,7 @@ INVITE = InviteRequest(
                  sequence=3, status=EventStatus.TENTATIVE),
     Invitee("Ann@Example.org", name="Ann Lee", partstat=PartStat.ACCEPTED, origin="web"),
 )
-# What encode_request wrote before `action` existed; an invitation stays exactly this.
+# An invitation's body, byte for byte: it holds no `action`, and readers of v1 rely on its form.
 INVITE_BODY = (
     '{"request":{"uid":"launch-2026","email":"Ann@Example.org","name":"Ann Lee",'
     '"partstat":"ACCEPTED","origin":"web"},"event":{"uid":"launch-2026",'
@@ -201,7 +203,7 @@ INVITE_BODY = (
 )
 
 
-def test_an_invitation_encodes_byte_for_byte_as_before() -> None:
+def test_an_invitation_encodes_byte_for_byte() -> None:
     assert encode_request(INVITE) == INVITE_BODY
     assert encode_message(INVITE) == INVITE_BODY
 
@@ -241,3 +243,16 @@ def test_the_schema_offers_exactly_one_of_the_three_bodies() -> None:
     assert resend["properties"]["action"]["const"] == "resend"
     assert set(resend["required"]) == {"uid", "email", "action"}
     assert set(resend["properties"]) == {"uid", "email", "action"}
+
+
+def test_the_documented_examples_parse_to_what_the_documentation_says() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "message-format.md").read_text(encoding="utf-8")
+    examples = [parse_message(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+    assert [type(example).__name__ for example in examples] == [
+        "InviteRequest", "InviteRequest", "FanOut", "Resend"]
+    invitation, removal, fan_out, resend = examples
+    assert isinstance(invitation, InviteRequest) and isinstance(removal, InviteRequest)
+    assert invitation.action is InviteAction.INVITE and invitation.invitee.name == "Ann Lee"
+    assert removal.action is InviteAction.REMOVE and removal.event.sequence == 2
+    assert isinstance(fan_out, FanOut) and fan_out.event.sequence == 1
+    assert resend == Resend(UID, "ann@example.org")

@@ -182,7 +182,8 @@ def _encoding_problem(text: bytes) -> str | None:
 def encode_request(request: InviteRequest) -> str:
     """Write one attendee's request as a v1 body (used by producers); `parse_body` reads it back.
 
-    `action` is written only when it is not INVITE, so an invitation is the body it always was.
+    `action` is written only when it is not INVITE: an invitation's body holds no `action`
+    (held byte for byte by test_an_invitation_encodes_byte_for_byte).
     """
     event = request.event
     invitee = request.invitee

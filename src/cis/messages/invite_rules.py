@@ -201,9 +201,9 @@ class BodyKind(StrEnum):
 def body_kind(data: Any) -> BodyKind:
     """What a decoded body asks for, read from its keys and `request.action` alone.
 
-    Whatever is plainly neither a fan-out nor a resend is one attendee's body, so a body
-    valid before either existed means what it meant, and any other body gets the problems
-    one attendee's body would have (`{}`: `request: is required`).
+    Whatever is plainly neither a fan-out nor a resend is one attendee's body: a body with
+    `request` and `event` and no `action` is an invitation to every reader of v1, and any
+    other body gets the problems one attendee's body would have (`{}`: `request: is required`).
     """
     if isinstance(data, dict):
         request = data.get("request")
