@@ -1,18 +1,19 @@
-"""Message format v1 under fuzzing: any body is a request or a rejection naming its field."""
+"""Message format v1 under fuzzing: any body is a message or a rejection naming its field."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cis.domain.model import InviteRequest
+from cis.domain.model import FanOut, InviteRequest, QueueMessage, Resend
 from cis.domain.zones import iana_names
 from cis.errors import InvalidRequestError
-from cis.messages.invite_format import MAX_BODY_BYTES, parse_body
+from cis.messages.invite_format import MAX_BODY_BYTES, parse_body, parse_message
 from tests.support import event_json
 
 UID = "launch-2026"
@@ -184,17 +185,26 @@ def _top_level_keys(body: str | bytes) -> set[str]:
     return keys
 
 
-def parse_outcome(body: str | bytes) -> InviteRequest | InvalidRequestError:
-    """What `parse_body` makes of a body; any other exception escapes and fails the test."""
+Parse = Callable[[str | bytes], QueueMessage]
+
+
+def parse_outcome(body: str | bytes, parse: Parse) -> QueueMessage | InvalidRequestError:
+    """What `parse` makes of a body; any other exception escapes and fails the test."""
     try:
-        return parse_body(body)
+        return parse(body)
     except InvalidRequestError as exc:
         return exc
 
 
-def assert_parses_or_names_the_field(body: str | bytes) -> None:
-    outcome = parse_outcome(body)
-    if isinstance(outcome, InviteRequest):
+def assert_parses_or_names_the_field(body: str | bytes, parse: Parse | None = None) -> None:
+    """`parse` (both `parse_body` and `parse_message` when not given) reads or names a field."""
+    for each in (parse_body, parse_message) if parse is None else (parse,):
+        _assert_parses_or_names_the_field(body, each)
+
+
+def _assert_parses_or_names_the_field(body: str | bytes, parse: Parse) -> None:
+    outcome = parse_outcome(body, parse)
+    if isinstance(outcome, InviteRequest | FanOut | Resend):
         return
     assert isinstance(outcome.field, str) and outcome.field, outcome
     assert isinstance(outcome.reason, str) and outcome.reason, outcome

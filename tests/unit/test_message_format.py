@@ -49,6 +49,27 @@ def test_encoded_request_parses_back_equal() -> None:
 
 
 @pytest.mark.parametrize(
+    ("dtstart", "written"),
+    [
+        # 02:30 shows twice in Berlin on 2026-10-25: first at +02:00, then at +01:00.
+        ("2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00"),
+        ("2026-10-25T02:30:00+01:00", "2026-10-25T02:30:00+01:00"),
+        ("2026-10-25T03:30:00+01:00", "2026-10-25T03:30:00"),
+        # 02:30 never shows on 2026-03-29; as a wall time it is read back as written.
+        ("2026-03-29T02:30:00", "2026-03-29T02:30:00"),
+    ],
+)
+def test_a_time_shown_twice_is_encoded_as_its_instant(dtstart: str, written: str) -> None:
+    request = parse_body(body("a@example.org", dtstart=dtstart, dtend="2026-10-25T06:00:00"))
+    encoded = encode_request(request)
+    again = parse_body(encoded)
+    assert json.loads(encoded)["event"]["dtstart"] == written
+    # Equal datetimes in one zone may still be an hour apart: compare the instants too.
+    assert again == request
+    assert again.event.start.timestamp() == request.event.start.timestamp()
+
+
+@pytest.mark.parametrize(
     ("mutate", "field", "words"),
     [
         (lambda d: d["request"].__setitem__("email", "not-an-address"), "request.email",
@@ -192,7 +213,7 @@ def test_exported_json_schema_matches_the_models() -> None:
 
 def test_schema_requires_what_the_models_require() -> None:
     schema = json_schema()
-    assert set(schema["required"]) == {"request", "event"}
+    assert set(schema["$defs"]["InviteMessageV1"]["required"]) == {"request", "event"}
     event = schema["$defs"]["EventV1"]
     assert {"uid", "summary", "dtstart", "dtend", "organizer", "mailto"} <= set(event["required"])
 

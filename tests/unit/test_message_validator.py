@@ -18,6 +18,13 @@ from tests.support import body, event_json, sns_wrapped
 
 ROOT = Path(__file__).parents[2]
 GOOD = body("ann@example.org", name="Ann")
+# A fan-out, a resend and a removal: the bodies beside one attendee's invitation.
+KINDS = [
+    json.dumps({"event": event_json("u1")}),
+    json.dumps({"request": {"uid": "u1", "email": "ann@example.org", "action": "resend"}}),
+    json.dumps({"request": {"uid": "u1", "email": "ann@example.org", "action": "remove"},
+                "event": event_json("u1")}),
+]
 DEEP_201 = "[" * 201 + "]" * 201  # its innermost list sits inside 200 others
 
 # Bodies `json` reads but that are not plain UTF-8 JSON text, with the validator's answer:
@@ -118,16 +125,20 @@ LAMBDA_PATH = """
     import sys
     {extra_import}
     import cis.lambda_handler
-    from cis.messages.invite_format import parse_body
+    from cis.messages.invite_format import encode_message, parse_body, parse_message
     from tests.support import body
-    from tests.unit.test_message_validator import ODD_JSON
+    from tests.unit.test_message_validator import KINDS, ODD_JSON
     parse_body(body("ann@example.org", name="Ann"))
-    bad = [body("not-an-address"), "[]", '{{"request": {{}}, "event": 5}}']
+    for text in KINDS:
+        parse_message(encode_message(parse_message(text)))
+    bad = [body("not-an-address"), "[]", '{{"request": {{}}, "event": 5}}', *KINDS,
+           KINDS[1].replace("{{", '{{"event": 5, ', 1)]
     for text in bad + [text for text, _ in ODD_JSON.values()]:
-        try:
-            parse_body(text)
-        except Exception:
-            pass
+        for parse in (parse_body, parse_message):
+            try:
+                parse(text)
+            except Exception:
+                pass
     assert "pydantic" not in sys.modules, "pydantic was imported"
 """
 

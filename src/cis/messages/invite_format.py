@@ -1,24 +1,25 @@
 """Message format v1: the JSON body of one queue message, validated at the edge.
 
-A body is `{"request": {...}, "event": {...}}`, or an SNS notification whose `Message` string
-holds that JSON (SNS-to-SQS without raw delivery). Everything a caller can get wrong is
-reported as an `InvalidRequestError` naming the field, never as a crash.
+A body is one attendee's `{"request": {...}, "event": {...}}`, a fan-out `{"event": {...}}`, or
+a resend `{"request": {..., "action": "resend"}}`, bare or in an SNS notification whose
+`Message` string holds that JSON (SNS-to-SQS without raw delivery). Everything a caller can get
+wrong is reported as an `InvalidRequestError` naming the field, never as a crash.
 
-`parse_body` checks every body with `cis.messages.invite_validator` and never imports pydantic:
-that import and the building of the models were the largest part of what a Lambda cold start
-paid beyond boto3's own. The pydantic models in `cis.messages.invite_models` give the exported
-JSON Schema and are the reference the validator is tested against; they are imported only when
-asked for by name.
+`parse_message` and `parse_body` check every body with `cis.messages.invite_validator` and never
+import pydantic: that import and the building of the models were the largest part of what a
+Lambda cold start paid beyond boto3's own. The pydantic models in `cis.messages.invite_models`
+give the exported JSON Schema and are the reference the validator is tested against; they are
+imported only when asked for by name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo
 
-from cis.domain.model import InviteRequest
+from cis.domain.model import Event, FanOut, InviteAction, InviteRequest, QueueMessage, Resend
 from cis.errors import InvalidRequestError
 from cis.messages.invite_rules import (
     MAX_BODY_BYTES,
@@ -27,18 +28,36 @@ from cis.messages.invite_rules import (
     address_problem,
     event_uid_of,
 )
-from cis.messages.invite_validator import MessageProblems, json_object, validate_message
+from cis.messages.invite_validator import (
+    MessageProblems,
+    json_object,
+    validate_attendee_message,
+    validate_message,
+)
 
 if TYPE_CHECKING:
-    from cis.messages.invite_models import EventV1, InviteMessageV1, RequestV1, first_problem
+    from cis.messages.invite_models import (
+        EventV1,
+        FanOutMessageV1,
+        InviteMessageV1,
+        QueueMessageV1,
+        RequestV1,
+        ResendMessageV1,
+        ResendRequestV1,
+        first_problem,
+    )
 
 __all__ = [
-    "MAX_BODY_BYTES", "ORIGIN_PATTERN", "UID_PATTERN", "EventV1", "InviteMessageV1",
-    "RequestV1", "address_problem", "encode_request", "first_problem", "json_schema",
-    "parse_body", "parse_body_with_models",
+    "MAX_BODY_BYTES", "ORIGIN_PATTERN", "UID_PATTERN", "EventV1", "FanOutMessageV1",
+    "InviteMessageV1", "QueueMessageV1", "RequestV1", "ResendMessageV1", "ResendRequestV1",
+    "address_problem", "encode_message", "encode_request", "first_problem", "json_schema",
+    "parse_body", "parse_body_with_models", "parse_message", "parse_message_with_models",
 ]
 
-_FROM_MODELS = frozenset({"EventV1", "InviteMessageV1", "RequestV1", "first_problem"})
+_FROM_MODELS = frozenset({
+    "EventV1", "FanOutMessageV1", "InviteMessageV1", "QueueMessageV1", "RequestV1",
+    "ResendMessageV1", "ResendRequestV1", "first_problem",
+})
 
 
 def __getattr__(name: str) -> Any:
@@ -50,18 +69,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def parse_body(body: str | bytes) -> InviteRequest:
-    """Parse one queue message body into an invite request.
+def parse_message(body: str | bytes) -> QueueMessage:
+    """Parse one queue message body of any kind: what it asks the consumer to send.
+
+    One attendee's body gives an `InviteRequest` (its action INVITE or REMOVE), a fan-out a
+    `FanOut`, a resend a `Resend`.
 
     Raises:
         InvalidRequestError: naming the field that is wrong, and the event uid when the body
             shows one, so the rejection can be counted against its event.
 
     """
-    text, data = _read(body)
-    problem = _encoding_problem(text) if isinstance(text, bytes) else None
-    if problem:
-        raise InvalidRequestError(problem, field="body", event_uid=event_uid_of(data))
+    data = _read_checked(body)
     try:
         return validate_message(data)
     except MessageProblems as exc:
@@ -69,15 +88,49 @@ def parse_body(body: str | bytes) -> InviteRequest:
                                   event_uid=event_uid_of(data)) from None
 
 
-def parse_body_with_models(body: str | bytes) -> InviteRequest:
-    """`parse_body` with the pydantic models reading the v1 JSON text (imports pydantic).
+def parse_body(body: str | bytes) -> InviteRequest:
+    """Parse one attendee's queue message body into an invite request.
 
-    The independent reference the property tests hold `parse_body` to: it shares only the
-    reading of the envelope.
+    A fan-out or a resend body is refused, naming `parse_message`, which reads every kind.
+
+    Raises:
+        InvalidRequestError: naming the field that is wrong, and the event uid when the body
+            shows one, so the rejection can be counted against its event.
+
+    """
+    data = _read_checked(body)
+    try:
+        return validate_attendee_message(data)
+    except MessageProblems as exc:
+        raise InvalidRequestError(exc.reason, field=exc.field,
+                                  event_uid=event_uid_of(data)) from None
+
+
+def _read_checked(body: str | bytes) -> Any:
+    """The decoded v1 value of a body, once a body given as bytes is known to be UTF-8."""
+    text, data = _read(body)
+    problem = _encoding_problem(text) if isinstance(text, bytes) else None
+    if problem:
+        raise InvalidRequestError(problem, field="body", event_uid=event_uid_of(data))
+    return data
+
+
+def parse_message_with_models(body: str | bytes) -> QueueMessage:
+    """`parse_message` with the pydantic models reading the v1 JSON text (imports pydantic).
+
+    The independent reference the property tests hold `parse_message` to: it shares only the
+    reading of the envelope and the telling of a body's kind by its shape.
     """
     from cis.messages.invite_models import validate_text
 
     return validate_text(*_read(body))
+
+
+def parse_body_with_models(body: str | bytes) -> InviteRequest:
+    """`parse_body` with the pydantic models reading the v1 JSON text (imports pydantic)."""
+    from cis.messages.invite_models import validate_attendee_text
+
+    return validate_attendee_text(*_read(body))
 
 
 def _read(body: str | bytes) -> tuple[str | bytes, Any]:
@@ -127,39 +180,73 @@ def _encoding_problem(text: bytes) -> str | None:
 
 
 def encode_request(request: InviteRequest) -> str:
-    """Write a request as a v1 body (used by producers); `parse_body` reads it back equal."""
+    """Write one attendee's request as a v1 body (used by producers); `parse_body` reads it back.
+
+    `action` is written only when it is not INVITE: an invitation's body holds no `action`
+    (held byte for byte by test_an_invitation_encodes_byte_for_byte).
+    """
     event = request.event
     invitee = request.invitee
-    body: dict[str, Any] = {
+    action = None if request.action is InviteAction.INVITE else str(request.action)
+    return _dumps({
         "request": _drop_none({
             "uid": event.uid,
             "email": invitee.email,
             "name": invitee.name,
             "partstat": str(invitee.partstat),
             "origin": invitee.origin,
+            "action": action,
         }),
-        "event": _drop_none({
-            "uid": event.uid,
-            "summary": event.summary,
-            "description": event.description,
-            "description_html": event.description_html,
-            "dtstart": _iso(event.start, event.timezone),
-            "dtend": _iso(event.end, event.timezone),
-            "timezone": event.timezone,
-            "location": event.location,
-            "organizer": event.organizer,
-            "mailto": event.mailto,
-            "sequence": event.sequence,
-            "status": str(event.status),
-        }),
-    }
+        "event": _event_fields(event),
+    })
+
+
+def encode_message(message: QueueMessage) -> str:
+    """Write a queue message of any kind as a v1 body; `parse_message` reads it back equal."""
+    if isinstance(message, InviteRequest):
+        return encode_request(message)
+    if isinstance(message, FanOut):
+        return _dumps({"event": _event_fields(message.event)})
+    if isinstance(message, Resend):
+        return _dumps({"request": {"uid": message.event_uid, "email": message.email,
+                                   "action": str(InviteAction.RESEND)}})
+    assert_never(message)
+
+
+def _dumps(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
+def _event_fields(event: Event) -> dict[str, Any]:
+    return _drop_none({
+        "uid": event.uid,
+        "summary": event.summary,
+        "description": event.description,
+        "description_html": event.description_html,
+        "dtstart": _iso(event.start, event.timezone),
+        "dtend": _iso(event.end, event.timezone),
+        "timezone": event.timezone,
+        "location": event.location,
+        "organizer": event.organizer,
+        "mailto": event.mailto,
+        "sequence": event.sequence,
+        "status": str(event.status),
+    })
+
+
 def _iso(value: dt.datetime, timezone: str | None) -> str:
-    """Wall-clock time in the event's zone (the zone travels beside it), else UTC with offset."""
+    """Wall-clock time in the event's zone (the zone travels beside it), else UTC with offset.
+
+    A wall time the zone's clocks show twice is read as the first pass, so the second pass
+    keeps its offset, which names it (held by test_a_time_shown_twice_is_encoded_as_its_instant).
+    """
     if timezone:
-        return value.astimezone(ZoneInfo(timezone)).replace(tzinfo=None).isoformat()
+        zone = ZoneInfo(timezone)
+        local = value.astimezone(zone)
+        wall = local.replace(tzinfo=None)
+        if wall.replace(tzinfo=zone, fold=0).utcoffset() == local.utcoffset():
+            return wall.isoformat()
+        return local.isoformat()
     return value.astimezone(dt.UTC).isoformat()
 
 

@@ -2,31 +2,47 @@
 
 No run-time path imports this module: every body and every input of the `cis` command is
 checked by `cis.messages.invite_validator`. The models give `json_schema()`, and a property
-test holds the validator to them (same bodies accepted, same request, same field named first).
+test holds the validator to them (same bodies accepted, same message, same field named first).
+A body's kind is told by its shape (`cis.messages.invite_rules.body_kind`, the union's
+discriminator), so each kind is refused in the words of its own model.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    RootModel,
     StringConstraints,
+    Tag,
     ValidationError,
     model_validator,
 )
 
-from cis.domain.model import Event, EventStatus, InviteRequest, PartStat
+from cis.domain.model import (
+    Event,
+    EventStatus,
+    FanOut,
+    InviteAction,
+    InviteRequest,
+    PartStat,
+    QueueMessage,
+    Resend,
+)
 from cis.errors import InvalidRequestError
 from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
+    BodyKind,
     Location,
     Problem,
+    body_kind,
     check_address,
     check_event_times,
     check_same_event,
@@ -35,13 +51,17 @@ from cis.messages.invite_rules import (
     describe,
     domain_event,
     domain_invitee,
+    domain_resend,
     event_uid_of,
+    not_one_attendee,
     single_line,
     to_datetime,
 )
 
 __all__ = [
-    "EventV1", "InviteMessageV1", "RequestV1", "first_problem", "json_schema", "validate_text",
+    "EventV1", "FanOutMessageV1", "InviteMessageV1", "QueueMessageV1", "RequestV1",
+    "ResendMessageV1", "ResendRequestV1", "first_problem", "json_schema",
+    "validate_attendee_text", "validate_text",
 ]
 
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254),
@@ -59,7 +79,7 @@ TimeValue = Annotated[
 
 
 class RequestV1(BaseModel):
-    """Who to invite."""
+    """Who to send the event to, and whether to invite them or take them off it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -70,6 +90,11 @@ class RequestV1(BaseModel):
                                description="The attendee's initial participation status.")
     origin: Annotated[str, StringConstraints(pattern=ORIGIN_PATTERN)] | None = Field(
         default=None, description="A free label such as `web` or `api`, counted in statistics.")
+    action: Literal["invite", "remove"] = Field(
+        default="invite",
+        description="`invite`: send the event at its sequence (an invitation, an update, or the "
+        "event's cancellation when its status is CANCELLED). `remove`: take this attendee off "
+        "an event that goes on (a CANCEL to them alone, at the event's sequence).")
 
 
 class EventV1(BaseModel):
@@ -112,10 +137,9 @@ class EventV1(BaseModel):
 
 
 class InviteMessageV1(BaseModel):
-    """One queue message: invite one attendee to one event."""
+    """One attendee's message: send them one version of one event."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True,
-                              title="cis invite request, message format v1")
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     version: Literal[1] = 1
     request: RequestV1
@@ -129,11 +153,71 @@ class InviteMessageV1(BaseModel):
     def to_domain(self) -> InviteRequest:
         """The domain request this message asks for."""
         return InviteRequest(event=self.event.to_domain(),
-                             invitee=domain_invitee(self.request.__dict__))
+                             invitee=domain_invitee(self.request.__dict__),
+                             action=InviteAction(self.request.action))
 
 
-def validate_text(text: str | bytes, data: Any) -> InviteRequest:
-    """Check a v1 JSON text with pydantic's own JSON reader.
+class FanOutMessageV1(BaseModel):
+    """A fan-out: bring every attendee already sent something to this version of the event.
+
+    Attendees taken off the event are left out; the rest get an update, or the event's
+    cancellation when its status is CANCELLED.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    version: Literal[1] = 1
+    event: EventV1
+
+    def to_domain(self) -> FanOut:
+        """The domain fan-out this message asks for."""
+        return FanOut(self.event.to_domain())
+
+
+class ResendRequestV1(BaseModel):
+    """Who to send the event's current version again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    uid: Uid = Field(description="The event's uid.")
+    email: Address = Field(description="The attendee's address (ASCII).")
+    action: Literal["resend"]
+
+
+class ResendMessageV1(BaseModel):
+    """A resend: send one attendee the event's current version again, as stored; no `event`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    version: Literal[1] = 1
+    request: ResendRequestV1
+
+    def to_domain(self) -> Resend:
+        """The domain resend this message asks for."""
+        return domain_resend(self.request.__dict__)
+
+
+def _kind(data: Any) -> str:
+    return str(body_kind(data))
+
+
+class QueueMessageV1(RootModel[Annotated[
+    Annotated[InviteMessageV1, Tag(BodyKind.ATTENDEE)]
+    | Annotated[FanOutMessageV1, Tag(BodyKind.FAN_OUT)]
+    | Annotated[ResendMessageV1, Tag(BodyKind.RESEND)],
+    Discriminator(_kind),
+]]):
+    """One queue body: one attendee's message, a fan-out, or a resend, told by its shape."""
+
+    model_config = ConfigDict(frozen=True, title="cis queue message, message format v1")
+
+    def to_domain(self) -> QueueMessage:
+        """The domain message this body asks for."""
+        return self.root.to_domain()
+
+
+def validate_text(text: str | bytes, data: Any) -> QueueMessage:
+    """Check a v1 JSON text of any kind with pydantic's own JSON reader.
 
     `data`, the text as `json` decoded it, names the event of a rejection.
 
@@ -142,11 +226,46 @@ def validate_text(text: str | bytes, data: Any) -> InviteRequest:
 
     """
     try:
-        message = InviteMessageV1.model_validate_json(text)
+        message = QueueMessageV1.model_validate_json(text)
     except ValidationError as exc:
         field, reason = first_problem(exc)
         raise InvalidRequestError(reason, field=field, event_uid=event_uid_of(data)) from None
     return message.to_domain()
+
+
+def validate_attendee_text(text: str | bytes, data: Any) -> InviteRequest:
+    """`validate_text` for one attendee's body: a fan-out or a resend is refused by its kind.
+
+    The kind is refused once the text reads as JSON, before any field is checked.
+
+    Raises:
+        InvalidRequestError: naming the field that is wrong.
+
+    """
+    refusal = not_one_attendee(data)
+    try:
+        message = QueueMessageV1.model_validate_json(text)
+    except ValidationError as exc:
+        if refusal and not _unreadable(exc):
+            _refuse(refusal, data)
+        field, reason = first_problem(exc)
+        raise InvalidRequestError(reason, field=field, event_uid=event_uid_of(data)) from None
+    if refusal:
+        _refuse(refusal, data)
+    request = message.to_domain()
+    assert isinstance(request, InviteRequest)
+    return request
+
+
+def _unreadable(exc: ValidationError) -> bool:
+    """Whether pydantic could not read the text as JSON, before it looked at any field."""
+    return any(error["type"] in ("json_invalid", "string_unicode") and not error["loc"]
+               for error in exc.errors(include_url=False))
+
+
+def _refuse(problem: Problem, data: Any) -> NoReturn:
+    field, reason = describe([problem])
+    raise InvalidRequestError(reason, field=field, event_uid=event_uid_of(data))
 
 
 def first_problem(exc: ValidationError) -> tuple[str, str]:
@@ -156,9 +275,17 @@ def first_problem(exc: ValidationError) -> tuple[str, str]:
     field its message names first (`dtend must be after dtstart` on `event.dtend`), where the
     validator places it.
     """
-    problems = [_placed(tuple(error["loc"]), error["msg"])
+    problems = [_placed(_untagged(tuple(error["loc"])), error["msg"])
                 for error in exc.errors(include_url=False)]
     return describe(problems)
+
+
+_TAGS = frozenset(str(kind) for kind in BodyKind)
+
+
+def _untagged(location: Location) -> Location:
+    """The location within the body: the union places each problem under its kind's tag."""
+    return location[1:] if location and location[0] in _TAGS else location
 
 
 def _placed(location: Location, message: str) -> Problem:
@@ -173,4 +300,4 @@ def _placed(location: Location, message: str) -> Problem:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of message format v1, as exported to `docs/`."""
-    return InviteMessageV1.model_json_schema()
+    return QueueMessageV1.model_json_schema()

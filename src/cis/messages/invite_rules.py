@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cis.domain.model import Event, Invitee
+from cis.domain.model import Event, Invitee, Resend
 from cis.domain.zones import iana_zone
 
 MAX_BODY_BYTES = 256 * 1024
@@ -186,6 +187,55 @@ def describe(problems: Sequence[Problem]) -> tuple[str, str]:
     return field, reason
 
 
+class BodyKind(StrEnum):
+    """Which body of message format v1 a decoded body is, told by its shape alone."""
+
+    #: `request` and `event`: send one attendee one version (invitation, update, removal).
+    ATTENDEE = "attendee"
+    #: `event` and no `request`: bring every attendee already sent something to this version.
+    FAN_OUT = "fan-out"
+    #: A `request` whose `action` is `resend`: send the event's current version again.
+    RESEND = "resend"
+
+
+def body_kind(data: Any) -> BodyKind:
+    """What a decoded body asks for, read from its keys and `request.action` alone.
+
+    Whatever is plainly neither a fan-out nor a resend is one attendee's body: a body with
+    `request` and `event` and no `action` is an invitation to every reader of v1, and any
+    other body gets the problems one attendee's body would have (`{}`: `request: is required`).
+    """
+    if isinstance(data, dict):
+        request = data.get("request")
+        if isinstance(request, dict) and request.get("action") == "resend":
+            return BodyKind.RESEND
+        if "request" not in data and "event" in data:
+            return BodyKind.FAN_OUT
+    return BodyKind.ATTENDEE
+
+
+FAN_OUT_NOT_ONE_ATTENDEE = (
+    "is required by parse_body, which reads one attendee's body; a body with event and no "
+    "request is a fan-out to the event's attendees: read it with parse_message")
+RESEND_NOT_ONE_ATTENDEE = (
+    "resend is read by parse_message: parse_body reads one attendee's body, which carries "
+    "the event, and a resend carries none")
+
+
+def not_one_attendee(data: Any) -> Problem | None:
+    """Why `parse_body`, which reads one attendee's body, refuses a decoded body, if it does.
+
+    A fan-out or a resend is refused by its kind before any field is checked: whatever else
+    is wrong with it, `parse_message` is what reads it.
+    """
+    kind = body_kind(data)
+    if kind is BodyKind.FAN_OUT:
+        return ("request",), FAN_OUT_NOT_ONE_ATTENDEE
+    if kind is BodyKind.RESEND:
+        return ("request", "action"), RESEND_NOT_ONE_ATTENDEE
+    return None
+
+
 def event_uid_of(data: Any) -> str | None:
     """The event uid of an invalid body, if it shows a plausible one, to count the rejection."""
     if not isinstance(data, dict):
@@ -228,3 +278,8 @@ def domain_invitee(fields: Mapping[str, Any]) -> Invitee:
         partstat=fields["partstat"],
         origin=fields["origin"],
     )
+
+
+def domain_resend(fields: Mapping[str, Any]) -> Resend:
+    """The domain resend from a checked v1 resend `request` object."""
+    return Resend(event_uid=fields["uid"], email=fields["email"])

@@ -1,12 +1,13 @@
 """Message format v1 checked field by field: the one validator of every run-time path.
 
-`parse_body` (the Lambda, the worker, library callers) checks whole messages with it, and the
-`cis` command checks EVENT.json and each CSV row with it; none of them imports pydantic. In
-each object the unknown keys are reported first (a misspelt key is the likeliest cause of
-what follows), then every field in the order of the tables in docs/message-format.md, then
-the checks across fields once the fields are all valid. A property test holds it to the
-pydantic models in `cis.messages.invite_models`: the same bodies accepted, the same request
-built, the same field named first.
+`parse_message` and `parse_body` (the Lambda, the worker, library callers) check whole messages
+with it, and the `cis` command checks EVENT.json and each CSV row with it; none of them imports
+pydantic. A body's kind (one attendee, a fan-out, a resend) is told by its shape first
+(`cis.messages.invite_rules.body_kind`); then, in each object, the unknown keys are reported
+first (a misspelt key is the likeliest cause of what follows), then every field in the order
+of the tables in docs/message-format.md, then the checks across fields once the fields are all
+valid. A property test holds it to the pydantic models in `cis.messages.invite_models`: the
+same bodies accepted, the same message built, the same field named first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from cis.domain.model import Event, EventStatus, Invitee, InviteRequest, PartStat
+from cis.domain.model import (
+    Event,
+    EventStatus,
+    FanOut,
+    InviteAction,
+    Invitee,
+    InviteRequest,
+    PartStat,
+    QueueMessage,
+)
 from cis.messages.invite_rules import (
     MAX_NESTING,
     ORIGIN_PATTERN,
@@ -24,8 +34,10 @@ from cis.messages.invite_rules import (
     UID_PATTERN,
     UID_WORDS,
     WHITE_SPACE,
+    BodyKind,
     Location,
     Problem,
+    body_kind,
     check_address,
     check_order,
     check_same_event,
@@ -34,12 +46,15 @@ from cis.messages.invite_rules import (
     describe,
     domain_event,
     domain_invitee,
+    domain_resend,
+    not_one_attendee,
     single_line,
     to_datetime,
 )
 
 __all__ = [
-    "MessageProblems", "json_object", "validate_event", "validate_message", "validate_request",
+    "MessageProblems", "json_object", "validate_attendee_message", "validate_event",
+    "validate_message", "validate_request",
 ]
 
 Check = Callable[[Any], Any]
@@ -149,19 +164,32 @@ def _version(value: Any) -> int:
     raise _one("must be 1")
 
 
-_REQUIRED = object()
+class _Required:
+    """The default of a field that has none: its absence is a problem, in these words."""
+
+    def __init__(self, words: str = "is required") -> None:
+        self.words = words
+
+
+_REQUIRED = _Required()
 Fields = dict[str, tuple[Check, Any]]
-"""Each field's check and its default (`_REQUIRED` when it has none), in the documented order."""
+"""Each field's check and its default (a `_Required` when it has none), in the documented order."""
 
 
-def _object(fields: Fields, across: Callable[[dict[str, Any]], None] | None = None) -> Check:
-    """A JSON object holding `fields` and nothing else; `across` checks the fields together."""
+def _object(fields: Fields, across: Callable[[dict[str, Any]], None] | None = None,
+            refused: dict[str, str] | None = None) -> Check:
+    """A JSON object holding `fields` and nothing else; `across` checks the fields together.
+
+    `refused` words the problem of a key that is a field of v1 elsewhere but not here.
+    """
+    words = refused or {}
 
     def check(data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise _one("must be an object")
         problems: list[Problem] = [
-            ((key,), "is not a field of message format v1") for key in data if key not in fields
+            ((key,), words.get(key, "is not a field of message format v1"))
+            for key in data if key not in fields
         ]
         values: dict[str, Any] = {}
         for name, (check_field, default) in fields.items():
@@ -170,8 +198,8 @@ def _object(fields: Fields, across: Callable[[dict[str, Any]], None] | None = No
                     values[name] = check_field(data[name])
                 except _Bad as bad:
                     problems.extend(((name, *where), message) for where, message in bad.problems)
-            elif default is _REQUIRED:
-                problems.append(((name,), "is required"))
+            elif isinstance(default, _Required):
+                problems.append(((name,), default.words))
             else:
                 values[name] = default
         if problems:
@@ -211,13 +239,24 @@ _ADDRESS = _text(strip=True, max_length=254, then=check_address)
 _NAME = _text(strip=True, non_empty=True, max_length=256)
 _TIME = _rule(check_time_value)
 
-_REQUEST = _object({
+_INVITEE: Fields = {
     "uid": (_UID, _REQUIRED),
     "email": (_ADDRESS, _REQUIRED),
     "name": (_optional(_NAME), None),
     "partstat": (_choice(PartStat), PartStat.NEEDS_ACTION),
     "origin": (_optional(_text(pattern=(ORIGIN_PATTERN, ORIGIN_WORDS))), None),
-})
+}
+_REQUEST = _object({**_INVITEE, "action": (_choice(InviteAction), InviteAction.INVITE)})
+# The `cis` command's CSV row names an invitee to invite and nothing more.
+_REQUEST_ALONE = _object(_INVITEE, refused={
+    "action": "is not read from a request alone, which names only the invitee"})
+_RESEND_REQUEST = _object({
+    "uid": (_UID, _REQUIRED),
+    "email": (_ADDRESS, _REQUIRED),
+    "action": (_choice(InviteAction), _REQUIRED),
+}, refused=dict.fromkeys(
+    ("name", "partstat", "origin"),
+    "is not a field of a resend, which takes only uid, email and action"))
 _EVENT = _object({
     "uid": (_UID, _REQUIRED),
     "summary": (_text(non_empty=True, max_length=1000, then=single_line), _REQUIRED),
@@ -233,11 +272,57 @@ _EVENT = _object({
     "sequence": (_integer(ge=0, le=2**31 - 1), 0),
     "status": (_choice(EventStatus), EventStatus.CONFIRMED),
 }, across=_event_times)
-_MESSAGE = _object({
+_ATTENDEE_MESSAGE = _object({
     "version": (_version, 1),
     "request": (_REQUEST, _REQUIRED),
     "event": (_EVENT, _REQUIRED),
 }, across=_same_event)
+_REMOVAL_MESSAGE = _object({
+    "version": (_version, 1),
+    "request": (_REQUEST, _REQUIRED),
+    "event": (_EVENT, _Required(
+        "is required for a removal, which carries the event at the SEQUENCE of the removal")),
+}, across=_same_event)
+_FAN_OUT_MESSAGE = _object({
+    "version": (_version, 1),
+    "event": (_EVENT, _REQUIRED),
+})
+_RESEND_MESSAGE = _object({
+    "version": (_version, 1),
+    "request": (_RESEND_REQUEST, _REQUIRED),
+}, refused={"event": "is ambiguous in a resend, which sends the event's current version as "
+            "stored: leave out event to resend that, or leave out request.action to send "
+            "this event"})
+
+
+def _attendee(data: Any) -> InviteRequest:
+    """One attendee's body: an invitation, an update, the event's cancellation, a removal."""
+    request = data.get("request") if isinstance(data, dict) else None
+    removal = isinstance(request, dict) and request.get("action") == "remove"
+    message = (_REMOVAL_MESSAGE if removal else _ATTENDEE_MESSAGE)(data)
+    return InviteRequest(event=_domain_event(message["event"]),
+                         invitee=domain_invitee(message["request"]),
+                         action=message["request"]["action"])
+
+
+def _any_message(data: Any) -> QueueMessage:
+    kind = body_kind(data)
+    if kind is BodyKind.FAN_OUT:
+        return FanOut(_domain_event(_FAN_OUT_MESSAGE(data)["event"]))
+    if kind is BodyKind.RESEND:
+        return domain_resend(_RESEND_MESSAGE(data)["request"])
+    return _attendee(data)
+
+
+def _one_attendee(data: Any) -> InviteRequest:
+    problem = not_one_attendee(data)
+    if problem:
+        raise _Bad(problem)
+    return _attendee(data)
+
+
+def _domain_event(event: dict[str, Any]) -> Event:
+    return domain_event(event, start=event["start"], end=event["end"])
 
 
 class _Repeated(dict[str, Any]):
@@ -303,20 +388,28 @@ def _checked(check: Check, data: Any, within: Location) -> Any:
                                     for where, message in bad.problems)) from None
 
 
-def validate_message(data: Any) -> InviteRequest:
-    """The request a decoded v1 body asks for.
+def validate_message(data: Any) -> QueueMessage:
+    """What a decoded v1 body asks for: one attendee's message, a fan-out or a resend.
 
     Raises:
         MessageProblems: every problem, its field named from the root (`request.email`);
             a problem with the body as a whole names `body`.
 
     """
-    message = _checked(_MESSAGE, data, ())
-    request, event = message["request"], message["event"]
-    return InviteRequest(
-        event=domain_event(event, start=event["start"], end=event["end"]),
-        invitee=domain_invitee(request),
-    )
+    message: QueueMessage = _checked(_any_message, data, ())
+    return message
+
+
+def validate_attendee_message(data: Any) -> InviteRequest:
+    """The request a decoded v1 body for one attendee asks for; a fan-out or resend is refused.
+
+    Raises:
+        MessageProblems: as `validate_message`; a fan-out names `request`, a resend
+            `request.action`, whatever else is wrong with them.
+
+    """
+    request: InviteRequest = _checked(_one_attendee, data, ())
+    return request
 
 
 def validate_event(data: Any) -> Event:
@@ -326,17 +419,17 @@ def validate_event(data: Any) -> Event:
         MessageProblems: every problem, its field named as in a message (`event.summary`).
 
     """
-    event = _checked(_EVENT, data, ("event",))
-    return domain_event(event, start=event["start"], end=event["end"])
+    return _domain_event(_checked(_EVENT, data, ("event",)))
 
 
 def validate_request(data: Any) -> Invitee:
     """The invitee a decoded v1 `request` object names (one row of the `cis` command's CSV).
 
     Its `uid` is checked as a uid; that it equals the event's is a check of whole messages.
+    An `action` is refused: what is asked of the invitee is said by a whole message.
 
     Raises:
         MessageProblems: every problem, its field named as in a message (`request.email`).
 
     """
-    return domain_invitee(_checked(_REQUEST, data, ("request",)))
+    return domain_invitee(_checked(_REQUEST_ALONE, data, ("request",)))
