@@ -13,10 +13,16 @@ def iana_names() -> frozenset[str]:
 
     A host's zoneinfo folder may hold names of its own: Debian's `localtime` links to the
     host's local zone, so it names a different zone on every machine and nothing a calendar
-    client could look up. Only the database's names are zones an invitation may name.
+    client could look up. Only the database's names are zones an invitation may name, less
+    `Factory`: the database's placeholder for a machine whose zone was never set (its
+    abbreviation, `-00`, says the local time is unknown), which calendar readers do not know.
     """
     listing = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
-    return frozenset(line.strip() for line in listing.splitlines() if line.strip())
+    names = {line.strip() for line in listing.splitlines() if line.strip()}
+    return frozenset(names - {_UNSET_ZONE})
+
+
+_UNSET_ZONE = "Factory"
 
 
 def iana_zone(name: str) -> ZoneInfo:
