@@ -20,12 +20,14 @@ def reply_calendar(
     mailto: str = "mailto:",
     extra_attendees: tuple[str, ...] = (),
     status: str | None = None,
+    sequence: str | None = "0",
 ) -> str:
     param = f";PARTSTAT={partstat}" if partstat else ""
     lines = [
         "BEGIN:VCALENDAR", f"PRODID:{prodid}", "VERSION:2.0", f"METHOD:{method}",
         "BEGIN:VEVENT", f"DTSTAMP:{dtstamp:%Y%m%dT%H%M%SZ}", "DTSTART:20261201T090000Z",
-        "DTEND:20261201T103000Z", f"UID:{uid}", "SEQUENCE:0", "SUMMARY:Product launch",
+        "DTEND:20261201T103000Z", f"UID:{uid}",
+        *([f"SEQUENCE:{sequence}"] if sequence is not None else []), "SUMMARY:Product launch",
         "ORGANIZER;CN=\"Smith, John\":mailto:rsvp@example.com",
         f"ATTENDEE;CN=Someone{param}:{mailto}{attendee}",
         *extra_attendees,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer, InMemoryMessageStore
 from cis.bootstrap import build_rsvp_service, build_service
-from cis.domain.model import PartStat
+from cis.domain.model import EventStatus, InviteAction, Invitee, InviteRequest, PartStat, Standing
 from cis.domain.rsvp import ReplyOutcome, Verdicts, check_trust
 from cis.errors import InvalidReplyError, MessageStoreError, NotAReplyError
 from cis.lambda_handler import RsvpRuntime, make_rsvp_handler
@@ -81,6 +82,8 @@ def test_mail_that_is_not_a_reply_is_ignored(raw: bytes, words: str) -> None:
             "ATTENDEE;PARTSTAT=ACCEPTED:mailto:eve@example.net",))), "exactly one ATTENDEE"),
         (reply_email(reply_calendar(partstat=None)), "no PARTSTAT"),
         (reply_email(reply_calendar(partstat="MAYBE")), "PARTSTAT 'MAYBE'"),
+        (reply_email(reply_calendar(sequence="two")), "SEQUENCE 'two'"),
+        (reply_email(reply_calendar(sequence="-1")), "SEQUENCE '-1'"),
         (b"X" * (10 * 1024 * 1024 + 1), "larger than"),
     ],
 )
@@ -168,6 +171,56 @@ def test_counter_cancelled_and_non_answers_are_recorded_and_counted_only(
     assert ann.partstat is PartStat.NEEDS_ACTION
     assert len(ann.history) == 2
     assert repository.counters[UID][counter] == 1
+
+
+def lifecycle(repository: Any, event_changes: dict[str, Any], *,
+              action: InviteAction = InviteAction.INVITE) -> None:
+    """Send ann the event's next version (as `event_changes` make it)."""
+    inviter = build_service(repository=repository, mailer=InMemoryMailer(), sender=SENDER,
+                            rsvp_email=RSVP_EMAIL)
+    first = repository.get_event(UID).event
+    report = inviter.send_invites([InviteRequest(replace(first, **event_changes),
+                                                 Invitee("ann@example.org"), action)])
+    assert [r.outcome.value for r in report.results] == ["sent"]
+
+
+def test_a_reply_to_a_version_before_the_time_moved_is_recorded_only(
+    service: RsvpService, repository: Any,
+) -> None:
+    first = repository.get_event(UID).event
+    lifecycle(repository, {"sequence": 2, "start": first.start + dt.timedelta(hours=1),
+                           "end": first.end + dt.timedelta(hours=1)})
+    old = service.apply_mail(reply_email(reply_calendar("ann@example.org", "ACCEPTED",
+                                                        sequence="1")))
+    assert old.outcome is ReplyOutcome.RECORDED and "version 1" in old.reason
+    assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.NEEDS_ACTION
+    current = service.apply_mail(reply_email(reply_calendar(
+        "ann@example.org", "DECLINED", sequence="2", dtstamp=T + dt.timedelta(minutes=1))))
+    assert current.outcome is ReplyOutcome.APPLIED
+    assert repository.get_statistics(UID).rsvp["DECLINED"] == 1
+    assert repository.recount(UID) == repository.get_statistics(UID)
+
+
+def test_a_reply_without_sequence_answers_version_0() -> None:
+    reply, _ = read_reply(reply_email(reply_calendar(sequence=None)))
+    assert reply.sequence == 0
+
+
+@pytest.mark.parametrize("changes", [{"sequence": 1, "status": EventStatus.CANCELLED},
+                                     {"sequence": 1, "action": InviteAction.REMOVE}])
+def test_a_cancelled_or_removed_attendee_stays_so_whatever_they_answer(
+    service: RsvpService, repository: Any, changes: dict[str, Any],
+) -> None:
+    changes = dict(changes)
+    action = changes.pop("action", InviteAction.INVITE)
+    lifecycle(repository, changes, action=action)
+    result = service.apply_mail(reply_email(reply_calendar("ann@example.org", "ACCEPTED",
+                                                           sequence="1")))
+    assert result.outcome is ReplyOutcome.RECORDED
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert ann.partstat is PartStat.NEEDS_ACTION and ann.standing is not Standing.INVITED
+    assert ann.history[-1].status is PartStat.ACCEPTED
+    assert repository.counters[UID]["replies_recorded"] == 1
 
 
 def test_reply_from_someone_never_invited_is_rejected_and_counted_in_the_mailbox(

@@ -16,10 +16,10 @@ from cis.domain.model import (
     AttendeeRecord,
     Counters,
     HistoryEntry,
-    InviteState,
     ItipMethod,
     PartStat,
     ReplyChange,
+    Standing,
     normalise_address,
 )
 from cis.errors import InvalidReplyError
@@ -62,6 +62,8 @@ class Reply:
     from_address: str
     cancelled: bool = False
     delegated_to: tuple[str, ...] = ()
+    #: The SEQUENCE of the version answered (0 when the reply gives none, as RFC 5545 has it).
+    sequence: int = 0
 
 
 class ReplyOutcome(StrEnum):
@@ -106,10 +108,13 @@ def decide_reply(record: AttendeeRecord | None, reply: Reply) -> ReplyDecision:
     """Decide what a trusted reply does to the attendee as currently stored.
 
     A reply already in the history (a redelivery) does nothing. A COUNTER proposal, a reply
-    to a cancelled event, a NEEDS-ACTION "answer" and a reply older than the last one applied
-    are recorded in history and counted; only a current answer changes the status.
+    to a cancelled event, from an attendee taken off the event or whose event was cancelled,
+    a NEEDS-ACTION "answer", an answer to a version older than the one that moved the time
+    (its attendee was asked again) and a reply older than the last one applied are recorded
+    in history and counted; only a current answer changes the status. An attendee may
+    answer while a later version is being sent to them.
     """
-    if record is None or record.state is not InviteState.SENT:
+    if record is None or record.sequence is None:
         return ReplyDecision(ReplyOutcome.REJECTED, "not an invited attendee of this event")
     counter = reply.method is ItipMethod.COUNTER
     status = ItipMethod.COUNTER if counter or reply.partstat is None else reply.partstat
@@ -122,9 +127,19 @@ def decide_reply(record: AttendeeRecord | None, reply: Reply) -> ReplyDecision:
     if reply.cancelled:
         return _record_only(record, entry, "reply to a cancelled event",
                             {statistics.REPLIES_RECORDED: 1})
+    if record.standing is Standing.CANCELLED:
+        return _record_only(record, entry, "the event was cancelled",
+                            {statistics.REPLIES_RECORDED: 1})
+    if record.standing is Standing.REMOVED:
+        return _record_only(record, entry, "the attendee was taken off the event",
+                            {statistics.REPLIES_RECORDED: 1})
     if reply.partstat not in ANSWERS:
         return _record_only(record, entry, f"{reply.partstat} is not an answer",
                             {statistics.REPLIES_RECORDED: 1})
+    if reply.sequence < record.answer_sequence:
+        return _record_only(
+            record, entry, f"answers version {reply.sequence}; the time changed at version "
+            f"{record.answer_sequence}", {statistics.REPLIES_RECORDED: 1})
     if record.last_reply_at is not None and reply.dtstamp < record.last_reply_at:
         return _record_only(record, entry, "older than the last answer applied",
                             {statistics.REPLIES_RECORDED: 1})

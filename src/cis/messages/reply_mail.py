@@ -60,6 +60,7 @@ def read_reply(raw: bytes) -> tuple[Reply, Verdicts]:
         source=str(calendar.get("PRODID", "unknown")).strip() or "unknown",
         from_address=from_address,
         cancelled=str(vevent.get("STATUS", "")).strip().upper() == "CANCELLED",
+        sequence=_sequence(vevent, uid),
         delegated_to=tuple(_MAILTO.sub("", d).strip() for d in _param_list(attendee,
                                                                             "DELEGATED-TO")),
     ), verdicts
@@ -147,6 +148,22 @@ def _partstat(
     except ValueError:
         raise InvalidReplyError(f"PARTSTAT {raw!r} is not one a VEVENT allows",
                                 event_uid=uid) from None
+
+
+def _sequence(vevent: icalendar.cal.Component, uid: str) -> int:
+    """The version the reply answers: its SEQUENCE, 0 when it has none (RFC 5545 3.8.7.4).
+
+    One whole number from 0 up; a list, a negative or a broken value is refused, as no
+    version of ours can be told from it.
+    """
+    value = vevent.get("SEQUENCE")
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    shown = [str(v) for v in value] if isinstance(value, list) else str(value)
+    raise InvalidReplyError(f"SEQUENCE {shown!r} is not one whole number from 0 up",
+                            event_uid=uid)
 
 
 def _dtstamp(vevent: icalendar.cal.Component, message: Message, uid: str) -> dt.datetime:
