@@ -54,13 +54,15 @@ def build_service(
     sleep: Callable[[float], None] = time.sleep,
     logger: logging.Logger | None = None,
     max_send_rate: float | None = None,
+    relay: InviteQueue | None = None,
 ) -> InviteService:
     """Build the invite service; adapters left out default to the in-memory ones.
 
     The in-memory defaults make `build_service(sender=..., rsvp_email=...)` a working
     pipeline for tests, previews and notebooks; production callers inject durable adapters.
     `max_send_rate` paces this service to that many sends per second (left out: as fast as
-    the mailer takes them).
+    the mailer takes them). `relay` is the queue a fan-out puts its per-attendee messages on,
+    the one the service consumes (left out: a fan-out sends them itself, page by page).
 
     Raises:
         ValueError: `max_send_rate` is given and not positive.
@@ -75,7 +77,7 @@ def build_service(
     return InviteService(
         repository=repository, mailer=mailer, sender=sender, rsvp_email=rsvp_email,
         claim_lease=claim_lease, clock=clock, new_id=new_id, sleep=sleep, logger=logger,
-        pacer=pacer,
+        pacer=pacer, relay=relay,
     )
 
 
@@ -129,14 +131,15 @@ def aws_runtime(environ: Mapping[str, str] | None = None) -> LambdaRuntime:
     """
     settings = Settings.from_env(os.environ if environ is None else environ)
     clients = _lambda_clients(settings)
+    queue = clients.queue(settings.sqs_url)
     service = build_service(
         repository=clients.repository(settings.dynamodb_table),
         mailer=clients.mailer(configuration_set=settings.ses_configuration_set),
         sender=settings.sender, rsvp_email=settings.rsvp_email,
-        claim_lease=settings.claim_lease, max_send_rate=settings.send_rate,
+        claim_lease=settings.claim_lease, max_send_rate=settings.send_rate, relay=queue,
     )
     intake = clients.intake(settings.function_name) if settings.function_name else None
-    return LambdaRuntime(service=service, queue=clients.queue(settings.sqs_url),
+    return LambdaRuntime(service=service, queue=queue,
                          batch_failure_mode=settings.batch_failure_mode, intake=intake)
 
 
@@ -201,11 +204,12 @@ class LocalRsvpRuntime(_Closing):
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
 
-def local_runtime(settings: LocalSettings) -> LocalRuntime:
+def local_runtime(settings: LocalSettings, *, relay: InviteQueue | None = None) -> LocalRuntime:
     """The invite service for a run on this machine, with the adapters its settings choose.
 
     State: the SQLite file `settings.state`, or the DynamoDB table `dynamodb_table`. Mail:
-    the outbox folder, or the SMTP server of `smtp_url`, or SES when `ses` is set.
+    the outbox folder, or the SMTP server of `smtp_url`, or SES when `ses` is set. A worker
+    passes the queue it consumes as `relay`, for fan-outs to put their messages on.
 
     Raises:
         cis.errors.ConfigurationError: the SMTP URL is malformed (nothing is opened then).
@@ -215,7 +219,7 @@ def local_runtime(settings: LocalSettings) -> LocalRuntime:
     repository, close_repository = _local_repository(settings)
     service = build_service(
         repository=repository, mailer=mailer, sender=settings.sender,
-        rsvp_email=settings.rsvp_email, claim_lease=settings.claim_lease,
+        rsvp_email=settings.rsvp_email, claim_lease=settings.claim_lease, relay=relay,
     )
     closers = [close for close in (close_mailer, close_repository) if close is not None]
     return LocalRuntime(service=service, repository=repository, mailer=mailer,

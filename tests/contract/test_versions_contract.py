@@ -31,11 +31,12 @@ from cis.domain.model import (
     ReplyChange,
     Standing,
 )
-from tests.support import FROZEN_NOW, make_claim
+from tests.support import FROZEN_NOW, make_claim, sample_event
 
 UID = "launch-2026"
 T0 = FROZEN_NOW
 ANN = "ann@example.org"
+BOB = "bob@example.org"
 
 
 def version(repository: Any, email: str, token: str, sequence: int, *,
@@ -235,3 +236,50 @@ def test_consumers_racing_to_send_one_update_grant_it_once(
     assert [outcome.granted for outcome in outcomes].count(True) == 1
     assert set(outcomes) - {ClaimOutcome.CLAIMED} <= {
         ClaimOutcome.CHANGED, ClaimOutcome.IN_PROGRESS}
+
+
+# --- the version fence: a first message settled after a newer version was stored -------------
+
+def test_a_first_message_settled_after_a_newer_version_was_stored_is_reported(
+    repository: Any,
+) -> None:
+    repository.record_event(sample_event(UID))
+    assert repository.claim(make_claim(ANN, "t-ann", T0)) is ClaimOutcome.CLAIMED
+    assert repository.claim(make_claim(BOB, "t-bob", T0)) is ClaimOutcome.CLAIMED
+    repository.record_event(replace(sample_event(UID), sequence=2))
+
+    applied = repository.settle([replace(sent(ANN, "t-ann"), fence=0)])
+    # Recorded all the same: the message was sent.
+    assert (list(applied), applied.overtaken) == ([True], {UID: 2})
+    assert repository.get_attendee(UID, ANN).sequence == 0
+    assert repository.get_statistics(UID).invites_sent == 1
+
+    # The same through settle_then_claim, which also claims the next attendee.
+    applied, granted = repository.settle_then_claim(
+        [replace(sent(BOB, "t-bob"), fence=0)], make_claim("cy@example.org", "t-cy", T0))
+    assert (list(applied), applied.overtaken, granted) == ([True], {UID: 2},
+                                                           ClaimOutcome.CLAIMED)
+    assert repository.get_statistics(UID).invites_sent == 2
+    assert repository.recount(UID) == repository.get_statistics(UID)
+
+
+def test_a_first_message_of_the_stored_version_passes_its_fence(repository: Any) -> None:
+    repository.record_event(replace(sample_event(UID), sequence=2))
+    assert repository.claim(replace(make_claim(ANN, "t-ann", T0), sequence=2,
+                                    basis=ClaimBasis(None))).granted
+    applied = repository.settle([replace(sent(ANN, "t-ann", 2), fence=2)])
+    assert (list(applied), applied.overtaken) == ([True], {})
+    # A later message carries no fence: the fan-out of a newer version reaches it.
+    repository.record_event(replace(sample_event(UID), sequence=3))
+    assert repository.claim(version(repository, ANN, "t-2", 3)).granted
+    applied = repository.settle([sent(ANN, "t-2", 3, first=False)])
+    assert (list(applied), applied.overtaken) == ([True], {})
+
+
+def test_the_fence_outlives_a_recount(repository: Any) -> None:
+    repository.record_event(replace(sample_event(UID), sequence=1))
+    invited(repository, BOB, sequence=1)
+    repository.recount(UID)
+    assert repository.claim(make_claim(ANN, "t-ann", T0)) is ClaimOutcome.CLAIMED
+    applied = repository.settle([replace(sent(ANN, "t-ann"), fence=0)])
+    assert applied.overtaken == {UID: 1}

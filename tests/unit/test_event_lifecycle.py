@@ -87,12 +87,28 @@ def test_an_update_is_sent_once_to_every_attendee_and_an_older_version_never_fol
     assert_statistics_equal_recount(svc)
 
 
-def test_a_request_older_than_the_stored_version_is_stale_before_any_attendee_is_read() -> None:
+def test_an_older_removal_is_stale_before_any_attendee_is_read() -> None:
     svc, event = service(), sample_event(UID)
     send(svc, version(event, 3), ANN)
-    assert send(svc, version(event, 2), BOB) == [Outcome.STALE]
+    assert send(svc, version(event, 2), BOB, action=InviteAction.REMOVE) == [Outcome.STALE]
     assert svc.repository.get_attendee(UID, BOB.email) is None
     assert svc.repository.get_statistics(UID).stale_requests == 1
+
+
+def test_an_older_invitation_invites_a_new_attendee_to_the_current_version() -> None:
+    # The invitation was queued before the organiser moved the event: the attendee gets
+    # the event as it now is, never the old time.
+    mailer = InMemoryMailer()
+    svc, event = service(mailer=mailer), sample_event(UID)
+    send(svc, moved(event, 3), ANN)
+    assert send(svc, event, BOB) == [Outcome.SENT]
+    assert svc.repository.get_attendee(UID, BOB.email).sequence == 3
+    assert b"SEQUENCE:3" in mailer.sent[-1].data
+    # For an attendee who already has the current version it is stale.
+    assert send(svc, event, ANN) == [Outcome.STALE]
+    stats = svc.repository.get_statistics(UID)
+    assert (stats.invites_sent, stats.stale_requests) == (2, 1)
+    assert_statistics_equal_recount(svc)
 
 
 def test_an_update_for_an_attendee_never_invited_invites_them_at_that_version() -> None:

@@ -18,12 +18,14 @@ from cis.domain.claims import (
 )
 from cis.domain.events import EventRecord, fanned_out, next_event_record
 from cis.domain.model import (
+    Applied,
     AttendeeKey,
     AttendeeRecord,
     Claim,
     ClaimOutcome,
     Counters,
     Event,
+    MarkSent,
     ReplyChange,
     Settlement,
 )
@@ -59,16 +61,17 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
 
     def settle_then_claim(
         self, settlements: Sequence[Settlement], claim: Claim
-    ) -> tuple[list[bool], ClaimOutcome]:
+    ) -> tuple[Applied, ClaimOutcome]:
         """Settle, then claim, in one transaction: both land or neither does."""
         with self._transaction() as handle:
             return self._settle(handle, settlements), self._claim(handle, claim)
 
-    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+    def settle(self, settlements: Sequence[Settlement]) -> Applied:
         """Apply each settlement still owned by its token, with its counters, in one transaction.
 
         Settlements are decided in order, so a second settlement of one attendee sees the
-        first one's outcome.
+        first one's outcome. A first message's fence is checked against the stored version
+        in the same transaction.
         """
         with self._transaction() as handle:
             return self._settle(handle, settlements)
@@ -164,8 +167,8 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
             self._add_counters(handle, claim.key.event_uid, claim.counters)
         return outcome
 
-    def _settle(self, handle: Handle, settlements: Sequence[Settlement]) -> list[bool]:
-        applied: list[bool] = []
+    def _settle(self, handle: Handle, settlements: Sequence[Settlement]) -> Applied:
+        applied = Applied()
         for settlement in settlements:
             existing = self._read_attendee(handle, settlement.key)
             if existing is None or not owns(existing, settlement.token):
@@ -174,6 +177,10 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
             self._write_attendee(handle, settled_record(existing, settlement))
             self._add_counters(handle, settlement.key.event_uid, settlement.counters)
             applied.append(True)
+            if isinstance(settlement, MarkSent) and settlement.fence is not None:
+                stored = self._read_event(handle, settlement.key.event_uid)
+                if stored is not None and stored.sequence > settlement.fence:
+                    applied.overtaken[settlement.key.event_uid] = stored.sequence
         return applied
 
     # --- what a backend supplies ---------------------------------------------------------

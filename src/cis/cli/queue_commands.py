@@ -147,7 +147,7 @@ def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         smtp_url=args.smtp, ses=args.ses, claim_lease=_claim_lease(args),
     )
     queue = local_queue(settings)
-    with local_runtime(settings) as runtime:
+    with local_runtime(settings, relay=queue) as runtime:
         return _drain(runtime.service, queue, args, out, err)
 
 

@@ -2,10 +2,10 @@
 
 Each attendee remembers the SEQUENCE of the last message the mailer accepted for them. A
 version above it may be sent, once: the first to claim it sends, the others find it sent.
-The same version is a duplicate, unless resent on purpose; a lower one is stale and never
-follows a newer one. Stores that can run code inside their transaction (memory, SQLite) call
-`decide`; DynamoDB expresses the same rule as one condition expression, and classifies a
-refusal with `decide`. The contract tests hold them equal.
+The same version is a duplicate, unless resent on purpose (once per resend request); a lower
+one is stale and never follows a newer one. Stores that can run code inside their
+transaction (memory, SQLite) call `decide`; DynamoDB expresses the same rule as one condition
+expression, and classifies a refusal with `decide`. The contract tests hold them equal.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from cis.domain.model import (
     ReplyChange,
     Settlement,
     Standing,
+    resend_source,
 )
 
 DEFAULT_LEASE = dt.timedelta(minutes=15)
@@ -40,7 +41,8 @@ def decide(existing: AttendeeRecord | None, claim: Claim) -> ClaimOutcome:
     lower one is stale, and so is one below a version another consumer is sending. A live
     claim belongs to its consumer until its lease ends, unless it carries this claim's own
     token (a claimant writing its claim again). A cancellation, removal or resend for an
-    attendee never sent anything has nothing to send.
+    attendee never sent anything has nothing to send, nor has a resend to an attendee taken
+    off the event.
     """
     if existing is None:
         return ClaimOutcome.CLAIMED if _first_message(claim) else ClaimOutcome.NEVER_SENT
@@ -56,11 +58,23 @@ def decide(existing: AttendeeRecord | None, claim: Claim) -> ClaimOutcome:
     sent = existing.sequence
     if sent is None:
         return granted if _first_message(claim) else ClaimOutcome.NEVER_SENT
+    if claim.action is InviteAction.RESEND and existing.standing is Standing.REMOVED:
+        return ClaimOutcome.NEVER_SENT  # a resend never puts a removed attendee back
     if claim.sequence < sent:
         return ClaimOutcome.STALE
     if claim.sequence == sent and claim.action is not InviteAction.RESEND:
         return ClaimOutcome.ALREADY_SENT
+    if _resent_before(existing, claim):
+        return ClaimOutcome.ALREADY_SENT
     return granted
+
+
+def _resent_before(existing: AttendeeRecord, claim: Claim) -> bool:
+    """Whether the resend this claim is for was sent already (its request came again)."""
+    if claim.action is not InviteAction.RESEND or claim.resend_id is None:
+        return False
+    source = resend_source(claim.resend_id)
+    return any(entry.source == source for entry in existing.history)
 
 
 def _first_message(claim: Claim) -> bool:

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from cis.domain.model import Event
+from cis.domain.model import (
+    AttendeeRecord,
+    Event,
+    InviteAction,
+    Invitee,
+    InviteRequest,
+    InviteState,
+    PartStat,
+    Standing,
+)
 
-__all__ = ["EventRecord", "fanned_out", "next_event_record"]
+__all__ = [
+    "EventRecord",
+    "fan_out_request",
+    "fanned_out",
+    "next_event_record",
+    "reached_by_fan_out",
+    "resend_request",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +63,40 @@ def next_event_record(current: EventRecord | None, event: Event) -> EventRecord 
 def fanned_out(record: EventRecord, *, to: str | None, done: bool) -> EventRecord:
     """The record with a fan-out's progress noted."""
     return replace(record, fanned_out_to=to, fan_out_done=done)
+
+
+def reached_by_fan_out(attendee: AttendeeRecord, sequence: int) -> bool:
+    """Whether a fan-out of version `sequence` sends the attendee a message.
+
+    Every attendee already sent an older version, unless taken off the event; and every
+    attendee whose first invitation is being sent right now, since that claim may have been
+    decided on an older version (the per-attendee rule then sends the newer one after it).
+    Attendees whose first invitation failed for good are not tried again by a fan-out.
+    """
+    if attendee.standing is Standing.REMOVED:
+        return False
+    if attendee.sequence is not None:
+        return attendee.sequence < sequence
+    return attendee.state is InviteState.CLAIMED
+
+
+def fan_out_request(attendee: AttendeeRecord, record: EventRecord) -> InviteRequest:
+    """The per-attendee message a fan-out of `record` queues for `attendee`.
+
+    The ATTENDEE line carries the attendee's answer, or NEEDS-ACTION when the version moved
+    the event's time after they answered (the claim resets their answer then, too).
+    """
+    asked_again = attendee.answer_sequence < record.times_changed_at
+    partstat = PartStat.NEEDS_ACTION if asked_again else attendee.partstat
+    return InviteRequest(event=record.event, invitee=_invitee(attendee, partstat))
+
+
+def resend_request(attendee: AttendeeRecord, record: EventRecord) -> InviteRequest:
+    """The request that sends `attendee` the stored version again, as they now stand."""
+    return InviteRequest(event=record.event, invitee=_invitee(attendee, attendee.partstat),
+                         action=InviteAction.RESEND)
+
+
+def _invitee(attendee: AttendeeRecord, partstat: PartStat) -> Invitee:
+    return Invitee(email=attendee.email, name=attendee.name, partstat=partstat,
+                   origin=attendee.origin)

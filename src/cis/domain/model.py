@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -198,6 +198,15 @@ class HistoryEntry:
     source: str
 
 
+RESEND_SOURCE = "cis:resend"
+"""The history source of a resend; the request's id follows it (`resend_source`)."""
+
+
+def resend_source(resend_id: str) -> str:
+    """The history source of the resend asked for by request `resend_id`."""
+    return f"{RESEND_SOURCE}#{resend_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class AttendeeRecord:
     """What the repository knows about one attendee of one event."""
@@ -245,7 +254,8 @@ class ClaimOutcome(StrEnum):
     IN_PROGRESS = "in_progress"
     #: The attendee was sent (or is being sent) a later version: this one must not follow it.
     STALE = "stale"
-    #: A cancellation, removal or resend for an attendee never sent anything: nothing to send.
+    #: A cancellation, removal or resend for an attendee never sent anything, or a resend to
+    #: one taken off the event: nothing to send.
     NEVER_SENT = "never_sent"
     #: The attendee changed since a versioned claim read it: read again and decide again.
     CHANGED = "changed"
@@ -280,6 +290,9 @@ class Claim:
     basis: ClaimBasis | None = None
     #: Counters to add with a granted claim (the answer's bucket, when it is asked again).
     counters: Counters = field(default_factory=dict)
+    #: For a resend, the id of the request that asked for it: the history names each resend
+    #: by it, so a redelivery of that request finds its resend done (`resend_source`).
+    resend_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +325,9 @@ class MarkSent:
     """Settle a claim: the mailer accepted the message, and named it `delivery_id`.
 
     `sequence` and `standing` are the version it carried, which the record now remembers.
+    `fence`, for an attendee's first message, is that SEQUENCE again: the store reports a
+    newer version stored before this settlement (`Applied.overtaken`), as a fan-out of it may
+    have passed the attendee by before they had a record.
     """
 
     key: AttendeeKey
@@ -322,6 +338,20 @@ class MarkSent:
     counters: Counters = field(default_factory=dict)
     sequence: int = 0
     standing: Standing = Standing.INVITED
+    fence: int | None = None
+
+
+class Applied(list[bool]):
+    """Which settlements a store applied, in order, and the versions that overtook them.
+
+    `overtaken` maps an event to the SEQUENCE of its stored version, where a settled first
+    message carried an older one (its `MarkSent.fence`).
+    """
+
+    def __init__(self, applied: Iterable[bool] = (),
+                 overtaken: Mapping[str, int] | None = None) -> None:
+        super().__init__(applied)
+        self.overtaken: dict[str, int] = dict(overtaken or {})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from cis.domain.events import EventRecord
 from cis.domain.model import (
+    Applied,
     AttendeeRecord,
     Claim,
     ClaimOutcome,
@@ -37,7 +38,7 @@ class InviteRepository(Protocol):
 
     def settle_then_claim(
         self, settlements: Sequence[Settlement], claim: Claim
-    ) -> tuple[list[bool], ClaimOutcome]:
+    ) -> tuple[Applied, ClaimOutcome]:
         """Apply `settlements` exactly as `settle` does, then try `claim`, in one atomic step.
 
         This lets a consumer record the invite it has just sent in the same write that claims
@@ -49,11 +50,13 @@ class InviteRepository(Protocol):
         """
         ...
 
-    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+    def settle(self, settlements: Sequence[Settlement]) -> Applied:
         """Apply each settlement, and add its counters, only if its token still owns the claim.
 
         Returns, for each settlement in order, whether it was applied. A record change and its
-        counters are applied together or not at all.
+        counters are applied together or not at all. An applied first message (one with a
+        `MarkSent.fence`) whose event had a newer version stored before it is reported in
+        `Applied.overtaken`: the store checks that in the same atomic step.
         """
         ...
 

@@ -18,12 +18,17 @@ from dataclasses import dataclass
 
 from cis.domain import statistics
 from cis.domain.model import (
+    Applied,
+    AttendeeKey,
     Claim,
     Counters,
+    FanOut,
     InviteRequest,
     MarkFailed,
     MarkSent,
+    QueueMessage,
     Release,
+    Resend,
     Settlement,
 )
 from cis.ports.queue import QueueRecord
@@ -38,7 +43,16 @@ class Entry:
 
     position: int
     record: QueueRecord
+    #: The request the record sends: its body's, or the one a resend was resolved to.
     request: InviteRequest | None = None
+    #: What the body asked for, when that is not one attendee's request (a fan-out, a resend).
+    message: QueueMessage | None = None
+    #: For a resend, the id its history entry names it by (see `Claim.resend_id`).
+    resend_id: str | None = None
+    #: The SEQUENCE an invitation asked for, when a newer version was sent in its place.
+    older_version: int | None = None
+    #: The message sent was the first the attendee got (not an update of an earlier one).
+    first_message: bool = False
     outcome: Outcome | None = None
     reason: str | None = None
     #: The event of a body that was rejected before it became a request, when it shows one.
@@ -57,8 +71,21 @@ class Entry:
 
     @property
     def event_uid(self) -> str | None:
-        """The record's event, from its request, or from the body of a rejected one."""
-        return self.request.event.uid if self.request else self.rejected_event_uid
+        """The record's event, from its request or message, or the body of a rejected one."""
+        if self.request is not None:
+            return self.request.event.uid
+        if isinstance(self.message, FanOut):
+            return self.message.event.uid
+        if isinstance(self.message, Resend):
+            return self.message.event_uid
+        return self.rejected_event_uid
+
+    @property
+    def attendee(self) -> AttendeeKey | None:
+        """The attendee the record's request is for, once there is a request."""
+        if self.request is None:
+            return None
+        return AttendeeKey.of(self.request.event.uid, self.request.invitee.email)
 
     @property
     def rests_on_settlement(self) -> bool:
@@ -75,12 +102,14 @@ class Entry:
         if self.uncounted_reason is not None:
             outcome, reason = Outcome.RETRY, f"not counted: {self.uncounted_reason}"
         request = self.request
+        address = request.invitee.email if request else (
+            self.message.email if isinstance(self.message, Resend) else None)
         return RecordResult(
             message_id=self.record.message_id,
             receipt=self.record.receipt,
             outcome=outcome,
             event_uid=self.event_uid,
-            address=request.invitee.email if request else None,
+            address=address,
             reason=reason,
             delivery_id=self.delivery_id if outcome is Outcome.SENT else None,
         )
@@ -97,8 +126,14 @@ class BatchLedger:
         self, records: Sequence[QueueRecord],
         requests: Sequence[InviteRequest | None] | None = None,
     ) -> None:
-        """Start a ledger for `records`; `requests` holds those already parsed, by position."""
+        """Start a ledger for `records`; `requests` holds those already parsed, by position.
+
+        Records given with their requests came from no queue: their ids (`request-<n>`) name
+        them within this batch only.
+        """
         self.entries = [Entry(position, record) for position, record in enumerate(records)]
+        #: Whether the records' ids are the queue's, the same on every delivery of a message.
+        self.from_queue = requests is None
         if requests is not None:
             for entry, request in zip(self.entries, requests, strict=True):
                 entry.request = request
@@ -107,6 +142,8 @@ class BatchLedger:
         self.stopped: str | None = None
         #: Why the consumer should take no more batches (the mail account refuses every send).
         self.halted: str | None = None
+        #: Per event, the newest version the store found stored past a first message sent.
+        self.overtaken_by: dict[str, int] = {}
         # Every entry before this position is written or has nothing to write. A batch may
         # hold thousands of records, so the search for unwritten ones starts here.
         self._scan_from = 0
@@ -120,9 +157,12 @@ class BatchLedger:
 
     # What each record came to.
 
-    def parsed(self, entry: Entry, request: InviteRequest) -> None:
-        """The record's body is a valid request."""
-        entry.request = request
+    def parsed(self, entry: Entry, message: QueueMessage) -> None:
+        """The record's body is a valid message (or the request a resend came to)."""
+        if isinstance(message, InviteRequest):
+            entry.request = message
+        else:
+            entry.message = message
 
     def first_of_its_attendee(self, entry: Entry, key: Hashable) -> bool:
         """Whether `entry` is the batch's first record for `key`; if not, it is a repeat.
@@ -158,6 +198,22 @@ class BatchLedger:
         self._decide(entry, Outcome.SKIPPED, reason)
         entry.counters = statistics.on_nothing_to_send()
 
+    def withdrawn(self, entry: Entry, outcome: Outcome, reason: str) -> None:
+        """A claim taken, then found not to be sent (a newer version was recorded meanwhile).
+
+        The claim is given back; the record ends STALE or SKIPPED, and is counted so.
+        """
+        if entry.claim is not None and entry.settlement is None:
+            entry.settlement = Release(entry.claim.key, entry.claim.token)
+        if outcome is Outcome.STALE:
+            self.stale(entry, reason)
+        else:
+            self.nothing_to_send(entry, reason)
+
+    def expanded(self, entry: Entry, reason: str) -> None:
+        """A fan-out whose attendees' messages are all queued, or sent."""
+        self._decide(entry, Outcome.EXPANDED, reason)
+
     def retry(self, entry: Entry, reason: str) -> None:
         """A passing failure: the queue delivers the record again."""
         self._decide(entry, Outcome.RETRY, reason)
@@ -168,12 +224,46 @@ class BatchLedger:
 
     def settled(
         self, entry: Entry, settlement: MarkSent | MarkFailed, outcome: Outcome,
-        reason: str | None = None, *, delivery_id: str | None = None,
+        reason: str | None = None, *, delivery_id: str | None = None, first: bool = False,
     ) -> None:
-        """The mailer answered for good: `outcome` stands once `settlement` is written."""
+        """The mailer answered for good: `outcome` stands once `settlement` is written.
+
+        `first` says the message sent was the first the attendee got (see `first_messages`).
+        """
         entry.settlement = settlement
         entry.delivery_id = delivery_id
+        entry.first_message = first
         self._decide(entry, outcome, reason)
+
+    def first_messages(self) -> dict[str, list[Entry]]:
+        """The records whose written send was an attendee's first message, by event."""
+        found: dict[str, list[Entry]] = {}
+        for entry in self.entries:
+            if (entry.first_message and entry.written and entry.outcome is Outcome.SENT
+                    and entry.event_uid):
+                found.setdefault(entry.event_uid, []).append(entry)
+        return found
+
+    def versions_in_hand(self) -> dict[AttendeeKey, int]:
+        """The newest SEQUENCE this batch sent each attendee, or hands back to send later.
+
+        A record sent (and written) or retried (it comes back) at a version stands for it.
+        """
+        newest: dict[AttendeeKey, int] = {}
+        for entry in self.entries:
+            attendee = entry.attendee
+            if attendee is not None and entry.request is not None and (
+                    entry.result().outcome in (Outcome.SENT, Outcome.RETRY)):
+                sequence = entry.request.event.sequence
+                newest[attendee] = max(sequence, newest.get(attendee, sequence))
+        return newest
+
+    def overtaken(self, entry: Entry, reason: str) -> None:
+        """Sent and recorded, but a newer version may have passed the attendee by: retried.
+
+        The redelivery finds the attendee sent the older version and sends the newer one.
+        """
+        self._decide(entry, Outcome.RETRY, reason)
 
     def released(self, entry: Entry, reason: str) -> None:
         """Nothing was sent: retry, and give the claim back so the retry can take it."""
@@ -213,8 +303,12 @@ class BatchLedger:
         """Note the settlements as written; return the sends whose claim was lost before.
 
         A settlement is not applied when its claim's lease ran out and another consumer
-        took the attendee over: that attendee may receive a second invitation.
+        took the attendee over: that attendee may receive a second invitation. The newer
+        versions the store found past first messages are kept for `first_messages`.
         """
+        overtaken = applied.overtaken if isinstance(applied, Applied) else {}
+        for event_uid, sequence in overtaken.items():
+            self.overtaken_by[event_uid] = max(sequence, self.overtaken_by.get(event_uid, 0))
         lost = []
         for (entry, _), was_applied in zip(unwritten, applied, strict=True):
             entry.written = True

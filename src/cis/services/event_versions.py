@@ -29,8 +29,12 @@ class EventVersions:
         self._known: OrderedDict[str, EventRecord] = OrderedDict()
         self._lock = threading.Lock()
 
-    def answers_from(self, event: Event) -> int | None:
-        """The SEQUENCE answers count from for this version; None when a newer one is stored.
+    def stored(self, event: Event) -> EventRecord:
+        """The event's stored version, once `event`'s version is recorded (if it is newer).
+
+        What is returned may be older than the store by now (another consumer may have
+        recorded a newer version since): a batch reads `event_sequence` once its sends are
+        recorded, to catch what a newer version overtook.
 
         Raises:
             cis.errors.RepositoryError: the version could not be read or stored.
@@ -40,20 +44,45 @@ class EventVersions:
             known = self._known.get(event.uid)
         if known is None or known.sequence < event.sequence:
             known = self._repository.record_event(event)
-            with self._lock:
-                self._known[event.uid] = known
-                self._known.move_to_end(event.uid)
-                while len(self._known) > self._size:
-                    self._known.popitem(last=False)
-        if known.sequence > event.sequence:
-            return None
-        return known.times_changed_at
+            self._remember(known)
+        return known
+
+    def recorded(self, event: Event) -> EventRecord:
+        """`stored`, read from the store now whatever is remembered (a fan-out's progress).
+
+        Raises:
+            cis.errors.RepositoryError: the version could not be read or stored.
+
+        """
+        known = self._repository.record_event(event)
+        self._remember(known)
+        return known
 
     def current(self, event_uid: str) -> EventRecord | None:
-        """The event's stored version, read from the store (a resend sends exactly that).
+        """The event's stored version, read from the store now, and remembered.
 
         Raises:
             cis.errors.RepositoryError: the version could not be read.
 
         """
-        return self._repository.get_event(event_uid)
+        known = self._repository.get_event(event_uid)
+        if known is not None:
+            self._remember(known)
+        return known
+
+    def saw(self, event_uid: str, sequence: int) -> None:
+        """A newer SEQUENCE was read: forget the older version, so `stored` reads it again."""
+        with self._lock:
+            known = self._known.get(event_uid)
+            if known is not None and known.sequence < sequence:
+                del self._known[event_uid]
+
+    def _remember(self, known: EventRecord) -> None:
+        uid = known.event.uid
+        with self._lock:
+            held = self._known.get(uid)
+            if held is None or held.sequence <= known.sequence:
+                self._known[uid] = known
+            self._known.move_to_end(uid)
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)

@@ -20,25 +20,35 @@ from typing import TypeVar
 
 from cis.domain import statistics
 from cis.domain.claims import DEFAULT_LEASE, claim_counters, decide
+from cis.domain.events import EventRecord, resend_request
 from cis.domain.model import (
+    Applied,
     AttendeeKey,
     AttendeeRecord,
     Claim,
     ClaimBasis,
     ClaimOutcome,
+    Event,
+    FanOut,
+    InviteAction,
     InviteRequest,
     MarkFailed,
+    QueueMessage,
+    Resend,
+    Standing,
 )
 from cis.domain.rendering.invitation_template import InvitationTemplate
-from cis.errors import InvalidRequestError, MailerError, RepositoryError
-from cis.messages.invite_format import parse_body
+from cis.errors import InvalidRequestError, MailerError, QueueError, RepositoryError
+from cis.messages.invite_format import parse_message
 from cis.ports.mailer import Mailer, RawEmail
 from cis.ports.queue import InviteQueue, QueueRecord
 from cis.ports.repository import InviteRepository
 from cis.services.batch_ledger import BatchLedger, Entry, Unwritten
 from cis.services.event_versions import EventVersions
+from cis.services.fan_out import Deliver, FanOutProgress, expand, relay_to
 from cis.services.outcome_log import LOGGER_NAME, log_outcome
 from cis.services.pacing import SendPacer
+from cis.services.producer import outgoing_message
 from cis.services.reports import BatchReport, Outcome, RecordResult
 from cis.services.retrying import Backoff
 from cis.services.settlements import (
@@ -97,8 +107,13 @@ class InviteService:
         pacer: SendPacer | None = None,
         backoff: Backoff | None = None,
         deadline_reserve: float = DEADLINE_RESERVE,
+        relay: InviteQueue | None = None,
     ) -> None:
-        """Build it through `cis.bootstrap`, which chooses the adapters for each entry point."""
+        """Build it through `cis.bootstrap`, which chooses the adapters for each entry point.
+
+        `relay` is the queue a fan-out puts its per-attendee messages on (the consumer's own
+        queue); without one, a fan-out sends them itself, a page at a time.
+        """
         self.repository = repository
         self.mailer = mailer
         self.sender = sender
@@ -114,6 +129,7 @@ class InviteService:
         self._backoff = backoff or Backoff()
         self._random = random.Random()  # noqa: S311 - spreads retries, guards nothing
         self._deadline_reserve = deadline_reserve
+        self._relay = relay
 
     def process_batch(
         self, records: Sequence[QueueRecord], *, time_left: TimeLeft | None = None
@@ -131,14 +147,34 @@ class InviteService:
         """Invite already-parsed requests, for library callers that have no queue."""
         return self._run(BatchLedger.of_requests(requests), time_left)
 
-    def _run(self, batch: BatchLedger, time_left: TimeLeft | None) -> BatchReport:
+    def fan_out(self, event: Event, *, time_left: TimeLeft | None = None) -> BatchReport:
+        """Bring every attendee already sent something to `event`'s version, sending here.
+
+        The expansion a queue's consumer runs for a fan-out body, for callers without a queue
+        (the `cis` command, scripts): each page's messages are sent as a batch. The report
+        holds one result per attendee message, then the fan-out's own: EXPANDED, STALE (a
+        newer version was recorded), DUPLICATE (done before) or RETRY (run it again to go on
+        from where it stopped).
+        """
+        sent: list[RecordResult] = []
+        batch = BatchLedger([QueueRecord(message_id="fan-out", body="")])
+        entry = batch.entries[0]
+        batch.parsed(entry, FanOut(event))
+        halted = self._run(batch, time_left, sent=sent).halted
+        return BatchReport((*sent, *batch.report().results), halted=halted)
+
+    def _run(
+        self, batch: BatchLedger, time_left: TimeLeft | None,
+        sent: list[RecordResult] | None = None,
+    ) -> BatchReport:
         for entry in batch.entries:
             reason = batch.stopped or self._out_of_time(time_left)
             if reason:
                 batch.handed_back(entry, reason)
                 continue
-            self._handle_guarded(batch, entry)
+            self._handle_guarded(batch, entry, time_left, sent)
         self._write_the_rest(batch, time_left)
+        self._catch_up(batch)
         batch.resolve_repeats()
         self._count(batch)
         report = batch.report()
@@ -158,52 +194,179 @@ class InviteService:
             return "not started: too little time left in this invocation"
         return None
 
-    def _handle_guarded(self, batch: BatchLedger, entry: Entry) -> None:
+    def _handle_guarded(
+        self, batch: BatchLedger, entry: Entry, time_left: TimeLeft | None,
+        sent: list[RecordResult] | None,
+    ) -> None:
         """The one place that turns any unexpected error into a retry, releasing the claim."""
         try:
-            self._handle(batch, entry)
+            self._handle(batch, entry, time_left, sent)
         except Exception as exc:
             self._log.exception("unexpected error processing message %s", entry.record.message_id)
             batch.crashed(entry, f"unexpected error: {exc!r}")
 
-    def _handle(self, batch: BatchLedger, entry: Entry) -> None:
-        """One record's way: a request, the first of its kind, renderable, claimed, sent."""
-        request = self._request(batch, entry)
-        if request is None:
+    def _handle(
+        self, batch: BatchLedger, entry: Entry, time_left: TimeLeft | None,
+        sent: list[RecordResult] | None,
+    ) -> None:
+        """One record's way, by what its body asks: a fan-out, a resend, or one request."""
+        message = self._message(batch, entry)
+        if isinstance(message, FanOut):
+            self._fan_out(batch, entry, message, time_left, sent)
             return
+        request = (self._resend(batch, entry, message) if isinstance(message, Resend)
+                   else message)
+        if request is not None:
+            self._invite(batch, entry, request)
+
+    def _invite(self, batch: BatchLedger, entry: Entry, request: InviteRequest) -> None:
+        """One request's way: the first of its kind, current, renderable, claimed, sent."""
         key = AttendeeKey.of(request.event.uid, request.invitee.email)
         if not batch.first_of_its_attendee(entry, (key, request.event.sequence, request.action)):
             return  # decided with the first one, once the batch is written
+        try:
+            stored = self._versions.stored(request.event)
+        except RepositoryError as exc:
+            batch.retry(entry, f"event version not recorded: {exc}")
+            return
+        if stored.sequence > request.event.sequence:
+            if not _plain_invitation(request):
+                batch.stale(entry, _superseded(stored.sequence, request))
+                return
+            # An invitation to an older version invites an attendee sent nothing yet to the
+            # current one; for anyone else it is stale (see `_granted`).
+            entry.older_version = request.event.sequence
+            request = replace(request, event=stored.event)
+            batch.parsed(entry, request)
         template = self._template(batch, entry, request)
         if template is None:
             return
         if first_invitation(request):
             claimed = self._claim(batch, entry, key, request)
         else:
-            claimed = self._versioned_claim(batch, entry, key, request)
+            claimed = self._versioned_claim(batch, entry, key, request, stored)
         if claimed is None:
             return
         self._send(batch, entry, request, template, claimed)
 
-    def _request(self, batch: BatchLedger, entry: Entry) -> InviteRequest | None:
-        """The record's request, or None when its body can never be one (rejected)."""
+    def _message(self, batch: BatchLedger, entry: Entry) -> QueueMessage | None:
+        """What the record's body asks for, or None when it can never ask anything (rejected)."""
         if entry.request is not None:
             return entry.request
+        if entry.message is not None:
+            return entry.message
         try:
-            request = parse_body(entry.record.body)
+            message = parse_message(entry.record.body)
         except InvalidRequestError as exc:
             batch.reject(entry, str(exc), event_uid=exc.event_uid)
             return None
+        batch.parsed(entry, message)
+        return message
+
+    def _resend(self, batch: BatchLedger, entry: Entry, resend: Resend) -> InviteRequest | None:
+        """The request that sends the attendee the stored version again, if there is one.
+
+        The resend is named by the queue's id of its message (a redelivery finds it done),
+        or by a new id when it came without a queue.
+        """
+        try:
+            stored = self._with_retries(lambda: self.repository.get_event(resend.event_uid))
+            attendee = (None if stored is None else self._with_retries(
+                lambda: self.repository.get_attendee(resend.event_uid, resend.email)))
+        except RepositoryError as exc:
+            batch.retry(entry, f"could not read what to resend: {exc}")
+            return None
+        if stored is None:
+            batch.nothing_to_send(entry, f"no version of event {resend.event_uid!r} was "
+                                         "recorded: nothing was sent to resend")
+            return None
+        if attendee is None or attendee.sequence is None:
+            batch.nothing_to_send(entry, "the attendee was never sent anything to resend")
+            return None
+        if attendee.standing is Standing.REMOVED:
+            batch.nothing_to_send(entry, "the attendee was taken off the event; invite them "
+                                         "again with a higher sequence")
+            return None
+        request = resend_request(attendee, stored)
+        entry.resend_id = (entry.record.message_id if batch.from_queue else self._new_id())
         batch.parsed(entry, request)
         return request
+
+    def _fan_out(
+        self, batch: BatchLedger, entry: Entry, fan_out: FanOut, time_left: TimeLeft | None,
+        sent: list[RecordResult] | None,
+    ) -> None:
+        """Expand a fan-out: onto the relay queue, or (without one) sent here page by page.
+
+        Out of time with a relay, the rest goes on in a new fan-out message (the one noted
+        progress tells it where to start); without one, the record is retried.
+        """
+        event = fan_out.event
+        try:
+            stored = self._with_retries(lambda: self._versions.recorded(event))
+        except RepositoryError as exc:
+            batch.retry(entry, f"event version not recorded: {exc}")
+            return
+        if stored.sequence > event.sequence:
+            batch.stale(entry, f"version {stored.sequence} of the event was recorded; this "
+                               f"fan-out is for version {event.sequence}")
+            return
+        if stored.fan_out_done:
+            batch.duplicate(entry, f"the fan-out of version {event.sequence} is done")
+            return
+        deliver = (relay_to(self._relay) if self._relay is not None
+                   else self._sender(batch, time_left, sent))
+        try:
+            progress = expand(self.repository, stored, deliver,
+                              more_time=lambda: self._out_of_time(time_left) is None,
+                              attempt=self._with_retries)
+        except (RepositoryError, QueueError) as exc:
+            batch.retry(entry, f"fan-out stopped, goes on from where it was noted: {exc}")
+            return
+        self._fanned_out(batch, entry, fan_out, progress)
+
+    def _sender(
+        self, batch: BatchLedger, time_left: TimeLeft | None, sent: list[RecordResult] | None,
+    ) -> Deliver:
+        """Deliver a fan-out's groups by sending them here, as batches of their own."""
+        def deliver(requests: Sequence[InviteRequest]) -> bool:
+            report = self._run(BatchLedger.of_requests(requests), time_left)
+            if sent is not None:
+                sent.extend(report.results)
+            if report.halted:
+                batch.stop(f"mailer: {report.halted}", halt=True)
+            return all(result.outcome.acknowledged for result in report.results)
+
+        return deliver
+
+    def _fanned_out(
+        self, batch: BatchLedger, entry: Entry, fan_out: FanOut, progress: FanOutProgress,
+    ) -> None:
+        sequence = fan_out.event.sequence
+        if progress.superseded:
+            batch.stale(entry, f"a version after {sequence} was recorded during the fan-out")
+        elif progress.done:
+            batch.expanded(entry, f"version {sequence}: {progress.handed_on} attendee "
+                                  "messages handed on")
+        elif self._relay is None or not progress.out_of_time:
+            batch.retry(entry, f"fan-out stopped after {progress.handed_on} attendee "
+                               f"messages: {progress.stopped}")
+        else:
+            try:
+                self._relay.enqueue([outgoing_message(fan_out, part=entry.record.message_id)])
+            except QueueError as exc:
+                batch.retry(entry, f"fan-out could not go on in a new message: {exc}")
+                return
+            batch.expanded(entry, f"version {sequence}: {progress.handed_on} attendee "
+                                  "messages handed on; the rest goes on in a new message")
 
     def _template(
         self, batch: BatchLedger, entry: Entry, request: InviteRequest
     ) -> InvitationTemplate | None:
-        """The event's invitation template, or None when no invitation can describe it."""
+        """The template of the message the request sends, or None when none can describe it."""
         try:
             return self._templates.get(request.event, sender=self.sender,
-                                       rsvp_email=self.rsvp_email)
+                                       rsvp_email=self.rsvp_email, standing=request.standing)
         except ValueError as exc:
             # Only a library caller's own Event gets here (the parser refuses these first);
             # retrying could never render it.
@@ -214,9 +377,8 @@ class InviteService:
         self, batch: BatchLedger, entry: Entry, key: AttendeeKey, request: InviteRequest
     ) -> Claimed | None:
         """Own the attendee's first invitation without reading it first; None if not ours."""
-        claim = self._new_claim(key, request)
+        claim = self._new_claim(entry, key, request)
         try:
-            self._versions.answers_from(request.event)
             granted = self._write_then_claim(batch, entry, claim)
         except RepositoryError as exc:
             batch.retry(entry, f"claim failed: {exc}")
@@ -224,7 +386,8 @@ class InviteService:
         return self._granted(batch, entry, granted, claim, first=True)
 
     def _versioned_claim(
-        self, batch: BatchLedger, entry: Entry, key: AttendeeKey, request: InviteRequest
+        self, batch: BatchLedger, entry: Entry, key: AttendeeKey, request: InviteRequest,
+        stored: EventRecord,
     ) -> Claimed | None:
         """Own the sending of a later version: read the attendee, decide, claim if unchanged.
 
@@ -232,14 +395,11 @@ class InviteService:
         is read again; one that keeps changing is retried by the queue.
         """
         try:
-            answers_from = self._versions.answers_from(request.event)
-            if answers_from is None:
-                batch.stale(entry, "a later version of the event was recorded")
-                return None
             for _ in range(REPOSITORY_ATTEMPTS):
                 seen = self._with_retries(
                     lambda: self.repository.get_attendee(key.event_uid, key.address))
-                claim = self._new_claim(key, request, answers_from=answers_from, seen=seen)
+                claim = self._new_claim(entry, key, request,
+                                        answers_from=stored.times_changed_at, seen=seen)
                 planned = decide(seen, claim)
                 if not planned.granted and planned is not ClaimOutcome.NEVER_SENT:
                     return self._granted(batch, entry, planned, claim, first=False)
@@ -254,14 +414,15 @@ class InviteService:
         return None
 
     def _new_claim(
-        self, key: AttendeeKey, request: InviteRequest, *, answers_from: int = 0,
+        self, entry: Entry, key: AttendeeKey, request: InviteRequest, *, answers_from: int = 0,
         seen: AttendeeRecord | None = None,
     ) -> Claim:
         now = self._clock()
         claim = Claim(key=key, invitee=request.invitee, token=self._new_id(), now=now,
                       lease_expires_at=now + self.claim_lease,
                       sequence=request.event.sequence, action=request.action,
-                      standing=request.standing, answers_from=answers_from)
+                      standing=request.standing, answers_from=answers_from,
+                      resend_id=entry.resend_id)
         if first_invitation(request):
             return claim
         return replace(claim, basis=ClaimBasis(seen), counters=claim_counters(seen, claim))
@@ -271,6 +432,11 @@ class InviteService:
         batch: BatchLedger, entry: Entry, outcome: ClaimOutcome, claim: Claim, *, first: bool
     ) -> Claimed | None:
         """The claim to send under, or None with the record's outcome decided."""
+        if entry.older_version is not None and outcome in (
+                ClaimOutcome.ALREADY_SENT, ClaimOutcome.ALREADY_FAILED, ClaimOutcome.STALE):
+            batch.stale(entry, f"version {claim.sequence} of the event was recorded; this "
+                               f"request is for version {entry.older_version}")
+            return None
         if outcome in (ClaimOutcome.ALREADY_SENT, ClaimOutcome.ALREADY_FAILED):
             batch.duplicate(entry, f"invitation {outcome.value}")
             return None
@@ -319,7 +485,7 @@ class InviteService:
                 batch.settled(entry, failed, Outcome.FAILED, f"mailer: {exc}")
             return
         batch.settled(entry, sent_settlement(claimed, request, delivery_id), Outcome.SENT,
-                      delivery_id=delivery_id)
+                      delivery_id=delivery_id, first=claimed.first)
 
     def _write_then_claim(self, batch: BatchLedger, entry: Entry, claim: Claim) -> ClaimOutcome:
         """Claim the next attendee in the same write that records what was settled so far.
@@ -356,7 +522,33 @@ class InviteService:
             return
         self._written(batch, unwritten, applied)
 
-    def _written(self, batch: BatchLedger, unwritten: Unwritten, applied: list[bool]) -> None:
+    def _catch_up(self, batch: BatchLedger) -> None:
+        """Retry the first messages a newer version overtook while they were being sent.
+
+        A fan-out reaches every attendee recorded (or being sent something) when it pages
+        them; an attendee first claimed after it passed them, by a consumer that did not yet
+        know the new version, is sent the older one. The store checks each first message's
+        settlement against the stored version in the same write (`MarkSent.fence`) and
+        reports those overtaken: each is retried, and its redelivery sends the attendee the
+        newer version. A version stored after that write finds the attendee's record when
+        its fan-out pages them.
+        """
+        reached = batch.versions_in_hand()
+        for event_uid, entries in batch.first_messages().items():
+            latest = batch.overtaken_by.get(event_uid)
+            if latest is None:
+                continue
+            self._versions.saw(event_uid, latest)
+            for entry in entries:
+                attendee, request = entry.attendee, entry.request
+                if attendee is None or request is None:
+                    continue
+                sent = request.event.sequence
+                if reached.get(attendee, sent) < latest:
+                    batch.overtaken(entry, f"sent version {sent}; version {latest} was "
+                                           "recorded meanwhile, and is sent on redelivery")
+
+    def _written(self, batch: BatchLedger, unwritten: Unwritten, applied: Applied) -> None:
         for entry in batch.written(unwritten, applied):
             self._log.warning(
                 "claim for message %s was taken over before it was recorded; "
@@ -408,6 +600,16 @@ class InviteService:
             event_uid=result.event_uid, address=result.address, reason=result.reason,
             level=level,
         )
+
+
+def _plain_invitation(request: InviteRequest) -> bool:
+    """Whether the request only asks that the attendee be invited (no removal, no cancel)."""
+    return request.action is InviteAction.INVITE and request.standing is Standing.INVITED
+
+
+def _superseded(sequence: int, request: InviteRequest) -> str:
+    return (f"version {sequence} of the event was recorded; this request is for version "
+            f"{request.event.sequence}")
 
 
 def acknowledge_processed(queue: InviteQueue, report: BatchReport) -> list[str]:

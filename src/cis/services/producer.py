@@ -1,4 +1,4 @@
-"""The producer side: turn an event and its invitees into queue messages and enqueue them."""
+"""The producer side: turn what an organiser asks for into queue messages and enqueue them."""
 
 from __future__ import annotations
 
@@ -6,11 +6,22 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from cis.domain.model import Event, Invitee, InviteRequest, normalise_address
-from cis.messages.invite_format import encode_request
+from cis.domain.model import (
+    Event,
+    InviteAction,
+    Invitee,
+    InviteRequest,
+    QueueMessage,
+    Resend,
+    normalise_address,
+)
+from cis.messages.invite_format import encode_message
 from cis.ports.queue import InviteQueue, OutgoingMessage
 
-__all__ = ["deduplication_id", "enqueue_invites", "group_id", "invite_messages"]
+__all__ = [
+    "deduplication_id", "enqueue_invites", "enqueue_messages", "group_id", "invite_messages",
+    "outgoing_message",
+]
 
 MAX_GROUP_ID_LENGTH = 128
 """SQS's limit on a FIFO MessageGroupId; event uids may be up to 255 characters."""
@@ -40,11 +51,52 @@ def invite_messages(event: Event, invitees: Iterable[Invitee]) -> Iterator[Outgo
     FIFO queue drops a repeat within its window by the deduplication id.
     """
     for invitee in invitees:
-        yield OutgoingMessage(
-            body=encode_request(InviteRequest(event=event, invitee=invitee)),
-            deduplication_id=deduplication_id(event.uid, invitee.email),
-            group_id=group_id(event.uid),
-        )
+        yield outgoing_message(InviteRequest(event=event, invitee=invitee))
+
+
+def outgoing_message(message: QueueMessage, *, part: str | None = None) -> OutgoingMessage:
+    """`message` as a queue message, its FIFO deduplication id naming exactly what it asks.
+
+    A first invitation keeps `deduplication_id` (the event and attendee); any other message
+    adds its version and what it does, so an update is never dropped as a repeat of the
+    invitation. A FIFO queue still drops the same resend asked twice within its window.
+    `part` names where a fan-out resumes, so each part of one is a message of its own.
+    """
+    if isinstance(message, InviteRequest):
+        event_uid = message.event.uid
+        if message.event.sequence == 0 and message.action is InviteAction.INVITE:
+            dedup = deduplication_id(event_uid, message.invitee.email)
+        else:
+            dedup = _digest(event_uid, normalise_address(message.invitee.email),
+                            str(message.event.sequence), str(message.action),
+                            str(message.event.status))
+    elif isinstance(message, Resend):
+        event_uid = message.event_uid
+        dedup = _digest(event_uid, normalise_address(message.email), str(InviteAction.RESEND))
+    else:
+        event_uid = message.event.uid
+        dedup = _digest(event_uid, "fan-out", str(message.event.sequence), part or "")
+    return OutgoingMessage(body=encode_message(message), deduplication_id=dedup,
+                           group_id=group_id(event_uid))
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def enqueue_messages(
+    queue: InviteQueue, messages: Iterable[QueueMessage], *, batch_size: int = 10
+) -> int:
+    """Enqueue messages of any kind (updates, removals, fan-outs, resends), in batches.
+
+    Returns how many were enqueued; on an error the batches before it are on the queue.
+
+    Raises:
+        ValueError: when `batch_size` is not positive.
+        cis.errors.QueueError: naming the messages the queue refused.
+
+    """
+    return _enqueue(queue, (outgoing_message(message) for message in messages), batch_size)
 
 
 def enqueue_invites(
@@ -61,9 +113,12 @@ def enqueue_invites(
         cis.errors.QueueError: naming the messages the queue refused.
 
     """
+    return _enqueue(queue, invite_messages(event, invitees), batch_size)
+
+
+def _enqueue(queue: InviteQueue, messages: Iterator[OutgoingMessage], batch_size: int) -> int:
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, not {batch_size}")
-    messages = invite_messages(event, invitees)
     enqueued = 0
     while batch := list(islice(messages, batch_size)):
         queue.enqueue(batch)

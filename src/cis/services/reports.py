@@ -15,6 +15,8 @@ class Outcome(StrEnum):
     STALE = "stale"
     #: A cancellation, removal or resend for an attendee never sent anything.
     SKIPPED = "skipped"
+    #: A fan-out whose attendees' messages were all queued (or sent, without a queue).
+    EXPANDED = "expanded"
     REJECTED = "rejected"
     FAILED = "failed"
     RETRY = "retry"

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cis.domain import statistics
-from cis.domain.model import Claim, HistoryEntry, InviteAction, InviteRequest, MarkSent, Standing
+from cis.domain.model import (
+    RESEND_SOURCE,
+    Claim,
+    HistoryEntry,
+    InviteAction,
+    InviteRequest,
+    MarkSent,
+    Standing,
+    resend_source,
+)
 
 __all__ = ["HISTORY_SOURCE", "Claimed", "first_invitation", "sent_settlement"]
 
@@ -30,8 +39,9 @@ def first_invitation(request: InviteRequest) -> bool:
 def sent_settlement(claimed: Claimed, request: InviteRequest, delivery_id: str) -> MarkSent:
     """How an accepted message settles its claim: the version it carried, what it counts.
 
-    The first message to an attendee counts the invitation (its answer and origin); a later
-    one counts what it was: an update, a cancellation, a removal or a resend.
+    The first message to an attendee counts the invitation (its answer and origin), and is
+    fenced by its version (see `MarkSent.fence`); a later one counts what it was: an
+    update, a cancellation, a removal or a resend.
     """
     claim, invitee = claimed.claim, request.invitee
     if claimed.first:
@@ -39,14 +49,18 @@ def sent_settlement(claimed: Claimed, request: InviteRequest, delivery_id: str) 
         counters = statistics.on_sent(invitee.partstat, invitee.origin)
     else:
         entry = HistoryEntry(status=request.standing.method, at=claim.now,
-                             source=f"cis:{_kind(request)}")
+                             source=_source(request, claim))
         counters = statistics.on_later_message(request.action, request.standing)
     return MarkSent(claim.key, claim.token, delivery_id=delivery_id, at=claim.now,
                     history=entry, counters=counters, sequence=request.event.sequence,
-                    standing=request.standing)
+                    standing=request.standing,
+                    fence=request.event.sequence if claimed.first else None)
 
 
-def _kind(request: InviteRequest) -> str:
-    if request.action is not InviteAction.INVITE:
-        return request.action.value
-    return "cancel" if request.standing is Standing.CANCELLED else "update"
+def _source(request: InviteRequest, claim: Claim) -> str:
+    """The history source of a later message: what it was, and for a resend, who asked."""
+    if request.action is InviteAction.RESEND:
+        return resend_source(claim.resend_id) if claim.resend_id else RESEND_SOURCE
+    if request.action is InviteAction.REMOVE:
+        return "cis:remove"
+    return "cis:cancel" if request.standing is Standing.CANCELLED else "cis:update"

@@ -1,11 +1,11 @@
-"""The invitation templates of the events a service sent for most recently."""
+"""The message templates of the event versions a service sent most recently."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 
-from cis.domain.model import Event
+from cis.domain.model import Event, Standing
 from cis.domain.rendering.invitation_template import InvitationTemplate
 
 TEMPLATE_CACHE_SIZE = 32
@@ -25,8 +25,13 @@ class TemplateCache:
         self._templates: OrderedDict[tuple[object, ...], InvitationTemplate] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, event: Event, *, sender: str, rsvp_email: str) -> InvitationTemplate:
-        """The event's template for this sender and RSVP address.
+    def get(
+        self, event: Event, *, sender: str, rsvp_email: str,
+        standing: Standing = Standing.INVITED,
+    ) -> InvitationTemplate:
+        """The event's template for this sender and RSVP address, and for `standing`.
+
+        `standing` says which message: an invitation or update, a removal, a cancellation.
 
         The key holds the start and end as written as well as the event: datetimes compare
         equal across zones (10:00 in Berlin is 09:00 UTC) but render differently.
@@ -35,11 +40,12 @@ class TemplateCache:
             ValueError: no invitation can describe the event (see `InvitationTemplate`).
 
         """
-        key = (event, repr(event.start), repr(event.end), sender, rsvp_email)
+        key = (event, repr(event.start), repr(event.end), sender, rsvp_email, standing)
         with self._lock:
             template = self._templates.pop(key, None)
         if template is None:
-            template = InvitationTemplate(event, sender=sender, rsvp_email=rsvp_email)
+            template = InvitationTemplate(event, sender=sender, rsvp_email=rsvp_email,
+                                          standing=standing)
         size = TEMPLATE_CACHE_SIZE if self._size is None else self._size
         with self._lock:
             self._templates[key] = template  # last is most recently used

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONDITION_FAILED",
+    "CONDITION_FAILED_REASON",
+    "cancellation_codes",
     "cancellation_error",
     "cancellation_item",
     "first_condition_failed",
@@ -60,7 +62,7 @@ _NETWORK_ERRORS = (
     ConnectionClosedError,
 )
 _CANCELLED = "TransactionCanceledException"
-_CONDITION_FAILED_REASON = "ConditionalCheckFailed"
+CONDITION_FAILED_REASON = "ConditionalCheckFailed"
 
 
 @contextmanager
@@ -99,7 +101,7 @@ def refusal(claim: Claim, old: Item | None, exc: ClientError) -> ClaimOutcome:
 
 def first_condition_failed(exc: ClientError) -> bool:
     """True when a transaction was cancelled because its first action's condition failed."""
-    return _cancellation_codes(exc)[:1] == [_CONDITION_FAILED_REASON]
+    return cancellation_codes(exc)[:1] == [CONDITION_FAILED_REASON]
 
 
 def lost_positions(exc: ClientError, conditional_count: int) -> set[int]:
@@ -109,8 +111,8 @@ def lost_positions(exc: ClientError, conditional_count: int) -> set[int]:
     """
     lost = {
         position
-        for position, code in enumerate(_cancellation_codes(exc)[:conditional_count])
-        if code == _CONDITION_FAILED_REASON
+        for position, code in enumerate(cancellation_codes(exc)[:conditional_count])
+        if code == CONDITION_FAILED_REASON
     }
     if lost:
         return lost
@@ -131,7 +133,7 @@ def cancellation_error(exc: ClientError, operation: str) -> RepositoryError:
 
     Transient when any action met a conflict or throttling; the caller raises it `from exc`.
     """
-    codes = _cancellation_codes(exc)
+    codes = cancellation_codes(exc)
     causes = sorted({code for code in codes if code not in ("None", "")}) or ["unknown"]
     transient = any(code in _TRANSIENT_CANCELLATION_CODES for code in causes)
     return RepositoryError(
@@ -139,7 +141,7 @@ def cancellation_error(exc: ClientError, operation: str) -> RepositoryError:
     )
 
 
-def _cancellation_codes(exc: ClientError) -> list[str]:
+def cancellation_codes(exc: ClientError) -> list[str]:
     """One code per action of a cancelled transaction (`"None"` for actions that were fine)."""
     reasons: list[Mapping[str, Any]] = exc.response.get("CancellationReasons", [])  # type: ignore[assignment]
     return [str(reason.get("Code", "None")) for reason in reasons]

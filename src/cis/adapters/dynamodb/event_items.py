@@ -1,4 +1,10 @@
-"""The DynamoDB item holding an event's current version, and the pages of its attendees."""
+"""The DynamoDB item holding an event's current version, and the pages of its attendees.
+
+A newer version is written in one transaction with its SEQUENCE on each of the event's
+statistics shards (`FENCE_ATTRIBUTE`): every settlement adds its counters to a shard, so a
+first message settled after the newer version was stored finds it there, at no extra call
+(see `cis.adapters.dynamodb.expressions.counter_updates`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,13 @@ from botocore.exceptions import ClientError
 
 from cis.adapters import keys
 from cis.adapters.aws_errors import error_code
-from cis.adapters.dynamodb.errors import CONDITION_FAILED, translated_errors
+from cis.adapters.dynamodb.errors import (
+    CONDITION_FAILED,
+    cancellation_error,
+    first_condition_failed,
+    translated_errors,
+)
+from cis.adapters.dynamodb.expressions import fence_update
 from cis.adapters.dynamodb.items import attendee_record, key_attributes, number, string
 from cis.domain.events import EventRecord, next_event_record
 from cis.domain.model import AttendeeRecord, Event
@@ -17,7 +29,11 @@ from cis.messages.event_json import event_from_text, event_text
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        PutTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
     from cis.adapters.dynamodb.items import Item
 
@@ -119,16 +135,21 @@ class EventItems:
         if record.fanned_out_to is not None:
             item["fanned_out_to"] = string(record.fanned_out_to)
         names = {"#pk": "pk"} if "#pk" in condition else {"#sequence": "sequence"}
-        arguments: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
+        put: PutTypeDef = {"TableName": self.table_name, "Item": item,
+                           "ConditionExpression": condition, "ExpressionAttributeNames": names}
+        if values:
+            put["ExpressionAttributeValues"] = values
+        fences: list[TransactWriteItemTypeDef] = [
+            {"Update": fence_update(self.table_name, record.event.uid, shard, record.sequence)}
+            for shard in range(keys.STATISTICS_SHARDS)
+        ]
         try:
             with translated_errors("record_event"):
-                self.client.put_item(TableName=self.table_name, Item=item,
-                                     ConditionExpression=condition,
-                                     ExpressionAttributeNames=names, **arguments)
+                self.client.transact_write_items(TransactItems=[{"Put": put}, *fences])
         except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
+            if first_condition_failed(exc):
                 return False
-            raise  # pragma: no cover - translated_errors lets only condition failures out
+            raise cancellation_error(exc, "record_event") from exc
         return True
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cis.adapters import keys
 from cis.adapters.dynamodb.items import (
     ATTENDEE_ATTRIBUTES,
+    FENCE_ATTRIBUTE,
     MARKER_EXPIRY_ATTRIBUTE,
     epoch,
     history_entry,
@@ -45,6 +46,8 @@ __all__ = [
     "REPLYABLE",
     "claim_update",
     "counter_updates",
+    "fence_update",
+    "fences_of",
     "marker_put",
     "reply_update",
     "settlement_update",
@@ -233,25 +236,75 @@ def statistics_update(
 
 
 def counter_updates(
-    table_name: str, parts: Sequence[tuple[AttendeeKey, Counters]]
+    table_name: str, parts: Sequence[tuple[AttendeeKey, Counters]],
+    fences: Mapping[str, int] | None = None,
 ) -> list[TransactWriteItemTypeDef]:
     """One statistics `ADD` per event, for what the attendees in `parts` count.
 
     An event's `ADD` goes to the shard of its first attendee here: one item per event keeps
     the transaction small (it may touch an item only once), and which shard holds a count
-    does not change the sum.
+    does not change the sum. For an event in `fences` (the lowest SEQUENCE a first message
+    of the transaction carried), the `ADD` holds only while the shard's version fence is not
+    above it: a newer version stored before this write cancels the transaction, and the
+    cancellation returns the shard, fence included.
     """
+    fences = fences or {}
     by_event: dict[str, tuple[AttendeeKey, list[Counters]]] = {}
     for key, counters in parts:
         _, counted = by_event.setdefault(key.event_uid, (key, []))
         counted.append(counters)
     updates: list[TransactWriteItemTypeDef] = []
     for event_uid, (first, counted) in by_event.items():
+        shard = keys.statistics_shard(first.address)
         update = statistics_update(table_name, event_uid, statistics.merge(*counted),
-                                   shard=keys.statistics_shard(first.address))
-        if update is not None:
-            updates.append({"Update": update})
+                                   shard=shard)
+        fence = fences.get(event_uid)
+        if update is None and fence is None:
+            continue
+        if update is None:
+            updates.append({"ConditionCheck": {
+                "TableName": table_name,
+                "Key": key_attributes(keys.statistics_item_key(event_uid, shard)),
+                "ConditionExpression": _FENCE_HOLDS,
+                "ExpressionAttributeNames": {"#fence": FENCE_ATTRIBUTE},
+                "ExpressionAttributeValues": {":fence": number(str(fence))},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }})
+            continue
+        if fence is not None:
+            update["ConditionExpression"] = _FENCE_HOLDS
+            update["ExpressionAttributeNames"] = {
+                **update.get("ExpressionAttributeNames", {}), "#fence": FENCE_ATTRIBUTE}
+            update["ExpressionAttributeValues"] = {
+                **update.get("ExpressionAttributeValues", {}), ":fence": number(str(fence))}
+            update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        updates.append({"Update": update})
     return updates
+
+
+_FENCE_HOLDS = "attribute_not_exists(#fence) OR #fence <= :fence"
+"""No newer version than the one a transaction's first messages carried was stored."""
+
+
+def fence_update(table_name: str, event_uid: str, shard: int, sequence: int) -> UpdateTypeDef:
+    """Set one statistics shard's version fence to a newly stored version's SEQUENCE."""
+    return {
+        "TableName": table_name,
+        "Key": key_attributes(keys.statistics_item_key(event_uid, shard)),
+        "UpdateExpression": "SET #fence = :fence",
+        "ExpressionAttributeNames": {"#fence": FENCE_ATTRIBUTE},
+        "ExpressionAttributeValues": {":fence": number(str(sequence))},
+    }
+
+
+def fences_of(settlements: Sequence[Settlement]) -> dict[str, int]:
+    """Per event, the lowest SEQUENCE a first message among `settlements` carried."""
+    fences: dict[str, int] = {}
+    for settlement in settlements:
+        if isinstance(settlement, MarkSent) and settlement.fence is not None:
+            uid = settlement.key.event_uid
+            fences[uid] = min(settlement.fence, fences.get(uid, settlement.fence))
+    return fences
 
 
 def marker_put(

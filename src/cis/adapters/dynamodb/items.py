@@ -131,9 +131,20 @@ def attendee_record(event_uid: str, item: Item) -> AttendeeRecord:
     )
 
 
+FENCE_ATTRIBUTE = "version_fence"
+"""On each statistics shard: the SEQUENCE of the event's stored version, the one number
+there that is not a counter."""
+
+
 def counters_of(item: Item) -> dict[str, int]:
-    """Every Number attribute of a statistics item is a counter; the keys are strings."""
-    return {name: int(value["N"]) for name, value in item.items() if "N" in value}
+    """Every Number attribute of a statistics item is a counter, but the version fence."""
+    return {name: int(value["N"]) for name, value in item.items()
+            if "N" in value and name != FENCE_ATTRIBUTE}
+
+
+def fence_of(item: Item | None) -> int | None:
+    """The version fence a statistics shard holds, if any."""
+    return _whole(item, FENCE_ATTRIBUTE) if item else None
 
 
 def _whole(item: Item, attribute: str) -> int | None:

@@ -25,6 +25,7 @@ from cis.adapters.dynamodb.event_items import EventItems
 from cis.adapters.dynamodb.expressions import (
     claim_update,
     counter_updates,
+    fences_of,
     marker_put,
     reply_update,
     settlement_update,
@@ -32,17 +33,20 @@ from cis.adapters.dynamodb.expressions import (
     unchanged_check,
 )
 from cis.adapters.dynamodb.items import (
+    FENCE_ATTRIBUTE,
     attendee_record,
     counters_of,
+    fence_of,
     key_attributes,
     number,
     string,
 )
-from cis.adapters.dynamodb.transactions import chunks, write_dropping_lost
+from cis.adapters.dynamodb.transactions import FenceTrips, chunks, write_dropping_lost
 from cis.domain import statistics
 from cis.domain.claims import decide
 from cis.domain.events import EventRecord
 from cis.domain.model import (
+    Applied,
     AttendeeKey,
     AttendeeRecord,
     Claim,
@@ -146,7 +150,7 @@ class DynamoDBInviteRepository:
 
     def settle_then_claim(
         self, settlements: Sequence[Settlement], claim: Claim
-    ) -> tuple[list[bool], ClaimOutcome]:
+    ) -> tuple[Applied, ClaimOutcome]:
         """One transaction with the settlements, their counters and the claim.
 
         A lost claim or a refused claim cancels the whole transaction; the cancellation says
@@ -156,7 +160,7 @@ class DynamoDBInviteRepository:
         calls of their own.
         """
         if not settlements:
-            return [], self.claim(claim)
+            return Applied(), self.claim(claim)
         grouped = chunks(settlements)
         if (len(grouped) > 1 or claim.key in {settlement.key for settlement in settlements}
                 or not _planned_grant(claim)):
@@ -164,6 +168,7 @@ class DynamoDBInviteRepository:
         # The claim is the last conditional action, after every settlement of the chunk.
         claim_position = len(settlements)
         refused: list[ClaimOutcome] = []
+        trips = FenceTrips()
 
         def actions(pending: list[int]) -> list[TransactWriteItemTypeDef]:
             settling = [index for index in pending if index != claim_position]
@@ -180,7 +185,8 @@ class DynamoDBInviteRepository:
                        for index in settling]
             if claiming:
                 counted.append((claim.key, claim.counters))
-            transaction.extend(counter_updates(self.table_name, counted))
+            fences = trips.active(fences_of([settlements[index] for index in settling]))
+            transaction.extend(counter_updates(self.table_name, counted, fences))
             return transaction
 
         def lost(position: int, old: Item | None, exc: ClientError) -> None:
@@ -188,26 +194,32 @@ class DynamoDBInviteRepository:
                 refused.append(refusal(claim, old, exc))
 
         written = write_dropping_lost(
-            self.client, "settle and claim", [*grouped[0], claim_position], actions, lost
+            self.client, "settle and claim", [*grouped[0], claim_position], actions, lost,
+            fences=trips,
         )
-        applied = [index in written for index in range(len(settlements))]
+        applied = Applied((index in written for index in range(len(settlements))),
+                          trips.overtaken)
         if claim_position in written:
             return applied, _granted(claim)
         return applied, refused[0] if refused else self.claim(claim)
 
-    def settle(self, settlements: Sequence[Settlement]) -> list[bool]:
+    def settle(self, settlements: Sequence[Settlement]) -> Applied:
         """Settle in one transaction per chunk of up to 100 actions, counters included.
 
         Each chunk carries its attendee updates and one `ADD` per event of the chunk, so a
         record change and its counters commit together. Settlements whose claim was lost
         cancel the whole transaction; they are marked not applied and the rest is retried.
+        A first message's `ADD` holds its version fence: a newer version stored before it
+        cancels the transaction, which is sent again without that fence and reported.
         """
         applied = [False] * len(settlements)
-        actions = partial(self._settlement_actions, settlements)
+        trips = FenceTrips()
+        actions = partial(self._settlement_actions, settlements, trips)
         for chunk in chunks(settlements):
-            for index in write_dropping_lost(self.client, "settle", chunk, actions):
+            for index in write_dropping_lost(self.client, "settle", chunk, actions,
+                                             fences=trips):
                 applied[index] = True
-        return applied
+        return Applied(applied, trips.overtaken)
 
     def apply_reply(self, change: ReplyChange) -> bool:
         """Apply the reply in one call: a transaction with its counters, else one UpdateItem.
@@ -310,10 +322,10 @@ class DynamoDBInviteRepository:
     def recount(self, event_uid: str) -> EventStatistics:
         """Query the event's partition once (attendees and statistics), rebuild, replace.
 
-        The rebuilt counters go to one item and the shards are deleted, in one transaction
-        (up to `STATISTICS_SHARDS` + 1 actions). Not atomic with the query: an `ADD` landing
-        between the two is lost. A recount repairs drift while the event is quiet; it is not
-        meant to run beside live sending.
+        The rebuilt counters go to one item and the shards are deleted (or left holding only
+        their version fence), in one transaction (up to `STATISTICS_SHARDS` + 1 actions).
+        Not atomic with the query: an `ADD` landing between the two is lost. A recount
+        repairs drift while the event is quiet; it is not meant to run beside live sending.
         """
         records: list[AttendeeRecord] = []
         stored: list[dict[str, int]] = []
@@ -323,7 +335,7 @@ class DynamoDBInviteRepository:
             if sort_key.startswith(keys.STATISTICS_SORT_KEY):
                 stored.append(counters_of(item))
                 if sort_key != keys.STATISTICS_SORT_KEY:
-                    shards.append({"pk": item["pk"], "sk": item["sk"]})
+                    shards.append(item)
             elif sort_key.startswith(keys.ATTENDEE_PREFIX):
                 records.append(attendee_record(event_uid, item))
         rebuilt = statistics.recount(records, statistics.merge(*stored))
@@ -334,13 +346,22 @@ class DynamoDBInviteRepository:
         actions: list[TransactWriteItemTypeDef] = [
             {"Put": {"TableName": self.table_name, "Item": new_item}}]
         for shard in shards:
-            actions.append({"Delete": {"TableName": self.table_name, "Key": shard}})
+            actions.append(self._emptied(shard))
         with translated_errors("recount"):
             if shards:
                 self.client.transact_write_items(TransactItems=actions)
             else:
                 self.client.put_item(TableName=self.table_name, Item=new_item)
         return EventStatistics.from_counters(event_uid, rebuilt)
+
+    def _emptied(self, shard: Item) -> TransactWriteItemTypeDef:
+        """A recount's action on a shard: deleted, or its counters dropped but its fence."""
+        fence = fence_of(shard)
+        key = {"pk": shard["pk"], "sk": shard["sk"]}
+        if fence is None:
+            return {"Delete": {"TableName": self.table_name, "Key": key}}
+        return {"Put": {"TableName": self.table_name,
+                        "Item": {**key, FENCE_ATTRIBUTE: number(str(fence))}}}
 
     def _partition(
         self, event_uid: str, operation: str, *, sort_key_prefix: str | None = None
@@ -373,16 +394,16 @@ class DynamoDBInviteRepository:
                 return
 
     def _settlement_actions(
-        self, settlements: Sequence[Settlement], positions: Sequence[int]
+        self, settlements: Sequence[Settlement], trips: FenceTrips, positions: Sequence[int]
     ) -> list[TransactWriteItemTypeDef]:
         """The settlements at `positions`, each conditional on its claim, then their counters."""
+        settling = [settlements[index] for index in positions]
         actions: list[TransactWriteItemTypeDef] = [
-            {"Update": settlement_update(self.table_name, settlements[index])}
-            for index in positions
+            {"Update": settlement_update(self.table_name, settlement)} for settlement in settling
         ]
         actions.extend(counter_updates(
-            self.table_name, [(settlements[index].key, settlements[index].counters)
-                              for index in positions]))
+            self.table_name, [(settlement.key, settlement.counters) for settlement in settling],
+            trips.active(fences_of(settling))))
         return actions
 
 

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from cis.adapters.dynamodb.errors import cancellation_item, lost_positions, translated_errors
+from cis.adapters import keys
+from cis.adapters.dynamodb.errors import (
+    CONDITION_FAILED_REASON,
+    cancellation_codes,
+    cancellation_item,
+    lost_positions,
+    translated_errors,
+)
+from cis.adapters.dynamodb.items import fence_of
 from cis.domain.model import AttendeeKey, Settlement
 
 if TYPE_CHECKING:
@@ -16,10 +24,35 @@ if TYPE_CHECKING:
 
     from cis.adapters.dynamodb.items import Item
 
-__all__ = ["MAX_TRANSACTION_ACTIONS", "chunks", "write_dropping_lost"]
+__all__ = ["MAX_TRANSACTION_ACTIONS", "FenceTrips", "chunks", "write_dropping_lost"]
 
 MAX_TRANSACTION_ACTIONS = 100
 """DynamoDB refuses a transaction with more actions than this."""
+
+
+class FenceTrips:
+    """The version fences a settlement transaction met: event uid -> the stored SEQUENCE.
+
+    A transaction builds its fences through `active`, so once one trips it is sent again
+    without that fence (the settlements must land; the caller reports them overtaken).
+    """
+
+    def __init__(self) -> None:
+        self.overtaken: dict[str, int] = {}
+
+    def active(self, fences: dict[str, int]) -> dict[str, int]:
+        """The fences still to check: those of events not yet found overtaken."""
+        return {uid: fence for uid, fence in fences.items() if uid not in self.overtaken}
+
+    def met(self, shard: Item | None) -> bool:
+        """Note the fence of the statistics shard a cancellation returned; False if none."""
+        fence = fence_of(shard)
+        pk = shard.get("pk", {}).get("S", "") if shard else ""
+        if fence is None or not pk.startswith(keys.EVENT_PREFIX):
+            return False
+        uid = pk.removeprefix(keys.EVENT_PREFIX)
+        self.overtaken[uid] = max(fence, self.overtaken.get(uid, fence))
+        return True
 
 
 def write_dropping_lost(
@@ -28,6 +61,7 @@ def write_dropping_lost(
     positions: Sequence[int],
     actions: Callable[[list[int]], list[TransactWriteItemTypeDef]],
     on_lost: Callable[[int, Item | None, ClientError], None] | None = None,
+    fences: FenceTrips | None = None,
 ) -> list[int]:
     """Write a transaction of conditional actions, resending it without those that lost.
 
@@ -39,7 +73,9 @@ def write_dropping_lost(
     sent again; `on_lost` is told of each dropped position, with the old item DynamoDB
     returned for it (when the action asked for one) and the cancellation. Each retry drops
     at least one position, so this makes at most `len(positions)` calls. A cancellation for
-    any other cause is raised as a `RepositoryError`.
+    any other cause is raised as a `RepositoryError`. A version fence met by one of the
+    actions after the conditional ones (a statistics `ADD`, see `counter_updates`) is noted in
+    `fences`, and the transaction sent again without it.
 
     Returns:
         The positions written, in order: empty when none was.
@@ -54,6 +90,8 @@ def write_dropping_lost(
             with translated_errors(operation):
                 client.transact_write_items(TransactItems=transaction)
         except ClientError as exc:
+            if fences is not None and _fences_met(exc, len(pending), fences):
+                continue
             lost = lost_positions(exc, len(pending))
             if on_lost is not None:
                 for position in sorted(lost):
@@ -62,6 +100,15 @@ def write_dropping_lost(
             continue
         return pending
     return []
+
+
+def _fences_met(exc: ClientError, conditional_count: int, fences: FenceTrips) -> bool:
+    """Whether an action after the conditional ones failed on its version fence (noted)."""
+    met = False
+    for position, code in enumerate(cancellation_codes(exc)):
+        if position >= conditional_count and code == CONDITION_FAILED_REASON:
+            met = fences.met(cancellation_item(exc, position)) or met
+    return met
 
 
 def chunks(settlements: Sequence[Settlement]) -> list[list[int]]:
