@@ -7,10 +7,15 @@ from cis.domain.model import (
     AttendeeRecord,
     Event,
     EventStatus,
+    FanOut,
+    InviteAction,
     Invitee,
     InviteRequest,
     InviteState,
     PartStat,
+    QueueMessage,
+    Resend,
+    Standing,
 )
 from cis.domain.rendering.imip import Invitation, compose_invitation
 from cis.domain.statistics import EventStatistics
@@ -22,10 +27,11 @@ from cis.errors import (
     QueueError,
     RepositoryError,
 )
-from cis.messages.invite_format import encode_request, parse_body
+from cis.messages.invite_format import encode_message, encode_request, parse_body, parse_message
 from cis.ports import InviteQueue, InviteRepository, Mailer, OutgoingMessage, RawEmail
 from cis.ports.queue import QueueRecord
 from cis.services.invites import InviteService
+from cis.services.producer import enqueue_invites, enqueue_messages
 from cis.services.reports import BatchReport, Outcome, RecordResult
 
 __all__ = [
@@ -36,11 +42,13 @@ __all__ = [
     "Event",
     "EventStatistics",
     "EventStatus",
+    "FanOut",
     "InMemoryInviteQueue",
     "InMemoryInviteRepository",
     "InMemoryMailer",
     "InvalidRequestError",
     "Invitation",
+    "InviteAction",
     "InviteQueue",
     "InviteRepository",
     "InviteRequest",
@@ -53,13 +61,20 @@ __all__ = [
     "OutgoingMessage",
     "PartStat",
     "QueueError",
+    "QueueMessage",
     "QueueRecord",
     "RawEmail",
     "RecordResult",
     "RepositoryError",
+    "Resend",
     "Settings",
+    "Standing",
     "build_service",
     "compose_invitation",
+    "encode_message",
     "encode_request",
+    "enqueue_invites",
+    "enqueue_messages",
     "parse_body",
+    "parse_message",
 ]

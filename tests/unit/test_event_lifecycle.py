@@ -114,11 +114,17 @@ def test_an_older_invitation_invites_a_new_attendee_to_the_current_version() -> 
 def test_an_update_for_an_attendee_never_invited_invites_them_at_that_version() -> None:
     svc, event = service(), sample_event(UID)
     send(svc, event, ANN)
-    assert send(svc, version(event, 2), BOB) == [Outcome.SENT]
+    assert send(svc, version(event, 2), ANN, BOB) == [Outcome.SENT, Outcome.SENT]
     record = svc.repository.get_attendee(UID, BOB.email)
     assert record.sequence == 2
+    # The same version reads as an update to Ann and as an invitation to Bob.
+    mailer: InMemoryMailer = svc.mailer  # type: ignore[assignment]
+    to_ann, to_bob = mailer.sent_to(ANN.email)[-1].data, mailer.sent_to(BOB.email)[0].data
+    assert b"SEQUENCE:2" in to_ann and b"SEQUENCE:2" in to_bob
+    assert b"Subject: Updated invitation: Product launch" in to_ann
+    assert b"Subject: Product launch" in to_bob and b"invites you to" in to_bob
     stats = svc.repository.get_statistics(UID)
-    assert (stats.invites_sent, stats.updates_sent) == (2, 0)
+    assert (stats.invites_sent, stats.updates_sent) == (2, 1)
     assert_statistics_equal_recount(svc)
 
 

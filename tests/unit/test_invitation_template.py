@@ -137,37 +137,37 @@ def outcome(call: Callable[[], object]) -> object:
 @given(
     event=events(), sender=senders, rsvp_email=st.sampled_from([RSVP_EMAIL, "r@ex.org"]),
     renders=st.lists(st.tuples(invitees, moments, email_ids), min_size=1, max_size=4),
-    standing=st.sampled_from(Standing),
+    standing=st.sampled_from(Standing), first=st.booleans(),
 )
 # Each message of a non-ASCII event's life: the calendar part goes quoted-printable.
 @example(event=sample_event(summary="Zoë", sequence=1), sender=SENDER, rsvp_email=RSVP_EMAIL,
          renders=[(Invitee("ann@example.org", "Ann"), FROZEN_NOW, "m")],
-         standing=Standing.INVITED)
+         standing=Standing.INVITED, first=False)
 @example(event=sample_event(summary="Zoë", sequence=2), sender=SENDER, rsvp_email=RSVP_EMAIL,
          renders=[(Invitee("ann@example.org", "Ann"), FROZEN_NOW, "m")],
-         standing=Standing.CANCELLED)
+         standing=Standing.CANCELLED, first=False)
 @example(event=sample_event(sequence=2), sender=SENDER, rsvp_email=RSVP_EMAIL,
          renders=[(Invitee("ann@example.org", "Zoë"), FROZEN_NOW, "m")],
-         standing=Standing.REMOVED)
+         standing=Standing.REMOVED, first=False)
 def test_template_renders_the_same_bytes_as_compose_invitation(
     event: Event, sender: str, rsvp_email: str,
-    renders: list[tuple[Invitee, dt.datetime, str]], standing: Standing,
+    renders: list[tuple[Invitee, dt.datetime, str]], standing: Standing, first: bool,
 ) -> None:
     try:
         template = InvitationTemplate(event, sender=sender, rsvp_email=rsvp_email,
-                                      standing=standing)
+                                      standing=standing, first=first)
     except ValueError as exc:  # an event compose_invitation rejects, whoever the attendee
         for invitee, now, email_id in renders:
             with pytest.raises(ValueError, match=re.escape(str(exc))):
                 compose_invitation(event, invitee, sender=sender, rsvp_email=rsvp_email,
-                                   now=now, email_id=email_id, standing=standing)
+                                   now=now, email_id=email_id, standing=standing, first=first)
         return
     assert template.exact_by_assembly
     rejected = 0
     for invitee, now, email_id in renders:
         expected = outcome(partial(
             compose_invitation, event, invitee, sender=sender, rsvp_email=rsvp_email, now=now,
-            email_id=email_id, standing=standing,
+            email_id=email_id, standing=standing, first=first,
         ))
         assert outcome(partial(
             template.render, invitee, now=now, email_id=email_id,

@@ -18,29 +18,33 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9@._+=-]")
 class OutboxMailer:
     """Writes `<outbox>/<event uid>/<attendee>.eml`, whole or not at all.
 
-    Each file is written under a temporary name and renamed into place, so a crash never
-    leaves half a message where a reader (or a later run) could pick it up.
+    Each file is written under a temporary name and linked into place, so a crash never
+    leaves half a message where a reader (or a later run) could pick it up. An attendee's
+    later messages (an update, a cancellation, a resend) never replace an earlier one: they
+    are numbered in the order they were sent, `<attendee>.2.eml`, `<attendee>.3.eml`, as a
+    mailbox would keep them.
     """
 
     def __init__(self, *, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self._root = os.fspath(self.directory)
 
-    def path_for(self, event_uid: str, recipient: str) -> Path:
-        """Where the invitation of `recipient` to `event_uid` is written."""
-        return Path(self._target(event_uid, recipient))
+    def path_for(self, event_uid: str, recipient: str, number: int = 1) -> Path:
+        """Where the `number`th message to `recipient` about `event_uid` is written."""
+        return Path(self._target(event_uid, recipient, number))
 
-    def _target(self, event_uid: str, recipient: str) -> str:
+    def _target(self, event_uid: str, recipient: str, number: int = 1) -> str:
         """The file name as a plain string.
 
         Not a `Path`: on Python 3.11 pathlib interns every part it parses, which grows the
         interpreter's interned-string table by one entry per attendee of a long run.
         """
         name = _UNSAFE.sub("_", normalise_address(recipient))
-        return os.path.join(self._root, _UNSAFE.sub("_", event_uid), f"{name}.eml")
+        numbered = f"{name}.eml" if number == 1 else f"{name}.{number}.eml"
+        return os.path.join(self._root, _UNSAFE.sub("_", event_uid), numbered)
 
     def send(self, email: RawEmail) -> str:
-        """Write the message; the returned id is the file's path."""
+        """Write the message under the recipient's next free number; the id is the path."""
         target = self._target(email.event_uid, email.recipient)
         folder = os.path.dirname(target)
         try:
@@ -51,11 +55,22 @@ class OutboxMailer:
                     handle.write(email.data)
                     handle.flush()
                     os.fsync(handle.fileno())
-                os.replace(temporary, target)
-            except BaseException:
+                target = self._link(temporary, email.event_uid, email.recipient)
+            finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temporary)
-                raise
         except OSError as exc:
             raise MailerError(f"cannot write {target}: {exc}", transient=True) from exc
         return target
+
+    def _link(self, written: str, event_uid: str, recipient: str) -> str:
+        """Give the written file the first free number: a link never replaces a file."""
+        number = 1
+        while True:
+            target = self._target(event_uid, recipient, number)
+            try:
+                os.link(written, target)
+            except FileExistsError:
+                number += 1
+                continue
+            return target

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cis.cli.inputs import UsageError
+from cis.cli.lifecycle_commands import add_lifecycle_commands
 from cis.cli.local_commands import add_local_commands
 from cis.cli.queue_commands import add_queue_commands
 from cis.errors import CisError, ConfigurationError
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log one line per invite outcome on stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_local_commands(commands)
+    add_lifecycle_commands(commands)
     add_queue_commands(commands)
     return parser
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from cis.domain.model import Event, Invitee
+from cis.domain.model import Event, EventStatus, Invitee
 from cis.messages.invite_validator import MessageProblems, validate_event, validate_request
 
 REQUIRED_COLUMNS = ("email",)
@@ -29,11 +29,12 @@ class AttendeeRow:
     problem: str | None = None
 
 
-def read_event(path: Path) -> Event:
+def read_event(path: Path, *, default_status: EventStatus | None = None) -> Event:
     """Read EVENT.json: the `event` object of message format v1 (or a whole v1 message).
 
     The event is checked as `parse_body` checks a message's event; a problem names the file
-    and the field (`event.timezone`).
+    and the field (`event.timezone`). `default_status` stands for a `status` left out (`cis
+    cancel` takes a missing status as CANCELLED).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -49,6 +50,8 @@ def read_event(path: Path) -> Event:
         raise UsageError(f"{path}: not JSON: nested too deeply") from None
     if isinstance(data, dict) and isinstance(data.get("event"), dict):
         data = data["event"]
+    if default_status is not None and isinstance(data, dict) and "status" not in data:
+        data = {**data, "status": str(default_status)}
     try:
         return validate_event(data)
     except MessageProblems as exc:

@@ -11,13 +11,21 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TextIO, TypeVar
-from urllib.parse import urlsplit
 
 from cis.adapters.sqlite import SqliteInviteRepository
 from cis.bootstrap import local_rsvp_runtime, local_runtime
 from cis.cli.identity import resolve_identity
 from cis.cli.inputs import AttendeeRow, UsageError, attendee_row, read_attendees, read_event
+from cis.cli.options import (
+    add_identity,
+    add_mail_target,
+    add_state,
+    local_settings,
+    require_state,
+    where_mail_goes,
+)
 from cis.cli.progress import Progress
+from cis.cli.versions import check_version
 from cis.config import LocalSettings
 from cis.domain.model import Event, Invitee, InviteRequest
 from cis.domain.rendering.imip import compose_invitation
@@ -39,6 +47,8 @@ class SendSummary:
 
     sent: int = 0
     duplicates: int = 0
+    #: Nothing to send (a cancellation for someone never invited), or a version they passed.
+    skipped: int = 0
     rejected: int = 0
     failed: int = 0
     pending: int = 0
@@ -58,8 +68,8 @@ class SendSummary:
 
     def as_dict(self) -> dict[str, int]:
         """Counts for `--json` output."""
-        return {"sent": self.sent, "duplicates": self.duplicates, "rejected": self.rejected,
-                "failed": self.failed, "pending": self.pending}
+        return {"sent": self.sent, "duplicates": self.duplicates, "skipped": self.skipped,
+                "rejected": self.rejected, "failed": self.failed, "pending": self.pending}
 
 
 def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,21 +83,16 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     send.add_argument("event", type=Path, metavar="EVENT.json")
     send.add_argument("attendees", type=Path, metavar="ATTENDEES.csv")
-    _add_state(send)
-    target = send.add_mutually_exclusive_group()
-    target.add_argument("--outbox", type=Path, default=Path("outbox"),
-                        help="folder for .eml files (default: outbox/)")
-    target.add_argument("--smtp", metavar="URL",
-                        help="smtp://host:25, smtp+starttls://user:pass@host:587 or "
-                        "smtps://user:pass@host:465")
-    _add_identity(send)
+    add_state(send)
+    add_mail_target(send)
+    add_identity(send)
     send.add_argument("--json", action="store_true", help="print the summary as JSON")
     send.set_defaults(run=run_send)
 
     stats = commands.add_parser("stats", help="show an event's statistics",
                                 description="Show the statistics of one event.")
     stats.add_argument("event_uid", metavar="EVENT_UID")
-    _add_state(stats)
+    add_state(stats)
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.add_argument("--recount", action="store_true",
                        help="rebuild the statistics from the attendee records first")
@@ -100,7 +105,7 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "recorded, rejected or ignored with the reason.",
     )
     rsvp.add_argument("mail", type=Path, metavar="FILE.eml")
-    _add_state(rsvp)
+    add_state(rsvp)
     rsvp.add_argument("--json", action="store_true", help="print the outcome as JSON")
     rsvp.set_defaults(run=run_rsvp)
 
@@ -109,32 +114,19 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     render.add_argument("event", type=Path, metavar="EVENT.json")
     render.add_argument("--to", required=True, metavar="ADDRESS", help="the attendee's address")
     render.add_argument("--name", help="the attendee's display name")
-    _add_identity(render)
+    add_identity(render)
     render.set_defaults(run=run_render)
-
-
-def _add_state(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state", type=Path, default=Path("cis.db"),
-                        help="SQLite state file (default: cis.db)")
-
-
-def _add_identity(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sender", help="From address; a {} in its name becomes the "
-                        "organiser's (default: SENDER, else invites@localhost)")
-    parser.add_argument("--rsvp-email", help="where Accept/Decline replies go "
-                        "(default: RSVP_EMAIL, else rsvp@localhost)")
 
 
 def run_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Invite the CSV's attendees; exit 1 when any row was rejected, failed or left pending."""
     event = read_event(args.event)
     rows = read_attendees(args.attendees, event.uid)
-    identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
-    settings = LocalSettings(sender=identity.sender, rsvp_email=identity.rsvp_email,
-                             state=args.state, outbox=args.outbox, smtp_url=args.smtp)
+    settings = local_settings(args, err)
     summary = SendSummary()
     progress = Progress(err, label="cis send")
     with local_runtime(settings) as runtime:
+        check_version(runtime.repository.get_event(event.uid), event, args.event)
         try:
             for chunk in _chunks(rows, CHUNK):
                 _send_chunk(runtime.service, event, chunk, summary)
@@ -184,6 +176,9 @@ def _tally(summary: SendSummary, line: int, result: RecordResult) -> None:
         summary.sent += 1
     elif result.outcome is Outcome.DUPLICATE:
         summary.duplicates += 1
+    elif result.outcome in (Outcome.STALE, Outcome.SKIPPED):
+        summary.skipped += 1
+        summary.note(line, "nothing sent", result.reason)
     elif result.outcome is Outcome.FAILED:
         summary.failed += 1
         summary.note(line, "failed", result.reason)
@@ -197,18 +192,20 @@ def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: T
         out.write(json.dumps({"event_uid": event.uid, **summary.as_dict(),
                               "stopped": summary.stopped}) + "\n")
         return
-    where = f"SMTP server {_host_of(args.smtp)}" if args.smtp else f"{args.outbox}/"
+    where = where_mail_goes(args)
     if summary.sent == 0 and summary.duplicates and not (summary.failed or summary.pending):
         out.write(f"Nothing new to send: every valid row names an attendee of {event.uid} "
                   "who was already invited.\n")
     else:
         out.write(f"Sent {summary.sent} invitation(s) for {event.uid} to {where}\n")
-    out.write(f"  sent: {summary.sent}, already invited: {summary.duplicates}, "
+    skipped = f"nothing to send: {summary.skipped}, " if summary.skipped else ""
+    out.write(f"  sent: {summary.sent}, already invited: {summary.duplicates}, {skipped}"
               f"rejected: {summary.rejected}, failed: {summary.failed}, "
               f"pending: {summary.pending}\n")
     for problem in summary.problems:
         out.write(problem + "\n")
-    hidden = summary.rejected + summary.failed + summary.pending - len(summary.problems)
+    hidden = (summary.skipped + summary.rejected + summary.failed + summary.pending
+              - len(summary.problems))
     if hidden > 0:
         out.write(f"  ... and {hidden} more\n")
     if summary.stopped:
@@ -217,33 +214,43 @@ def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: T
                   "nobody is invited twice.\n")
 
 
-def _host_of(url: str) -> str:
-    """Host and port of an SMTP URL, never its credentials."""
-    parsed = urlsplit(url)
-    return f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
-
-
 def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Print the event's statistics (after a recount with --recount)."""
-    if not args.state.exists():
-        raise UsageError(f"{args.state}: no state file here; run `cis send` first, "
-                         "or point --state at one")
+    """Print the event's statistics (after a recount with --recount) and its current version."""
+    require_state(args.state, "run `cis send` first")
     with SqliteInviteRepository(path=args.state) as repository:
         stats = (repository.recount(args.event_uid) if args.recount
                  else repository.get_statistics(args.event_uid))
+        stored = repository.get_event(args.event_uid)
     data = stats.as_dict()
+    version = None if stored is None else {"sequence": stored.sequence,
+                                           "status": str(stored.event.status),
+                                           "summary": stored.event.summary}
     if args.json:
-        out.write(json.dumps(data) + "\n")
+        out.write(json.dumps({**data, "event": version}) + "\n")
         return 0
     out.write(f"Event {stats.event_uid}\n")
-    for name in ("invites_sent", "invites_failed", "requests_rejected", "duplicates_skipped"):
-        out.write(f"  {name.replace('_', ' '):<20} {data[name]}\n")
+    if version is not None:
+        out.write(f"  version {version['sequence']}, {version['status']}: "
+                  f"{version['summary']}\n")
+    for name in COUNTERS_SHOWN:
+        if name in _ALWAYS_SHOWN or data[name]:
+            out.write(f"  {name.replace('_', ' '):<20} {data[name]}\n")
     for title, bucket in (("RSVP", stats.rsvp), ("by origin", stats.by_origin)):
         if bucket:
             out.write(f"  {title}:\n")
             for key, amount in sorted(bucket.items()):
                 out.write(f"    {key:<18} {amount}\n")
     return 0
+
+
+COUNTERS_SHOWN = (
+    "invites_sent", "updates_sent", "cancellations_sent", "attendees_removed", "resends_sent",
+    "invites_failed", "requests_rejected", "duplicates_skipped", "stale_requests",
+    "nothing_to_send",
+)
+"""The counters `cis stats` prints; those of an invitation's later life only once non-zero."""
+_ALWAYS_SHOWN = frozenset(
+    {"invites_sent", "invites_failed", "requests_rejected", "duplicates_skipped"})
 
 
 def run_rsvp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

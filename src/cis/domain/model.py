@@ -42,7 +42,7 @@ class InviteAction(StrEnum):
     INVITE = "invite"
     #: Take this attendee off an event that goes on: a CANCEL to them alone.
     REMOVE = "remove"
-    #: Send the attendee the version they were last sent again, on purpose.
+    #: Send the attendee the event's current version again, on purpose (once per request).
     RESEND = "resend"
 
 

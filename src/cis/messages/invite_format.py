@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BODY_BYTES", "ORIGIN_PATTERN", "UID_PATTERN", "EventV1", "FanOutMessageV1",
     "InviteMessageV1", "QueueMessageV1", "RequestV1", "ResendMessageV1", "ResendRequestV1",
-    "address_problem", "encode_message", "encode_request", "first_problem", "json_schema",
+    "address_problem", "encode_message", "encode_request", "event_object", "first_problem",
+    "json_schema",
     "parse_body", "parse_body_with_models", "parse_message", "parse_message_with_models",
 ]
 
@@ -197,7 +198,7 @@ def encode_request(request: InviteRequest) -> str:
             "origin": invitee.origin,
             "action": action,
         }),
-        "event": _event_fields(event),
+        "event": event_object(event),
     })
 
 
@@ -206,7 +207,7 @@ def encode_message(message: QueueMessage) -> str:
     if isinstance(message, InviteRequest):
         return encode_request(message)
     if isinstance(message, FanOut):
-        return _dumps({"event": _event_fields(message.event)})
+        return _dumps({"event": event_object(message.event)})
     if isinstance(message, Resend):
         return _dumps({"request": {"uid": message.event_uid, "email": message.email,
                                    "action": str(InviteAction.RESEND)}})
@@ -217,7 +218,11 @@ def _dumps(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def _event_fields(event: Event) -> dict[str, Any]:
+def event_object(event: Event) -> dict[str, Any]:
+    """The v1 `event` object of `event`, as bodies carry it and stores keep it.
+
+    Fields without a value are left out.
+    """
     return _drop_none({
         "uid": event.uid,
         "summary": event.summary,

@@ -149,11 +149,15 @@ class BatchLedger:
         self._scan_from = 0
 
     @classmethod
-    def of_requests(cls, requests: Iterable[InviteRequest]) -> BatchLedger:
-        """A ledger for requests that came without a queue (numbered `request-<n>`)."""
-        requests = list(requests)
-        records = [QueueRecord(message_id=f"request-{n}", body="") for n in range(len(requests))]
-        return cls(records, requests)
+    def of_requests(cls, requests: Iterable[QueueMessage]) -> BatchLedger:
+        """A ledger for messages that came without a queue (numbered `request-<n>`)."""
+        messages = list(requests)
+        records = [QueueRecord(message_id=f"request-{n}", body="") for n in range(len(messages))]
+        ledger = cls(records, [m if isinstance(m, InviteRequest) else None for m in messages])
+        for entry, message in zip(ledger.entries, messages, strict=True):
+            if not isinstance(message, InviteRequest):
+                entry.message = message
+        return ledger
 
     # What each record came to.
 
@@ -209,6 +213,10 @@ class BatchLedger:
             self.stale(entry, reason)
         else:
             self.nothing_to_send(entry, reason)
+
+    def fanned_out_before(self, entry: Entry, reason: str) -> None:
+        """A fan-out of a version whose fan-out is done: nothing to do, no attendee to count."""
+        self._decide(entry, Outcome.DUPLICATE, reason)
 
     def expanded(self, entry: Entry, reason: str) -> None:
         """A fan-out whose attendees' messages are all queued, or sent."""

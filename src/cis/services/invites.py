@@ -147,6 +147,16 @@ class InviteService:
         """Invite already-parsed requests, for library callers that have no queue."""
         return self._run(BatchLedger.of_requests(requests), time_left)
 
+    def process_messages(
+        self, messages: Iterable[QueueMessage], *, time_left: TimeLeft | None = None
+    ) -> BatchReport:
+        """Process already-parsed messages of any kind, as if they came off the queue.
+
+        A resend given here is a new request each time (it has no queue id to be known by);
+        a fan-out is expanded onto the relay queue, or sent here without one.
+        """
+        return self._run(BatchLedger.of_requests(messages), time_left)
+
     def fan_out(self, event: Event, *, time_left: TimeLeft | None = None) -> BatchReport:
         """Bring every attendee already sent something to `event`'s version, sending here.
 
@@ -247,6 +257,11 @@ class InviteService:
             claimed = self._versioned_claim(batch, entry, key, request, stored)
         if claimed is None:
             return
+        if claimed.first and request.event.sequence > 0:
+            # A later version is this attendee's first message: it reads as an invitation.
+            template = self._templates.get(request.event, sender=self.sender,
+                                           rsvp_email=self.rsvp_email,
+                                           standing=request.standing, first=True)
         self._send(batch, entry, request, template, claimed)
 
     def _message(self, batch: BatchLedger, entry: Entry) -> QueueMessage | None:
@@ -312,7 +327,7 @@ class InviteService:
                                f"fan-out is for version {event.sequence}")
             return
         if stored.fan_out_done:
-            batch.duplicate(entry, f"the fan-out of version {event.sequence} is done")
+            batch.fanned_out_before(entry, f"the fan-out of version {event.sequence} is done")
             return
         deliver = (relay_to(self._relay) if self._relay is not None
                    else self._sender(batch, time_left, sent))

@@ -27,11 +27,12 @@ class TemplateCache:
 
     def get(
         self, event: Event, *, sender: str, rsvp_email: str,
-        standing: Standing = Standing.INVITED,
+        standing: Standing = Standing.INVITED, first: bool = False,
     ) -> InvitationTemplate:
         """The event's template for this sender and RSVP address, and for `standing`.
 
-        `standing` says which message: an invitation or update, a removal, a cancellation.
+        `standing` says which message: an invitation or update, a removal, a cancellation;
+        `first`, that a later version is the first the attendees get (see `MessageKind.of`).
 
         The key holds the start and end as written as well as the event: datetimes compare
         equal across zones (10:00 in Berlin is 09:00 UTC) but render differently.
@@ -40,12 +41,12 @@ class TemplateCache:
             ValueError: no invitation can describe the event (see `InvitationTemplate`).
 
         """
-        key = (event, repr(event.start), repr(event.end), sender, rsvp_email, standing)
+        key = (event, repr(event.start), repr(event.end), sender, rsvp_email, standing, first)
         with self._lock:
             template = self._templates.pop(key, None)
         if template is None:
             template = InvitationTemplate(event, sender=sender, rsvp_email=rsvp_email,
-                                          standing=standing)
+                                          standing=standing, first=first)
         size = TEMPLATE_CACHE_SIZE if self._size is None else self._size
         with self._lock:
             self._templates[key] = template  # last is most recently used

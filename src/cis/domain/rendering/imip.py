@@ -71,14 +71,14 @@ def compose_invitation(
     email_id: str | None = None,
     message_id: str | None = None,
     standing: Standing = Standing.INVITED,
+    first: bool = False,
 ) -> Invitation:
     """Render the whole message for one attendee.
 
     `now` and `email_id` are the only inputs that vary between two renderings of the same
     message; with them fixed the bytes are identical, MIME boundaries included. `standing`
     says which message of the invitation's life it is (see `render_calendar`), and its
-    subject and bodies say so to the reader (see `MessageKind`); the first invitation reads
-    as cis's invitations always have.
+    subject and bodies say so to the reader (see `MessageKind`).
 
     Args:
         event: What the attendee is invited to (its SEQUENCE is the version sent).
@@ -91,6 +91,8 @@ def compose_invitation(
         message_id: `email_id` under the name the public API also takes it by; give one.
         standing: Where the message leaves the attendee: invited (a REQUEST), removed or
             the event cancelled (a CANCEL).
+        first: The attendee was sent nothing before: a later version reads as their
+            invitation, not as an update (the calendar is the same).
 
     Raises:
         TypeError: neither or both of `email_id` and `message_id` are given.
@@ -100,7 +102,7 @@ def compose_invitation(
     from_address = sender_address(sender, event.organizer)
     calendar = render_calendar(event, invitee, rsvp_email=rsvp_email, dtstamp=now,
                                standing=standing)
-    wording = WORDING[MessageKind.of(event, standing)]
+    wording = WORDING[MessageKind.of(event, standing, first=first)]
 
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = from_address

@@ -92,7 +92,7 @@ class InvitationTemplate:
     and bodies, the calendar part's method) and in the ATTENDEE's RSVP.
 
     The promise: `render(i, now=n, email_id=m)` equals `compose_invitation(event, i,
-    sender=s, rsvp_email=r, now=n, email_id=m, standing=t)` for every input, and raises
+    sender=s, rsvp_email=r, now=n, email_id=m, standing=t, first=f)` for every input, and raises
     what it raises.
     Where the cheap way could differ, the libraries do that part: a To, Date or Message-ID
     header outside the plain cases goes through the email package's header folding; an
@@ -110,12 +110,13 @@ class InvitationTemplate:
 
     def __init__(
         self, event: Event, *, sender: str, rsvp_email: str,
-        standing: Standing = Standing.INVITED,
+        standing: Standing = Standing.INVITED, first: bool = False,
     ) -> None:
         self.event = event
         self.sender = sender
         self.rsvp_email = rsvp_email
         self.standing = standing
+        self.first = first
         self.fallbacks = 0
         """How many invitations `render` handed to `compose_invitation`."""
         from_address = sender_address(sender, event.organizer)
@@ -125,7 +126,7 @@ class InvitationTemplate:
         for reference_id in _REFERENCE_IDS:
             reference = compose_invitation(
                 event, _REFERENCE_INVITEE, sender=sender, rsvp_email=rsvp_email,
-                now=_REFERENCE_NOW, email_id=reference_id, standing=standing,
+                now=_REFERENCE_NOW, email_id=reference_id, standing=standing, first=first,
             ).data
             cut = _MessageCut.of(reference, _digest(reference_id))
             if cut is None:
@@ -165,7 +166,7 @@ class InvitationTemplate:
         self.fallbacks += 1
         return compose_invitation(
             self.event, invitee, sender=self.sender, rsvp_email=self.rsvp_email,
-            now=now, email_id=email_id, standing=self.standing,
+            now=now, email_id=email_id, standing=self.standing, first=self.first,
         )
 
     def _assemble(self, invitee: Invitee, now: dt.datetime, email_id: str) -> bytes:

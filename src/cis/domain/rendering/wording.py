@@ -11,7 +11,7 @@ from cis.domain.model import Event, Standing
 class MessageKind(StrEnum):
     """Which message of an invitation's life one email is."""
 
-    #: The first version of the event (SEQUENCE 0), a REQUEST.
+    #: The first version of the event (SEQUENCE 0), or the first an attendee gets: a REQUEST.
     INVITATION = "invitation"
     #: A later version (SEQUENCE above 0), a REQUEST that asks for an answer again.
     UPDATE = "update"
@@ -21,13 +21,17 @@ class MessageKind(StrEnum):
     REMOVAL = "removal"
 
     @classmethod
-    def of(cls, event: Event, standing: Standing) -> MessageKind:
-        """The kind of the message that leaves an attendee of `event` at `standing`."""
+    def of(cls, event: Event, standing: Standing, *, first: bool = False) -> MessageKind:
+        """The kind of the message that leaves an attendee of `event` at `standing`.
+
+        `first` says the attendee was sent nothing before: a later version then reads as
+        their invitation, not as an update of one they never had.
+        """
         if standing is Standing.CANCELLED:
             return cls.CANCELLATION
         if standing is Standing.REMOVED:
             return cls.REMOVAL
-        return cls.UPDATE if event.sequence > 0 else cls.INVITATION
+        return cls.UPDATE if event.sequence > 0 and not first else cls.INVITATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,7 @@ _ANSWER = ("Answer with your calendar's Accept, Maybe or Decline buttons, "
 _STILL_SHOWN = "If your calendar still shows it, open the attached invite.ics to remove it."
 
 #: The words of each kind, in the manner of Google Calendar's and Outlook's notices ("Updated
-#: invitation: ...", "Cancelled: ..."); an invitation's are those cis has always sent.
+#: invitation: ...", "Cancelled: ..."); an invitation's subject is the event's summary alone.
 WORDING = {
     MessageKind.INVITATION: Wording("", "invites you to", _ANSWER),
     MessageKind.UPDATE: Wording(
