@@ -246,12 +246,13 @@ def test_ses_permissions_name_the_sender_identity_and_no_wildcard(
             assert "identity/${SenderIdentity}" in text or "configuration-set/" in text
 
 
-@pytest.mark.parametrize(("function_id", "log_group", "queue"), [
-    ("InviteFunction", "InviteLogGroup", "InviteQueue"),
-    ("RsvpFunction", "RsvpLogGroup", "RsvpQueue"),
+@pytest.mark.parametrize(("function_id", "log_group", "queue", "sends"), [
+    # The invite function's fan-outs put their per-attendee messages on its own queue.
+    ("InviteFunction", "InviteLogGroup", "InviteQueue", {"sqs:SendMessage"}),
+    ("RsvpFunction", "RsvpLogGroup", "RsvpQueue", set()),
 ])
-def test_each_function_writes_only_its_own_logs_and_polls_only_its_own_queue(
-    translated: dict[str, Any], function_id: str, log_group: str, queue: str
+def test_each_function_writes_only_its_own_logs_and_uses_only_its_own_queue(
+    translated: dict[str, Any], function_id: str, log_group: str, queue: str, sends: set[str],
 ) -> None:
     function = _function(translated, function_id)
     role = translated["Resources"][_ref_target(function["Properties"]["Role"])]
@@ -272,7 +273,7 @@ def test_each_function_writes_only_its_own_logs_and_polls_only_its_own_queue(
     sqs_actions = {a for s in statements for a in _as_list(s["Action"]) if a.startswith("sqs:")}
     # What the Lambda event source needs to poll, and DeleteMessage for `raise` mode.
     assert sqs_actions == {"sqs:ReceiveMessage", "sqs:DeleteMessage",
-                           "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
+                           "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", *sends}
 
 
 def test_the_function_gets_the_environment_it_reads(translated: dict[str, Any]) -> None:
