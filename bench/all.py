@@ -26,6 +26,7 @@ RUNS: tuple[tuple[str, list[str]], ...] = (
     ("bulk_send", ["bulk_send.py", "--n", "100000", "--small", "10000", "--mailer", "null",
                    "--no-trace"]),
     ("contention", ["contention.py"]),
+    ("fan_out", ["fan_out.py"]),
 )
 
 
