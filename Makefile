@@ -19,6 +19,10 @@ demo: $(STAMP)
 	$(BIN)/cis send examples/event.json examples/attendees.csv || [ $$? -eq 1 ]
 	$(BIN)/cis stats launch-2026@example.org
 	$(BIN)/cis send examples/event.json examples/attendees.csv || [ $$? -eq 1 ]
+	$(BIN)/cis update examples/event-update.json
+	$(BIN)/cis update examples/event-update.json
+	$(BIN)/cis cancel examples/event-cancel.json
+	$(BIN)/cis stats launch-2026@example.org
 
 demo-lambda: $(STAMP)
 	rm -rf outbox

@@ -128,6 +128,22 @@ def test_remove_sends_that_attendee_alone_a_cancel_without_cancelling_the_event(
     assert bad.returncode == 2 and "EMAIL:" in bad.stderr
 
 
+def test_a_removal_needs_a_version_of_its_own_and_running_it_again_sends_nothing(
+    invited: Path,
+) -> None:
+    same = cis("remove", "event.json", "dave@example.com", cwd=invited)
+    assert same.returncode == 2
+    assert "dave@example.com was sent version 0" in same.stderr
+    assert "give it sequence 1" in same.stderr
+    assert len(messages_to(invited, "dave@example.com")) == 1
+
+    v1 = write_version(invited, "v1.json", sequence=1)
+    assert cis("remove", v1, "dave@example.com", cwd=invited).returncode == 0
+    again = cis("remove", v1, "dave@example.com", cwd=invited)
+    assert again.returncode == 0, again.stderr
+    assert len(messages_to(invited, "dave@example.com")) == 2
+
+
 def test_resend_sends_the_current_version_again_each_time_it_is_asked(invited: Path) -> None:
     assert cis("update", write_version(invited, "v1.json", sequence=1, location="Room 5"),
                cwd=invited).returncode == 0

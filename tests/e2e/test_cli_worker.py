@@ -260,3 +260,41 @@ def test_sigterm_while_long_polling_an_empty_queue_stops_the_worker_cleanly(
     assert worker.err().rstrip().endswith("cis worker: stopped")
     assert worker.out() == ""
     assert not (tmp_path / "outbox").exists()
+
+
+def test_an_enqueued_fan_out_brings_every_attendee_the_new_version_once(
+    tmp_path: Path, moto_server: str, sqs: SQSClient, queue_url: str, inputs: Inputs,
+) -> None:
+    state, outbox = tmp_path / "cis.db", tmp_path / "outbox"
+    distinct = {normalise_address(address) for address in DISTINCT_ATTENDEES}
+    drain = ["worker", *aws_options(queue_url, moto_server), "--state", state,
+             "--outbox", outbox, "--sender", "invites@example.com",
+             "--rsvp-email", "rsvp@example.com", "--wait-seconds", "0", "--exit-when-empty"]
+    enqueue(inputs, queue_url, moto_server)
+    assert cis(*drain).returncode == 0
+
+    moved = json.loads(inputs.event.read_text("utf-8")) | {
+        "sequence": 1, "dtstart": "2026-12-03T19:00:00", "dtend": "2026-12-03T22:00:00"}
+    update = tmp_path / "update.json"
+    update.write_text(json.dumps(moved), "utf-8")
+    for _ in range(2):  # the second fan-out is a duplicate: nobody is sent anything
+        queued = cis("enqueue", update, *aws_options(queue_url, moto_server))
+        assert queued.returncode == 0, queued.stderr
+        assert "fan-out of " in queued.stdout and "(version 1, CONFIRMED)" in queued.stdout
+        drained = cis(*drain)
+        assert drained.returncode == 0, drained.stderr
+    assert queue_is_empty(sqs, queue_url)
+
+    files = sorted(outbox.rglob("*.eml"))
+    assert len(files) == 2 * len(distinct)
+    sequences = sorted(
+        part.get_content().split("SEQUENCE:")[1].split("\r\n")[0].strip()
+        for path in files
+        for part in email.message_from_bytes(path.read_bytes(),
+                                             policy=email.policy.default).walk()
+        if part.get_content_type() == "text/calendar")
+    assert sequences == ["0"] * len(distinct) + ["1"] * len(distinct)
+    recorded = stats(inputs.event_uid, state)
+    assert recorded["updates_sent"] == len(distinct)
+    assert recorded["event"]["sequence"] == 1
+    assert stats(inputs.event_uid, state, "--recount") == recorded

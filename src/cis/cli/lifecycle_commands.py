@@ -24,7 +24,7 @@ from cis.cli.options import (
     require_state,
     where_mail_goes,
 )
-from cis.cli.versions import check_version, recorded_version
+from cis.cli.versions import check_removal, check_version, recorded_version
 from cis.domain.model import (
     Event,
     EventStatus,
@@ -127,6 +127,7 @@ def run_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         stored = recorded_version(runtime.repository.get_event(event.uid), event.uid,
                                   args.state)
         check_version(stored, event, args.event)
+        check_removal(runtime.repository.get_attendee(event.uid, email), event, args.event)
         report = runtime.service.send_invites(
             [InviteRequest(event, Invitee(email), InviteAction.REMOVE)])
     return _report(args, out, report, f"removal of {email} from {event.uid} "

@@ -19,7 +19,7 @@ from cis.cli.identity import resolve_identity
 from cis.cli.inputs import UsageError, read_attendees, read_event
 from cis.config import CLAIM_LEASE_SECONDS, LocalSettings
 from cis.domain.claims import DEFAULT_LEASE
-from cis.domain.model import Invitee
+from cis.domain.model import FanOut, Invitee
 from cis.errors import QueueError
 from cis.services.invites import InviteService, Outcome, acknowledge_processed
 
@@ -37,10 +37,13 @@ def add_queue_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     enqueue = commands.add_parser(
         "enqueue", help="put one invite request per CSV row on an SQS queue",
         description="Turn ATTENDEES.csv into message-format v1 requests for the event in "
-        "EVENT.json and put them on the queue, 10 per call.",
+        "EVENT.json and put them on the queue, 10 per call. Without ATTENDEES.csv, put one "
+        "fan-out on the queue: the consumer brings every attendee already sent something to "
+        "the version in EVENT.json (an update, or a cancellation when its status is "
+        "CANCELLED).",
     )
     enqueue.add_argument("event", type=Path, metavar="EVENT.json")
-    enqueue.add_argument("attendees", type=Path, metavar="ATTENDEES.csv")
+    enqueue.add_argument("attendees", type=Path, metavar="ATTENDEES.csv", nargs="?")
     _add_aws(enqueue)
     enqueue.set_defaults(run=run_enqueue)
 
@@ -117,11 +120,18 @@ def _aws_settings(args: argparse.Namespace) -> LocalSettings:
 
 
 def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Enqueue a request per valid row; report invalid rows by line and exit 1 if any."""
+    """Enqueue a request per valid row (invalid rows reported, exit 1), or one fan-out."""
     from cis.services.producer import enqueue_invites
 
     event = read_event(args.event)
     queue = local_queue(_aws_settings(args))
+    if args.attendees is None:
+        from cis.services.producer import enqueue_messages
+
+        enqueue_messages(queue, [FanOut(event)])
+        out.write(f"Enqueued a fan-out of {event.uid} (version {event.sequence}, "
+                  f"{event.status.value}) to every attendee already sent something\n")
+        return 0
     problems = 0
 
     def valid_invitees() -> Iterator[Invitee]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from cis.cli.inputs import UsageError
 from cis.domain.events import EventRecord
-from cis.domain.model import Event
+from cis.domain.model import AttendeeRecord, Event, Standing
 
-__all__ = ["check_version", "recorded_version"]
+__all__ = ["check_removal", "check_version", "recorded_version"]
 
 
 def check_version(stored: EventRecord | None, event: Event, path: Path) -> None:
@@ -47,3 +47,22 @@ def recorded_version(stored: EventRecord | None, event_uid: str, state: Path) ->
         raise UsageError(f"{state}: nothing was sent for event {event_uid!r} from this state "
                          "file; invite its attendees with `cis send` first")
     return stored
+
+
+def check_removal(attendee: AttendeeRecord | None, event: Event, path: Path) -> None:
+    """Refuse a removal at the version the attendee was already sent as an invitation.
+
+    On the queue, a second message of a version the attendee has is a duplicate whatever it
+    asks; here the organiser is at hand, and told that the removal needs its own sequence.
+
+    Raises:
+        UsageError: naming the file, the attendee's version, and the sequence to give.
+
+    """
+    if (attendee is not None and attendee.sequence == event.sequence
+            and attendee.standing is not Standing.REMOVED):
+        standing = (attendee.standing or Standing.INVITED).value
+        raise UsageError(
+            f"{path}: {attendee.email} was sent version {event.sequence} of {event.uid} "
+            f"({standing}); a removal is a version of its own: give it "
+            f"sequence {event.sequence + 1}")
