@@ -192,3 +192,25 @@ def test_a_message_the_server_refuses_leaves_no_transaction_open_for_the_next_at
     assert handler.refused == ["held@example.org"]
     assert [d.rcpt_tos for d in handler.snapshot()] == [("ann@example.org",),
                                                         ("carl@example.org",)]
+
+
+def test_an_international_address_is_rejected_before_it_reaches_the_smtp_server(
+    tmp_path: Path, smtp_server: Controller, handler: RecordingHandler
+) -> None:
+    attendees = tmp_path / "attendees.csv"
+    attendees.write_text("email,name\nann@bücher.example,Ann\nbob@example.org,Bob\n",
+                         encoding="utf-8")
+    url = f"smtp://{HOST}:{smtp_server.port}"
+
+    result = cis_send(EVENT_FILE, attendees, "--state", tmp_path / "cis.db", "--smtp", url,
+                      cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    assert summary_counts(result.stdout) == {
+        "sent": 1, "already invited": 0, "rejected": 1, "failed": 0, "pending": 0,
+    }
+    assert ("line 2: rejected: email 'ann@bücher.example': not a valid email address: the "
+            "domain must be ASCII") in result.stdout
+    assert "ann@xn--bcher-kva.example" in result.stdout
+    assert [d.rcpt_tos for d in handler.snapshot()] == [("bob@example.org",)]
+    assert handler.refused == []

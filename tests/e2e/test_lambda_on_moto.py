@@ -385,6 +385,22 @@ def test_raise_mode_deletes_handled_messages_and_raises_for_the_handed_back_ones
     assert sorted(m["MessageId"] for m in left) == sorted(m["MessageId"] for m in handed_back)
 
 
+# --- hostile input ------------------------------------------------------------------------------
+
+
+def test_an_international_address_is_rejected_once_and_its_batch_sent(stack: Stack) -> None:
+    enqueue(stack, [Invitee("ann@bücher.example", name="Ann"), Invitee("bob@example.org")])
+    messages = receive(stack, 2)
+
+    result = stack.handler()(lambda_event(stack, messages), None)
+
+    assert result == {"batchItemFailures": []}
+    assert stack.sent_to() == {"bob@example.org": 1}
+    assert stack.repository.get_attendee(stack.event.uid, "ann@bücher.example") is None
+    statistics = stack.repository.get_statistics(stack.event.uid)
+    assert (statistics.invites_sent, statistics.requests_rejected) == (1, 1)
+
+
 # --- cost: AWS API calls per invite -------------------------------------------------------------
 
 TARGET_CALLS_PER_INVITE_AT_BATCH_10 = 2.2

@@ -51,18 +51,26 @@ Problem = tuple[Location, str]
 def address_problem(value: str) -> str | None:
     """Why `value` cannot be an invite address (ASCII, RFC 5322 syntax), or None when it can.
 
-    email-validator decides. An address of the plain shape nearly every invite has is
-    accepted without it (see `plainly_valid`), so a cold start with good requests does not
-    import it: its import builds Unicode tables that cost about as much as rendering.
+    email-validator decides the syntax. An address of the plain shape nearly every invite
+    has is accepted without it (see `plainly_valid`), so a cold start with good requests
+    does not import it: its import builds Unicode tables that cost about as much as
+    rendering.
+
+    An internationalised domain is refused, with its ASCII (IDNA) form in the reason: cis
+    writes headers and SMTP envelopes without SMTPUTF8, and taking the ASCII form silently
+    would make one attendee of two spellings that the rest of cis compares as text.
     """
     if plainly_valid(value):
         return None
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        validate_email(value, check_deliverability=False, allow_smtputf8=False)
+        valid = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         return str(exc)
+    if not value.isascii():
+        return ("the domain must be ASCII (cis sends without SMTPUTF8): write an "
+                f"internationalised domain in its IDNA form, as {valid.ascii_email}")
     return None
 
 
