@@ -147,6 +147,26 @@ def test_bad_input_exits_2_with_a_message_naming_what_to_fix(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [("render", "gap.json", "--to", "x@example.org"),
+                                     ("send", "gap.json", "attendees.csv")])
+def test_an_event_that_takes_no_time_once_the_clocks_skip_an_hour_is_refused(
+    workdir: Path, command: tuple[str, ...],
+) -> None:
+    event = json.loads((workdir / "event.json").read_text("utf-8"))
+    event.update(dtstart="2026-03-29T02:30:00", dtend="2026-03-29T03:00:00",
+                 timezone="Europe/Berlin")
+    (workdir / "gap.json").write_text(json.dumps(event), "utf-8")
+
+    result = cis(*command, cwd=workdir)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert ("gap.json: event.dtend: dtend must be after dtstart: dtstart 2026-03-29T02:30:00 "
+            "does not exist in Europe/Berlin") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert eml_files(workdir) == []
+
+
 def test_every_subcommand_has_help(workdir: Path) -> None:
     for command in ("send", "stats", "render", "enqueue", "worker"):
         result = cis(command, "--help", cwd=workdir)

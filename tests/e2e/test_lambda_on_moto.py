@@ -6,10 +6,12 @@ environment, exactly as in a deployed function; only the endpoint differs.
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import importlib
 import json
+import logging
 import sys
 import time
 import uuid
@@ -17,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -399,6 +402,33 @@ def test_an_international_address_is_rejected_once_and_its_batch_sent(stack: Sta
     assert stack.repository.get_attendee(stack.event.uid, "ann@bücher.example") is None
     statistics = stack.repository.get_statistics(stack.event.uid)
     assert (statistics.invites_sent, statistics.requests_rejected) == (1, 1)
+
+
+def test_an_event_that_takes_no_time_once_the_clocks_skip_an_hour_is_rejected_once(
+    stack: Stack, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 02:30 does not exist in Berlin that night: it is read as 03:30, after the 03:00 end.
+    stack.event = sample_event(
+        uid=stack.event.uid, timezone="Europe/Berlin",
+        start=dt.datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        end=dt.datetime(2026, 3, 29, 3, 0, tzinfo=ZoneInfo("Europe/Berlin")))
+    enqueue(stack, [Invitee("ann@example.org"), Invitee("bob@example.org")])
+    messages = receive(stack, 2)
+
+    with caplog.at_level(logging.INFO, logger="cis"):
+        result = stack.handler()(lambda_event(stack, messages), None)
+
+    assert result == {"batchItemFailures": []}
+    assert stack.sent() == []
+    statistics = stack.repository.get_statistics(stack.event.uid)
+    assert (statistics.invites_sent, statistics.requests_rejected) == (0, 2)
+    outcomes = [json.loads(r.getMessage()) for r in caplog.records
+                if r.getMessage().startswith('{"message": "invite outcome"')]
+    assert [o["outcome"] for o in outcomes] == ["rejected", "rejected"]
+    for outcome in outcomes:
+        assert outcome["reason"].startswith(
+            "event.dtend: dtend must be after dtstart: dtstart 2026-03-29T02:30:00 does not "
+            "exist in Europe/Berlin")
 
 
 # --- cost: AWS API calls per invite -------------------------------------------------------------

@@ -153,9 +153,32 @@ def check_event_times(dtstart: int | float | str, dtend: int | float | str,
 
 
 def check_order(start: dt.datetime, end: dt.datetime) -> None:
-    """Pass when the event ends after it starts (both resolved by `to_datetime`)."""
-    if end <= start:
-        raise ValueError("dtend must be after dtstart")
+    """Pass when the event ends after it starts (both resolved by `to_datetime`), as instants.
+
+    Two times in one zone compare by their wall-clock readings in Python, so the comparison
+    is made in UTC: a wall time in the hour the clocks skip is read with the offset before
+    the jump (02:30 on a spring-forward day as 03:30), and 02:30 to 03:00 is no time at all.
+    The reason then says which time was skipped and how it was read.
+    """
+    if end.astimezone(dt.UTC) > start.astimezone(dt.UTC):
+        return
+    skipped = [_skipped(name, moment) for name, moment in (("dtstart", start), ("dtend", end))
+               if _in_gap(moment)]
+    if skipped:
+        raise ValueError("dtend must be after dtstart: " + "; ".join(skipped))
+    raise ValueError("dtend must be after dtstart")
+
+
+def _in_gap(moment: dt.datetime) -> bool:
+    """Whether the zone's clocks never show `moment`'s wall time (they skip it)."""
+    shown = moment.astimezone(dt.UTC).astimezone(moment.tzinfo)
+    return shown.replace(tzinfo=None) != moment.replace(tzinfo=None)
+
+
+def _skipped(name: str, moment: dt.datetime) -> str:
+    shown = moment.astimezone(dt.UTC).astimezone(moment.tzinfo)
+    return (f"{name} {moment.replace(tzinfo=None).isoformat()} does not exist in "
+            f"{moment.tzinfo} (its clocks skip it) and is read as {shown.isoformat()}")
 
 
 def to_datetime(value: int | float | str, timezone: str | None, field: str) -> dt.datetime:
