@@ -32,7 +32,7 @@ import cis.lambda_handler
 from cis.adapters.dynamodb import DynamoDBInviteRepository
 from cis.adapters.sqs import SqsInviteQueue
 from cis.domain.model import Event, Invitee, InviteState
-from cis.errors import BatchIncompleteError
+from cis.errors import BatchIncompleteError, InvalidEventError
 from cis.lambda_handler import Handler, LambdaRuntime, aws_runtime, make_handler
 from cis.services.producer import enqueue_invites
 from tests.support import RSVP_EMAIL, sample_event
@@ -429,6 +429,31 @@ def test_an_event_that_takes_no_time_once_the_clocks_skip_an_hour_is_rejected_on
         assert outcome["reason"].startswith(
             "event.dtend: dtend must be after dtstart: dtstart 2026-03-29T02:30:00 does not "
             "exist in Europe/Berlin")
+
+
+def test_malformed_records_leave_the_rest_of_the_batch_sent_and_no_empty_identifier(
+    stack: Stack,
+) -> None:
+    enqueue(stack, [Invitee("ann@example.org"), Invitee("bob@example.org")])
+    event = lambda_event(stack, receive(stack, 2))
+    event["Records"][1:1] = [
+        "not a record",
+        {"receiptHandle": "r-no-id", "body": "{}"},
+        {"messageId": "", "body": "{}"},
+        {"messageId": "m-no-body", "receiptHandle": "r-no-body", "eventSource": "aws:sqs"},
+    ]
+
+    result = stack.handler()(event, None)
+
+    assert result == {"batchItemFailures": []}
+    assert stack.sent_to() == {"ann@example.org": 1, "bob@example.org": 1}
+
+
+def test_an_event_that_is_not_from_sqs_fails_clearly(stack: Stack) -> None:
+    with pytest.raises(InvalidEventError, match="not an SQS event: it has no Records"):
+        stack.handler()({"key1": "value1"}, None)
+
+    assert stack.sent() == []
 
 
 # --- cost: AWS API calls per invite -------------------------------------------------------------
