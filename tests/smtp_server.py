@@ -28,10 +28,13 @@ class RecordingHandler:
     """Accepts everything except the recipients in `refusals`, which get the reply given there.
 
     `refusals` is keyed by lower-cased address and may be changed between runs; `refused`
-    lists every recipient that was turned away, once per attempt.
+    lists every recipient that was turned away, once per attempt. `data_refusals`, keyed the
+    same way, answer the DATA command itself (before any of the message is sent) for a
+    transaction to that recipient, as a relay does that refuses a message by its envelope.
     """
 
     refusals: dict[str, str] = field(default_factory=dict)
+    data_refusals: dict[str, str] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -63,6 +66,28 @@ class RecordingHandler:
             return list(self.deliveries)
 
 
+class _RecordingSMTP(SMTP):
+    """aiosmtpd's server, refusing the DATA command as its handler's `data_refusals` say."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        handler = self.event_handler
+        envelope = self.envelope
+        if isinstance(handler, RecordingHandler) and envelope is not None:
+            for address in envelope.rcpt_tos:
+                reply = handler.data_refusals.get(address.lower())
+                if reply is not None:
+                    with handler._lock:
+                        handler.refused.append(address)
+                    await self.push(reply)
+                    return
+        await super().smtp_DATA(arg)
+
+
+class _RecordingController(Controller):
+    def factory(self) -> SMTP:
+        return _RecordingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
@@ -73,7 +98,8 @@ def _free_port() -> int:
 @contextmanager
 def running_smtp_server(handler: RecordingHandler) -> Iterator[Controller]:
     """Serve `handler` on a free local port (see `controller.port`) until the block ends."""
-    controller = Controller(handler, hostname=HOST, port=_free_port(), decode_data=False)
+    controller = _RecordingController(handler, hostname=HOST, port=_free_port(),
+                                      decode_data=False)
     controller.start()
     try:
         yield controller

@@ -233,12 +233,16 @@ def _expect_sender(problem: str | None) -> str | None:
     return f"a From address ({problem})" if problem else None
 
 
+def _expect_address(problem: str | None) -> str | None:
+    return f"an email address ({problem})" if problem else None
+
+
 _VALUE_CHECKS: dict[str, Callable[[str], str | None]] = {
     REGION: lambda v: _expect(bool(_REGION_PATTERN.match(v)), "an AWS region like eu-west-1"),
     DYNAMODB_TABLE: lambda v: _expect(bool(_TABLE_PATTERN.match(v)),
                                       "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"),
     SENDER: lambda v: _expect_sender(sender_problem(v)),
-    RSVP_EMAIL: lambda v: _expect(_is_address(v), "an email address"),
+    RSVP_EMAIL: lambda v: _expect_address(address_problem(v)),
     SQS_URL: lambda v: _expect(_is_url(v), "an http(s) queue URL"),
 }
 
@@ -254,13 +258,10 @@ def sender_problem(sender: str) -> str | None:
         return "no address found"
     if "{" in address or "}" in address:
         return "the {} placeholder belongs in the display name, not the address"
-    if not _is_address(address):
-        return f"{address!r} is not a valid address"
+    problem = address_problem(address)
+    if problem:
+        return f"{address!r} is not a valid address: {problem}"
     return None
-
-
-def _is_address(value: str) -> bool:
-    return address_problem(value) is None
 
 
 def _is_url(value: str) -> bool:

@@ -28,6 +28,10 @@ class InvalidRequestError(CisError):
         super().__init__(f"{field}: {reason}" if field else reason)
 
 
+class InvalidEventError(CisError):
+    """Raised when a Lambda function is invoked with an event that is not its source's shape."""
+
+
 class InvalidReplyError(CisError):
     """Raised when mail to the RSVP address is a reply that cannot be trusted or applied."""
 

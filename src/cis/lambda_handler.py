@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cis.bootstrap import LambdaRuntime, RsvpRuntime, aws_rsvp_runtime, aws_runtime
 from cis.config import BatchFailureMode
-from cis.errors import BatchIncompleteError, QueueError
+from cis.errors import BatchIncompleteError, InvalidEventError, QueueError
 from cis.ports.intake import Intake
 from cis.ports.queue import QueueRecord
 from cis.services.invites import TimeLeft, acknowledge_processed
+from cis.services.outcome_log import log_outcome
 
 __all__ = [
     "Handler", "LambdaRuntime", "RsvpRuntime", "aws_rsvp_runtime", "aws_runtime",
@@ -50,13 +52,19 @@ def make_handler(runtime_factory: Callable[[], LambdaRuntime]) -> Handler:
     get_runtime = _built_once(runtime_factory)
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        batch = _read_sqs_batch(event)
         runtime = get_runtime()
-        records = [_queue_record(raw) for raw in event.get("Records", [])]
-        report = runtime.service.process_batch(records, time_left=_time_left(context))
+        for record, reason in batch.refused:
+            log_outcome(_log, outcome="rejected", message_id=record.message_id,
+                        event_uid=None, address=None, reason=reason, level=logging.WARNING)
+        report = runtime.service.process_batch(batch.records, time_left=_time_left(context))
         if report.halted and runtime.intake is not None:
             _pause(runtime.intake, report.halted)
         if runtime.batch_failure_mode is BatchFailureMode.RAISE:
             acknowledge_processed(runtime.queue, report)
+            refused = [record.receipt for record, _ in batch.refused if record.receipt]
+            if refused:
+                runtime.queue.acknowledge(refused)
             if report.retry_message_ids:
                 raise BatchIncompleteError(report.retry_message_ids)
             return {"batchItemFailures": []}
@@ -90,6 +98,82 @@ def _pause(intake: Intake, reason: str) -> None:
         intake.pause(reason)
     except QueueError:
         _log.exception("could not pause taking invites; every batch will be handed back")
+
+
+@dataclass(frozen=True, slots=True)
+class _SqsBatch:
+    """The records of one SQS event: those to process, and those refused for their shape.
+
+    A refused record has a message id but no body to read: it can never succeed, so it is
+    acknowledged (never listed for retry) with its reason.
+    """
+
+    records: list[QueueRecord] = field(default_factory=list)
+    refused: list[tuple[QueueRecord, str]] = field(default_factory=list)
+
+
+def _read_sqs_batch(event: object) -> _SqsBatch:
+    """The records of an SQS event, whatever shape each record has.
+
+    A record that is not an object, or has no `messageId` (a non-empty string), is logged and
+    left out: its outcome could not be reported back (an empty or unknown `itemIdentifier`
+    fails the whole batch), nor, unnamed, could it be told from another. A record with an id
+    but no string `body` is refused. Nothing here raises for a record, so the well-formed
+    records of the batch are always processed.
+
+    Raises:
+        InvalidEventError: the event is not an SQS event (not an object with a list of
+            `Records`), so no record can be read from it.
+
+    """
+    if not isinstance(event, Mapping):
+        raise InvalidEventError(f"not an SQS event: the event is {_kind(event)}, not an object")
+    if "Records" not in event:
+        raise InvalidEventError("not an SQS event: it has no Records")
+    raw_records = event["Records"]
+    if not isinstance(raw_records, list):
+        raise InvalidEventError(f"not an SQS event: Records is {_kind(raw_records)}, not a list")
+    batch = _SqsBatch()
+    count = len(raw_records)
+    for position, raw in enumerate(raw_records, 1):
+        if not isinstance(raw, Mapping):
+            _log.error("SQS record %d of %d is %s, not an object: left out, it can be neither "
+                       "processed nor reported for retry", position, count, _kind(raw))
+            continue
+        message_id = raw.get("messageId")
+        if not isinstance(message_id, str) or not message_id.strip():
+            _log.error("SQS record %d of %d has no messageId: left out, as its failure could "
+                       "not be reported for retry", position, count)
+            continue
+        receipt = raw.get("receiptHandle")
+        body = raw.get("body")
+        record = QueueRecord(message_id=message_id, body=body if isinstance(body, str) else "",
+                             receipt=receipt if isinstance(receipt, str) and receipt else None)
+        if body is None:
+            batch.refused.append((record, "body: the SQS record has no body"))
+        elif not isinstance(body, str):
+            batch.refused.append(
+                (record, f"body: must be a string (the message text), not {_kind(body)}"))
+        else:
+            batch.records.append(record)
+    return batch
+
+
+def _kind(value: object) -> str:
+    """The JSON kind of a decoded value, as a reason names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return f"a {type(value).__name__}"
 
 
 def _queue_record(raw: Mapping[str, Any]) -> QueueRecord:

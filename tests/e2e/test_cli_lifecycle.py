@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import vobject
 
+from cis.adapters.outbox import OutboxMailer
 from tests.e2e.test_cli_send import UID, cis, eml_files, workdir
 
 __all__ = ["workdir"]  # the fixture, shared with the send tests
@@ -41,10 +42,11 @@ def read(path: Path) -> tuple[EmailMessage, Any]:
 
 def messages_to(workdir: Path, address: str) -> list[Path]:
     """The attendee's messages in the order they were written (a mailbox's order)."""
-    folder = workdir / "outbox" / UID
-    numbered = sorted(folder.glob(f"{address}.*.eml"), key=lambda p: int(p.name.split(".")[-2]))
-    first = folder / f"{address}.eml"
-    return ([first] if first.exists() else []) + numbered
+    outbox = OutboxMailer(directory=workdir / "outbox")
+    messages = []
+    while (path := outbox.path_for(UID, address, len(messages) + 1)).exists():
+        messages.append(path)
+    return messages
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cis.adapters.outbox import OutboxMailer
+
 EXAMPLES = Path(__file__).parents[2] / "examples"
 CIS = Path(sys.executable).parent / "cis"
 UID = "launch-2026@example.org"
@@ -34,6 +36,11 @@ def eml_files(workdir: Path) -> list[Path]:
     return sorted((workdir / "outbox").rglob("*.eml"))
 
 
+def first_message_to(workdir: Path, address: str, uid: str = UID) -> Path:
+    """Where `cis send` writes the first message to `address`, named as the outbox names it."""
+    return OutboxMailer(directory=workdir / "outbox").path_for(uid, address)
+
+
 def test_first_run_writes_one_eml_per_valid_attendee_and_reports_invalid_rows(
     workdir: Path,
 ) -> None:
@@ -42,10 +49,14 @@ def test_first_run_writes_one_eml_per_valid_attendee_and_reports_invalid_rows(
     assert "sent: 4, already invited: 1, rejected: 1" in result.stdout
     assert "line 5: rejected: email 'carol@'" in result.stdout
     assert "using the local sender invites@localhost" in result.stderr
-    names = [p.name for p in eml_files(workdir)]
-    assert names == ["ann.lee@example.org.eml", "bob@example.net.eml",
-                     "dave@example.com.eml", "erin@example.com.eml"]
-    message = email.message_from_bytes((workdir / "outbox" / UID / "bob@example.net.eml")
+    assert eml_files(workdir) == sorted(
+        first_message_to(workdir, address)
+        for address in ("ann.lee@example.org", "bob@example.net", "dave@example.com",
+                        "erin@example.com"))
+    assert [p.parent for p in eml_files(workdir)] == [workdir / "outbox" / UID] * 4
+    assert [p.name.split("~")[0] for p in eml_files(workdir)] == [
+        "ann.lee@example.org", "bob@example.net", "dave@example.com", "erin@example.com"]
+    message = email.message_from_bytes(first_message_to(workdir, "bob@example.net")
                                        .read_bytes(), policy=policy.default)
     assert message["To"] == "Bob Müller <bob@example.net>"
     assert "METHOD:REQUEST" in next(p for p in message.walk()
@@ -88,8 +99,27 @@ def test_sender_and_rsvp_address_come_from_flags_or_environment(workdir: Path) -
                  "{} via Invites <invites@example.com>", "--rsvp-email", "rsvp@example.com",
                  cwd=workdir)
     assert "using the local" not in result.stderr
-    raw = (workdir / "outbox" / UID / "erin@example.com.eml").read_bytes()
+    raw = first_message_to(workdir, "erin@example.com").read_bytes()
     assert b'From: "Smith, John via Invites" <invites@example.com>' in raw
+
+
+def test_attendees_whose_addresses_read_alike_or_are_the_longest_get_a_file_each(
+    workdir: Path,
+) -> None:
+    longest = f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 57}.org"
+    alike = ["ann!x@example.org", "ann#x@example.org", "ann_x@example.org"]
+    rows = "".join(f"{address},Guest {n}\n" for n, address in enumerate([*alike, longest]))
+    (workdir / "alike.csv").write_text("email,name\n" + rows, "utf-8")
+
+    result = cis("send", "event.json", "alike.csv", cwd=workdir)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sent: 4, already invited: 0, rejected: 0, failed: 0, pending: 0" in result.stdout
+    assert len(eml_files(workdir)) == 4
+    for address in [*alike, longest]:
+        message = email.message_from_bytes(first_message_to(workdir, address).read_bytes(),
+                                           policy=policy.default)
+        assert message["To"].addresses[0].addr_spec == address
 
 
 @pytest.mark.parametrize(
@@ -115,6 +145,26 @@ def test_bad_input_exits_2_with_a_message_naming_what_to_fix(
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("render", "gap.json", "--to", "x@example.org"),
+                                     ("send", "gap.json", "attendees.csv")])
+def test_an_event_that_takes_no_time_once_the_clocks_skip_an_hour_is_refused(
+    workdir: Path, command: tuple[str, ...],
+) -> None:
+    event = json.loads((workdir / "event.json").read_text("utf-8"))
+    event.update(dtstart="2026-03-29T02:30:00", dtend="2026-03-29T03:00:00",
+                 timezone="Europe/Berlin")
+    (workdir / "gap.json").write_text(json.dumps(event), "utf-8")
+
+    result = cis(*command, cwd=workdir)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert ("gap.json: event.dtend: dtend must be after dtstart: dtstart 2026-03-29T02:30:00 "
+            "does not exist in Europe/Berlin") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert eml_files(workdir) == []
 
 
 def test_every_subcommand_has_help(workdir: Path) -> None:

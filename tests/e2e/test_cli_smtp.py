@@ -168,3 +168,49 @@ def test_recipient_refused_with_451_is_left_pending_and_sent_alone_by_the_next_r
         "sent": 1, "already invited": 2, "rejected": 0, "failed": 0, "pending": 0,
     }
     assert [d.rcpt_tos for d in after_second[len(after_first):]] == [("busy@example.org",)]
+
+
+def test_a_message_the_server_refuses_leaves_no_transaction_open_for_the_next_attendee(
+    tmp_path: Path, smtp_server: Controller, handler: RecordingHandler
+) -> None:
+    attendees = tmp_path / "attendees.csv"
+    attendees.write_text(
+        "email,name\nheld@example.org,Held\nann@example.org,Ann\ncarl@example.org,Carl\n",
+        encoding="utf-8",
+    )
+    handler.data_refusals["held@example.org"] = "554 5.7.1 Message refused by policy"
+    url = f"smtp://{HOST}:{smtp_server.port}"
+
+    result = cis_send(EVENT_FILE, attendees, "--state", tmp_path / "cis.db", "--smtp", url,
+                      cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    assert summary_counts(result.stdout) == {
+        "sent": 2, "already invited": 0, "rejected": 0, "failed": 1, "pending": 0,
+    }
+    assert "554 5.7.1 Message refused by policy" in result.stdout
+    assert handler.refused == ["held@example.org"]
+    assert [d.rcpt_tos for d in handler.snapshot()] == [("ann@example.org",),
+                                                        ("carl@example.org",)]
+
+
+def test_an_international_address_is_rejected_before_it_reaches_the_smtp_server(
+    tmp_path: Path, smtp_server: Controller, handler: RecordingHandler
+) -> None:
+    attendees = tmp_path / "attendees.csv"
+    attendees.write_text("email,name\nann@bücher.example,Ann\nbob@example.org,Bob\n",
+                         encoding="utf-8")
+    url = f"smtp://{HOST}:{smtp_server.port}"
+
+    result = cis_send(EVENT_FILE, attendees, "--state", tmp_path / "cis.db", "--smtp", url,
+                      cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    assert summary_counts(result.stdout) == {
+        "sent": 1, "already invited": 0, "rejected": 1, "failed": 0, "pending": 0,
+    }
+    assert ("line 2: rejected: email 'ann@bücher.example': not a valid email address: the "
+            "domain must be ASCII") in result.stdout
+    assert "ann@xn--bcher-kva.example" in result.stdout
+    assert [d.rcpt_tos for d in handler.snapshot()] == [("bob@example.org",)]
+    assert handler.refused == []

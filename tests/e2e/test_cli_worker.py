@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
+from cis.adapters.outbox import OutboxMailer
 from cis.domain.model import normalise_address
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ def test_worker_sends_each_attendee_once_through_a_redelivery_storm_and_stops_on
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         [to] = message["To"].addresses
         recipients.append(normalise_address(to.addr_spec))
-        assert path.stem == normalise_address(to.addr_spec)
+        assert path == OutboxMailer(directory=outbox).path_for(inputs.event_uid, to.addr_spec)
     assert sorted(recipients) == sorted(distinct)
 
     expected_duplicates = (first_round - len(distinct)) + second_round

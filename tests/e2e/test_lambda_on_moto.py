@@ -6,10 +6,12 @@ environment, exactly as in a deployed function; only the endpoint differs.
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import importlib
 import json
+import logging
 import sys
 import time
 import uuid
@@ -17,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -29,7 +32,7 @@ import cis.lambda_handler
 from cis.adapters.dynamodb import DynamoDBInviteRepository
 from cis.adapters.sqs import SqsInviteQueue
 from cis.domain.model import Event, Invitee, InviteState
-from cis.errors import BatchIncompleteError
+from cis.errors import BatchIncompleteError, InvalidEventError
 from cis.lambda_handler import Handler, LambdaRuntime, aws_runtime, make_handler
 from cis.services.producer import enqueue_invites
 from tests.support import RSVP_EMAIL, sample_event
@@ -383,6 +386,74 @@ def test_raise_mode_deletes_handled_messages_and_raises_for_the_handed_back_ones
                                             VisibilityTimeout=0)
     left = receive(stack, len(handed_back))
     assert sorted(m["MessageId"] for m in left) == sorted(m["MessageId"] for m in handed_back)
+
+
+# --- hostile input ------------------------------------------------------------------------------
+
+
+def test_an_international_address_is_rejected_once_and_its_batch_sent(stack: Stack) -> None:
+    enqueue(stack, [Invitee("ann@bücher.example", name="Ann"), Invitee("bob@example.org")])
+    messages = receive(stack, 2)
+
+    result = stack.handler()(lambda_event(stack, messages), None)
+
+    assert result == {"batchItemFailures": []}
+    assert stack.sent_to() == {"bob@example.org": 1}
+    assert stack.repository.get_attendee(stack.event.uid, "ann@bücher.example") is None
+    statistics = stack.repository.get_statistics(stack.event.uid)
+    assert (statistics.invites_sent, statistics.requests_rejected) == (1, 1)
+
+
+def test_an_event_that_takes_no_time_once_the_clocks_skip_an_hour_is_rejected_once(
+    stack: Stack, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 02:30 does not exist in Berlin that night: it is read as 03:30, after the 03:00 end.
+    stack.event = sample_event(
+        uid=stack.event.uid, timezone="Europe/Berlin",
+        start=dt.datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        end=dt.datetime(2026, 3, 29, 3, 0, tzinfo=ZoneInfo("Europe/Berlin")))
+    enqueue(stack, [Invitee("ann@example.org"), Invitee("bob@example.org")])
+    messages = receive(stack, 2)
+
+    with caplog.at_level(logging.INFO, logger="cis"):
+        result = stack.handler()(lambda_event(stack, messages), None)
+
+    assert result == {"batchItemFailures": []}
+    assert stack.sent() == []
+    statistics = stack.repository.get_statistics(stack.event.uid)
+    assert (statistics.invites_sent, statistics.requests_rejected) == (0, 2)
+    outcomes = [json.loads(r.getMessage()) for r in caplog.records
+                if r.getMessage().startswith('{"message": "invite outcome"')]
+    assert [o["outcome"] for o in outcomes] == ["rejected", "rejected"]
+    for outcome in outcomes:
+        assert outcome["reason"].startswith(
+            "event.dtend: dtend must be after dtstart: dtstart 2026-03-29T02:30:00 does not "
+            "exist in Europe/Berlin")
+
+
+def test_malformed_records_leave_the_rest_of_the_batch_sent_and_no_empty_identifier(
+    stack: Stack,
+) -> None:
+    enqueue(stack, [Invitee("ann@example.org"), Invitee("bob@example.org")])
+    event = lambda_event(stack, receive(stack, 2))
+    event["Records"][1:1] = [
+        "not a record",
+        {"receiptHandle": "r-no-id", "body": "{}"},
+        {"messageId": "", "body": "{}"},
+        {"messageId": "m-no-body", "receiptHandle": "r-no-body", "eventSource": "aws:sqs"},
+    ]
+
+    result = stack.handler()(event, None)
+
+    assert result == {"batchItemFailures": []}
+    assert stack.sent_to() == {"ann@example.org": 1, "bob@example.org": 1}
+
+
+def test_an_event_that_is_not_from_sqs_fails_clearly(stack: Stack) -> None:
+    with pytest.raises(InvalidEventError, match="not an SQS event: it has no Records"):
+        stack.handler()({"key1": "value1"}, None)
+
+    assert stack.sent() == []
 
 
 # --- cost: AWS API calls per invite -------------------------------------------------------------

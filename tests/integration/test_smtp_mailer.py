@@ -16,6 +16,7 @@ from cis.domain.model import Invitee
 from cis.domain.rendering.imip import compose_invitation
 from cis.errors import MailerError
 from cis.ports.mailer import RawEmail
+from tests.smtp_server import RecordingHandler, running_smtp_server
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
 # The test server takes AUTH over plain text on purpose; TLS is not what these tests are about.
@@ -236,6 +237,61 @@ def test_recipient_refused_with_550_is_permanent_and_the_connection_stays_usable
     assert caught.value.transient is False
     assert caught.value.account_level is False
     assert [item.rcpt_tos for item in handler.received] == [["ann@example.net"]]
+
+
+# A failed transaction never reaches the next message
+
+
+@pytest.mark.parametrize(("recipient", "refusal"), [
+    ("ann@bücher.example", None),
+    ("ünn@example.net", None),
+    ("ann@example.net>\r\nRCPT TO:<eve@evil.example", None),
+    ("gone@example.net", "550 5.1.1 No such user"),
+    ("held@example.net", "554 5.7.1 Message refused"),
+])
+def test_a_transaction_that_fails_is_reset_and_the_next_recipient_is_delivered(
+    recipient: str, refusal: str | None,
+) -> None:
+    handler = RecordingHandler()
+    if refusal and refusal.startswith("550"):
+        handler.refusals[recipient] = refusal  # at RCPT TO
+    elif refusal:
+        handler.data_refusals[recipient] = refusal  # at the DATA command, before the message
+    with running_smtp_server(handler) as server, SmtpMailer(
+            host=HOST, port=server.port, security="none", timeout=5) as mailer:
+        with pytest.raises(MailerError) as caught:
+            mailer.send(plain_email(b"Subject: first\r\n\r\nbody\r\n", recipient=recipient))
+        mailer.send(invitation_email("bob@example.net"))
+
+    assert caught.value.transient is False
+    assert caught.value.account_level is False
+    assert [d.rcpt_tos for d in handler.snapshot()] == [("bob@example.net",)]
+    assert handler.refused == ([recipient] if refusal else [])
+
+
+def test_an_address_smtp_cannot_carry_is_refused_before_the_transaction_naming_why(
+    mailer: SmtpMailer, recorder: Recorder,
+) -> None:
+    email = plain_email(b"Subject: x\r\n\r\nbody\r\n", recipient="ann@bücher.example")
+
+    with pytest.raises(MailerError, match=r"'ann@bücher\.example' is not ASCII") as caught:
+        mailer.send(email)
+
+    assert "SMTPUTF8" in str(caught.value)
+    assert recorder.received == []
+
+
+def test_a_sender_smtp_cannot_carry_fails_every_invitation_alike(
+    mailer: SmtpMailer, recorder: Recorder,
+) -> None:
+    email = RawEmail(sender="invites@bücher.example", recipient="ann@example.net",
+                     data=b"Subject: x\r\n\r\nbody\r\n", event_uid="launch-2026")
+
+    with pytest.raises(MailerError, match="sender") as caught:
+        mailer.send(email)
+
+    assert caught.value.account_level is True
+    assert recorder.received == []
 
 
 def test_sender_refused_is_a_transient_account_level_error(start_server: StartServer) -> None:

@@ -1,7 +1,9 @@
 """The address check's fast path accepts only what email-validator accepts.
 
 `cis.messages.invite_rules.plainly_valid` lets the common address skip email-validator (and its
-import on a cold start); it must never let through an address email-validator refuses.
+import on a cold start); it must never let through an address email-validator refuses. And the
+whole check accepts exactly the ASCII addresses email-validator accepts: an internationalised
+domain, which email-validator takes, is refused.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ def accepted_by_email_validator(address: str) -> bool:
 def test_the_fast_path_accepts_nothing_email_validator_refuses(address: str) -> None:
     if plainly_valid(address):
         assert accepted_by_email_validator(address), address
+
+
+@settings(max_examples=3000, deadline=None)
+@example(address="ann@bücher.example")
+@example(address="ann@xn--bcher-kva.example")
+@example(address="ann@EXAMPLE.\uff43\uff4f\uff4d")  # fullwidth "com", mapped to ASCII
+@given(address=addresses | st.emails() | st.text(max_size=80))
+def test_the_check_accepts_exactly_the_ascii_addresses_email_validator_accepts(
+    address: str,
+) -> None:
+    accepted = address_problem(address) is None
+    assert accepted == (address.isascii() and accepted_by_email_validator(address)), address
 
 
 @pytest.mark.parametrize("address", [

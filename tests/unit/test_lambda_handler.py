@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 import os
 import sys
 from typing import Any
@@ -17,7 +19,13 @@ from cis.adapters.memory import (
 )
 from cis.bootstrap import build_service
 from cis.config import BatchFailureMode
-from cis.errors import BatchIncompleteError, ConfigurationError, MailerError, QueueError
+from cis.errors import (
+    BatchIncompleteError,
+    ConfigurationError,
+    InvalidEventError,
+    MailerError,
+    QueueError,
+)
 from cis.lambda_handler import LambdaRuntime, make_handler
 from tests.support import RSVP_EMAIL, SENDER, body
 
@@ -75,8 +83,111 @@ def test_runtime_is_built_once_and_reused() -> None:
     assert len(built) == 1
 
 
-def test_empty_event_is_an_empty_response() -> None:
-    assert make_handler(memory_runtime)({}, None) == {"batchItemFailures": []}
+def test_an_event_without_records_is_an_empty_response() -> None:
+    assert make_handler(memory_runtime)({"Records": []}, None) == {"batchItemFailures": []}
+
+
+# Malformed events and records
+
+
+@pytest.mark.parametrize(("event", "words"), [
+    ({}, "it has no Records"),
+    ({"records": []}, "it has no Records"),
+    ({"Records": None}, "Records is null, not a list"),
+    ({"Records": {"0": {"messageId": "m1"}}}, "Records is an object, not a list"),
+    ({"Records": "[]"}, "Records is a string, not a list"),
+    ([], "the event is a list, not an object"),
+    ("Records", "the event is a string, not an object"),
+    (None, "the event is null, not an object"),
+])
+def test_an_event_that_is_not_an_sqs_event_fails_clearly_and_sends_nothing(
+    event: Any, words: str,
+) -> None:
+    runtime = memory_runtime()
+
+    with pytest.raises(InvalidEventError) as caught:
+        make_handler(lambda: runtime)(event, None)
+
+    assert str(caught.value).startswith("not an SQS event: ")
+    assert words in str(caught.value)
+    assert runtime.service.mailer.sent == []  # type: ignore[attr-defined]
+
+
+def malformed_batch() -> dict[str, Any]:
+    """m1 and m2 well formed, m3 to retry, and between them every malformed record shape."""
+    event = sqs_event(body("a@example.org"), body("b@example.org"), body("slow@example.org"))
+    event["Records"][1:1] = [
+        "not a record",
+        None,
+        {"receiptHandle": "r-no-id", "body": body("c@example.org")},
+        {"messageId": "", "receiptHandle": "r-empty-id", "body": body("d@example.org")},
+        {"messageId": " ", "receiptHandle": "r-blank-id", "body": body("e@example.org")},
+        {"messageId": 7, "receiptHandle": "r-number-id", "body": body("f@example.org")},
+        {"messageId": "m-no-body", "receiptHandle": "r-no-body"},
+        {"messageId": "m-null-body", "receiptHandle": "r-null-body", "body": None},
+        {"messageId": "m-object-body", "receiptHandle": "r-object-body",
+         "body": json.loads(body("g@example.org"))},
+        {"messageId": "m-odd-receipt", "receiptHandle": 5, "body": body("h@example.org")},
+    ]
+    return event
+
+
+def test_malformed_records_never_stop_the_well_formed_ones_of_their_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runtime = memory_runtime()
+
+    with caplog.at_level(logging.INFO, logger="cis"):
+        result = make_handler(lambda: runtime)(malformed_batch(), None)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m3"}]}
+    mailer: Any = runtime.service.mailer
+    assert [email.recipient for email in mailer.sent] == [
+        "a@example.org", "h@example.org", "b@example.org"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 6
+    assert "SQS record 2 of 13 is a string, not an object" in errors[0]
+    assert "SQS record 3 of 13 is null, not an object" in errors[1]
+    for position, error in zip((4, 5, 6, 7), errors[2:], strict=True):
+        assert f"SQS record {position} of 13 has no messageId" in error
+        assert "left out" in error
+    rejected = {line["message_id"]: line["reason"] for line in outcome_lines(caplog)
+                if line["outcome"] == "rejected"}
+    assert rejected == {
+        "m-no-body": "body: the SQS record has no body",
+        "m-null-body": "body: the SQS record has no body",
+        "m-object-body": "body: must be a string (the message text), not an object",
+    }
+
+
+def test_a_record_without_a_message_id_is_never_reported_with_an_empty_identifier() -> None:
+    runtime = memory_runtime()
+    event = sqs_event(body("a@example.org"))
+    event["Records"].append({"receiptHandle": "r-no-id", "body": body("slow@example.org")})
+
+    result = make_handler(lambda: runtime)(event, None)
+
+    assert result == {"batchItemFailures": []}
+    assert [e.recipient for e in runtime.service.mailer.sent] == [  # type: ignore[attr-defined]
+        "a@example.org"]
+    assert runtime.service.repository.get_attendee("launch-2026", "slow@example.org") is None
+
+
+def test_in_raise_mode_a_record_without_a_body_is_deleted_and_never_retried() -> None:
+    runtime = memory_runtime(BatchFailureMode.RAISE)
+    event = sqs_event(body("a@example.org"), body("slow@example.org"))
+    event["Records"].insert(1, {"messageId": "m-no-body", "receiptHandle": "r-no-body"})
+
+    with pytest.raises(BatchIncompleteError) as caught:
+        make_handler(lambda: runtime)(event, None)
+
+    assert caught.value.failed_message_ids == ["m2"]
+    assert sorted(runtime.queue.acknowledged) == ["r-no-body", "r1"]  # type: ignore[attr-defined]
+
+
+def outcome_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [json.loads(r.getMessage()) for r in caplog.records
+            if r.getMessage().startswith('{"message": "invite outcome"')]
 
 
 def test_missing_configuration_fails_the_first_invocation_with_every_problem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
@@ -14,14 +15,31 @@ from cis.ports.mailer import RawEmail
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+=-]")
 
+READABLE_LENGTH = 100
+"""Characters of the event uid or the address kept in a folder or file name, for people.
+
+Names are read by people browsing the outbox; the digest, not this part, tells attendees
+apart, so the cut only has to keep the name well inside the 255 bytes file systems allow.
+"""
+
+DIGEST_LENGTH = 20
+"""Hex digits of SHA-256 in a file name: 80 bits, so that among a million attendees of one
+event the chance that two share a name is about 4e-13."""
+
 
 class OutboxMailer:
-    """Writes `<outbox>/<event uid>/<attendee>.eml`, whole or not at all.
+    """Writes `<outbox>/<event uid>/<attendee>~<digest>.eml`, whole or not at all.
+
+    The file name is the attendee's address made safe and cut to `READABLE_LENGTH`, then a
+    digest of the exact (event uid, normalised address) pair, so two attendees whose
+    addresses read alike once made safe (`ann!x@` and `ann#x@`), or two events whose uids
+    do (`a:b` and `a_b`), never share a file, and a 254-character address still makes a
+    name the file system takes. The folder is the uid made safe, for browsing only.
 
     Each file is written under a temporary name and linked into place, so a crash never
     leaves half a message where a reader (or a later run) could pick it up. An attendee's
     later messages (an update, a cancellation, a resend) never replace an earlier one: they
-    are numbered in the order they were sent, `<attendee>.2.eml`, `<attendee>.3.eml`, as a
+    are numbered in the order they were sent, `<attendee>~<digest>.2.eml`, `.3.eml`, as a
     mailbox would keep them.
     """
 
@@ -39,9 +57,9 @@ class OutboxMailer:
         Not a `Path`: on Python 3.11 pathlib interns every part it parses, which grows the
         interpreter's interned-string table by one entry per attendee of a long run.
         """
-        name = _UNSAFE.sub("_", normalise_address(recipient))
+        name = _attendee_name(event_uid, normalise_address(recipient))
         numbered = f"{name}.eml" if number == 1 else f"{name}.{number}.eml"
-        return os.path.join(self._root, _UNSAFE.sub("_", event_uid), numbered)
+        return os.path.join(self._root, _readable(event_uid), numbered)
 
     def send(self, email: RawEmail) -> str:
         """Write the message under the recipient's next free number; the id is the path."""
@@ -74,3 +92,20 @@ class OutboxMailer:
                 number += 1
                 continue
             return target
+
+
+def _attendee_name(event_uid: str, address: str) -> str:
+    """`<readable address>~<digest of the pair>`: one name per attendee of one event.
+
+    The pair is encoded with the uid's length first, so no two pairs encode alike. The
+    digest ends the name in hex digits, so a numbered name (`.2`) is never another's first.
+    """
+    pair = f"{len(event_uid)}:{event_uid}{address}".encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(pair).hexdigest()[:DIGEST_LENGTH]
+    return f"{_readable(address)}~{digest}"
+
+
+def _readable(text: str) -> str:
+    """`text` made one safe name part, cut to `READABLE_LENGTH`, never hidden, `.` or `..`."""
+    safe = _UNSAFE.sub("_", text)[:READABLE_LENGTH]
+    return "_" + safe[1:] if not safe or safe.startswith(".") else safe

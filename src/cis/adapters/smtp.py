@@ -129,10 +129,15 @@ class SmtpMailer(ClosedOnExit):
 
         Raises:
             MailerError: transient for 4xx replies, lost connections and timeouts; permanent
-                for 5xx replies; transient and `account_level` when the login or the sender
-                address is refused, since every invitation would then fail the same way.
+                for 5xx replies and for a recipient SMTP cannot carry as written (not
+                printable ASCII); transient and `account_level` when the login or the
+                sender address is refused, or the sender cannot be carried, since every
+                invitation would then fail the same way.
 
         """
+        refused = _unwritable_envelope(email)
+        if refused is not None:
+            raise refused
         message_id = _message_id(email.data, self.host)
         reused = self._connection is not None
         try:
@@ -161,17 +166,48 @@ class SmtpMailer(ClosedOnExit):
             connection.close()
 
     def _deliver(self, email: RawEmail) -> None:
+        """One mail transaction; one that fails never stays open for the next message.
+
+        smtplib sends RSET after most refusals, but not after a refused DATA command, nor
+        when it raises between commands; the server would then answer the next MAIL FROM
+        with `503 nested MAIL command`. So every failure the server answered ends with RSET,
+        and a connection in any other state (a timeout, an interruption) is dropped.
+        """
         connection = self._connection or self._connect()
-        connection.sendmail(email.sender, [email.recipient], email.data)
+        try:
+            connection.sendmail(email.sender, [email.recipient], email.data)
+        except smtplib.SMTPServerDisconnected:
+            raise
+        except smtplib.SMTPException:
+            self._reset(connection)
+            raise
+        except BaseException:
+            self._drop()
+            raise
+
+    def _reset(self, connection: smtplib.SMTP) -> None:
+        """End the failed transaction with RSET; a server that does not agree is hung up on."""
+        try:
+            code, _ = connection.rset()
+        except (smtplib.SMTPException, OSError):
+            code = 0
+        if code != 250:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Forget the connection without QUIT: in an unknown state, QUIT could be read as data."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     def _failed(self, exc: smtplib.SMTPException | OSError) -> MailerError:
         """Translate `exc`, dropping the connection unless the server left it usable.
 
-        After a refused sender, recipient or message smtplib has already sent RSET, so the
-        connection can carry the next message; after anything else its state is unknown.
+        `_deliver` reset what the server answered; after anything else (a socket error, a
+        timeout) its state is unknown.
         """
         if not isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
-            self.close()
+            self._drop()
         return _translate(exc)
 
     def _connect(self) -> smtplib.SMTP:
@@ -202,6 +238,32 @@ class SmtpMailer(ClosedOnExit):
             raise _translate(exc, connecting=True) from exc
         self._connection = connection
         return connection
+
+
+def _envelope_problem(address: str) -> str | None:
+    """Why SMTP cannot carry `address` in MAIL FROM or RCPT TO as written, or None.
+
+    Printable ASCII only: cis sends without SMTPUTF8, as the addresses it accepts are ASCII
+    (an internationalised domain is written in its `xn--` form), and a line break or a
+    control character would end the command early.
+    """
+    if all("!" <= ch <= "~" for ch in address):
+        return None
+    if not address.isascii():
+        return "is not ASCII, and cis sends without SMTPUTF8"
+    return "holds a space, a line break or a control character"
+
+
+def _unwritable_envelope(email: RawEmail) -> MailerError | None:
+    """The error for an envelope SMTP cannot carry, found before any command is sent."""
+    problem = _envelope_problem(email.sender)
+    if problem is not None:
+        return MailerError(f"SMTP sender {email.sender!r} {problem}; every invitation from it "
+                           "will fail", transient=True, account_level=True)
+    problem = _envelope_problem(email.recipient)
+    if problem is not None:
+        return MailerError(f"SMTP recipient {email.recipient!r} {problem}", transient=False)
+    return None
 
 
 def _message_id(data: bytes, host: str) -> str:

@@ -8,6 +8,7 @@ from email.utils import parseaddr
 from typing import TextIO
 
 from cis.cli.inputs import UsageError
+from cis.messages.invite_rules import address_problem
 
 LOCAL_SENDER = "invites@localhost"
 LOCAL_RSVP_EMAIL = "rsvp@localhost"
@@ -46,6 +47,14 @@ def resolve_identity(
 
 
 def _check(value: str, where: str) -> None:
+    """Refuse what is not an address, and a domain that is not ASCII as the settings do.
+
+    Names such as `localhost`, which the address rules refuse for attendees, stay allowed:
+    a local run may send to its own machine.
+    """
     _, address = parseaddr(value)
     if "@" not in address or address.startswith("@") or address.endswith("@"):
         raise UsageError(f"{where}: {value!r} is not an email address")
+    if not address.isascii():
+        raise UsageError(f"{where}: {address!r} is not an email address cis can send with: "
+                         f"{address_problem(address)}")

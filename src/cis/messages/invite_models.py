@@ -118,7 +118,7 @@ class EventV1(BaseModel):
                         AfterValidator(single_line)] | None = None
     organizer: Annotated[Name, AfterValidator(single_line)] = Field(
         description="The organiser's display name.")
-    mailto: Address = Field(description="The organiser's address.")
+    mailto: Address = Field(description="The organiser's address (ASCII).")
     sequence: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     status: EventStatus = EventStatus.CONFIRMED
 

@@ -51,18 +51,26 @@ Problem = tuple[Location, str]
 def address_problem(value: str) -> str | None:
     """Why `value` cannot be an invite address (ASCII, RFC 5322 syntax), or None when it can.
 
-    email-validator decides. An address of the plain shape nearly every invite has is
-    accepted without it (see `plainly_valid`), so a cold start with good requests does not
-    import it: its import builds Unicode tables that cost about as much as rendering.
+    email-validator decides the syntax. An address of the plain shape nearly every invite
+    has is accepted without it (see `plainly_valid`), so a cold start with good requests
+    does not import it: its import builds Unicode tables that cost about as much as
+    rendering.
+
+    An internationalised domain is refused, with its ASCII (IDNA) form in the reason: cis
+    writes headers and SMTP envelopes without SMTPUTF8, and taking the ASCII form silently
+    would make one attendee of two spellings that the rest of cis compares as text.
     """
     if plainly_valid(value):
         return None
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        validate_email(value, check_deliverability=False, allow_smtputf8=False)
+        valid = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         return str(exc)
+    if not value.isascii():
+        return ("the domain must be ASCII (cis sends without SMTPUTF8): write an "
+                f"internationalised domain in its IDNA form, as {valid.ascii_email}")
     return None
 
 
@@ -145,9 +153,32 @@ def check_event_times(dtstart: int | float | str, dtend: int | float | str,
 
 
 def check_order(start: dt.datetime, end: dt.datetime) -> None:
-    """Pass when the event ends after it starts (both resolved by `to_datetime`)."""
-    if end <= start:
-        raise ValueError("dtend must be after dtstart")
+    """Pass when the event ends after it starts (both resolved by `to_datetime`), as instants.
+
+    Two times in one zone compare by their wall-clock readings in Python, so the comparison
+    is made in UTC: a wall time in the hour the clocks skip is read with the offset before
+    the jump (02:30 on a spring-forward day as 03:30), and 02:30 to 03:00 is no time at all.
+    The reason then says which time was skipped and how it was read.
+    """
+    if end.astimezone(dt.UTC) > start.astimezone(dt.UTC):
+        return
+    skipped = [_skipped(name, moment) for name, moment in (("dtstart", start), ("dtend", end))
+               if _in_gap(moment)]
+    if skipped:
+        raise ValueError("dtend must be after dtstart: " + "; ".join(skipped))
+    raise ValueError("dtend must be after dtstart")
+
+
+def _in_gap(moment: dt.datetime) -> bool:
+    """Whether the zone's clocks never show `moment`'s wall time (they skip it)."""
+    shown = moment.astimezone(dt.UTC).astimezone(moment.tzinfo)
+    return shown.replace(tzinfo=None) != moment.replace(tzinfo=None)
+
+
+def _skipped(name: str, moment: dt.datetime) -> str:
+    shown = moment.astimezone(dt.UTC).astimezone(moment.tzinfo)
+    return (f"{name} {moment.replace(tzinfo=None).isoformat()} does not exist in "
+            f"{moment.tzinfo} (its clocks skip it) and is read as {shown.isoformat()}")
 
 
 def to_datetime(value: int | float | str, timezone: str | None, field: str) -> dt.datetime:

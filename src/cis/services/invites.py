@@ -40,6 +40,7 @@ from cis.domain.model import (
 from cis.domain.rendering.invitation_template import InvitationTemplate
 from cis.errors import InvalidRequestError, MailerError, QueueError, RepositoryError
 from cis.messages.invite_format import parse_message
+from cis.messages.invite_rules import address_problem
 from cis.ports.mailer import Mailer, RawEmail
 from cis.ports.queue import InviteQueue, QueueRecord
 from cis.ports.repository import InviteRepository
@@ -230,7 +231,14 @@ class InviteService:
             self._invite(batch, entry, request)
 
     def _invite(self, batch: BatchLedger, entry: Entry, request: InviteRequest) -> None:
-        """One request's way: the first of its kind, current, renderable, claimed, sent."""
+        """One request's way: a valid address, the first of its kind, current, claimed, sent."""
+        problem = address_problem(request.invitee.email)
+        if problem is not None:
+            # Only a library caller's own Invitee gets here (the parser refuses these first);
+            # no retry could ever send it, and rendering it would write a defective header.
+            batch.reject(entry, f"request.email: not a valid email address: {problem}",
+                         event_uid=request.event.uid)
+            return
         key = AttendeeKey.of(request.event.uid, request.invitee.email)
         if not batch.first_of_its_attendee(entry, (key, request.event.sequence, request.action)):
             return  # decided with the first one, once the batch is written
