@@ -10,12 +10,16 @@ import boto3
 import pytest
 
 from cis.adapters.dynamodb import DynamoDBInviteRepository
+from cis.adapters.memory import InMemoryMailer
 from cis.adapters.sqs import SqsInviteQueue
+from cis.bootstrap import build_service
 from cis.domain.model import Invitee, InviteState, PartStat
+from cis.domain.rsvp import MAILBOX
 from cis.lambda_handler import aws_rsvp_runtime, aws_runtime, make_handler, make_rsvp_handler
+from cis.ports.queue import QueueRecord
 from cis.services.producer import enqueue_invites
-from tests.replies import reply_calendar, reply_email
-from tests.support import RSVP_EMAIL, sample_event
+from tests.replies import UID, UNREADABLE_REPLIES, reply_calendar, reply_email
+from tests.support import RSVP_EMAIL, SENDER, body, sample_event
 
 BUCKET_PREFIX = "rsvp/"
 ATTENDEES = [Invitee("ann@example.org", name="Ann"), Invitee("Bob@Example.net", name="Bob"),
@@ -125,3 +129,42 @@ def test_replies_stored_by_ses_update_attendees_and_statistics_exactly_once(
     # Each delivered twice, each counted once: the out-of-office and the forgery.
     assert sum(int(item.get("replies_ignored", {"N": "0"})["N"]) for item in mailbox) == 1
     assert raw_stats["replies_rejected"] == {"N": "1"}
+
+
+def invite_ann(repository: DynamoDBInviteRepository) -> None:
+    """Record ann as sent an invitation to the UID the hostile replies answer."""
+    inviter = build_service(repository=repository, mailer=InMemoryMailer(), sender=SENDER,
+                            rsvp_email=RSVP_EMAIL)
+    report = inviter.process_batch([QueueRecord("m0", body("ann@example.org", uid=UID))])
+    assert report.batch_item_failures() == {"batchItemFailures": []}
+
+
+def counters(repository: DynamoDBInviteRepository, event_uid: str) -> dict[str, int]:
+    """The event's reply counters, summed over its statistics shards."""
+    items = repository.client.query(
+        TableName=repository.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":pk": {"S": f"event#{event_uid}"}, ":s": {"S": "statistics"}},
+    )["Items"]
+    totals: dict[str, int] = {}
+    for item in items:
+        for name, value in item.items():
+            if name.startswith("replies_") or name == "counter_proposals":
+                totals[name] = totals.get(name, 0) + int(value["N"])
+    return {name: amount for name, amount in totals.items() if amount}
+
+
+def test_replies_that_can_never_be_applied_are_rejected_once_not_retried(
+    deployed: dict[str, Any],
+) -> None:
+    sqs, s3, repository = deployed["sqs"], deployed["s3"], deployed["repository"]
+    invite_ann(repository)
+    for number, (raw, _) in enumerate(UNREADABLE_REPLIES.values()):
+        s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}{number}", Body=raw)
+    batch = drain(sqs, deployed["rsvp_queue"], len(UNREADABLE_REPLIES) + 1)
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    assert rsvp(batch, None) == {"batchItemFailures": []}
+    assert rsvp(batch, None) == {"batchItemFailures": []}
+    assert counters(repository, MAILBOX) == {"replies_rejected": len(UNREADABLE_REPLIES)}
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert (ann.partstat, len(ann.history)) == (PartStat.NEEDS_ACTION, 1)

@@ -24,8 +24,26 @@ from cis.domain.model import (
 )
 from cis.errors import InvalidReplyError
 
-MAX_REPLY_BYTES = 10 * 1024 * 1024
-"""A calendar reply is a few kilobytes; anything this large is not one we will parse."""
+MAX_REPLY_BYTES = 1024 * 1024
+"""The most of a received message that is read: a larger one is rejected unparsed.
+
+A calendar reply is a few kilobytes; one quoting the longest DESCRIPTION an invitation carries
+(20,000 characters) twice, as Gmail does, stays under 400 KB. Parsing a megabyte of the
+costliest shape costs about half a second of CPU and 40 MB (docs/rsvp.md, "Hostile input").
+"""
+
+MAX_CALENDAR_BYTES = 256 * 1024
+"""The most calendar text parsed from one message, all its calendar parts together.
+
+icalendar reads dense properties at about a megabyte a second, so this bounds the parse at a
+quarter of a second; a reply to the largest invitation cis sends needs under 100 KB.
+"""
+
+MAX_SOURCE_LENGTH = 200
+"""Characters of a reply's PRODID kept as its history source; real ones are under 60."""
+
+RESERVED_SOURCE_PREFIX = "cis:"
+"""History sources that start so are cis's own (an invitation, a resend): no reply takes one."""
 
 MAILBOX = "_rsvp"
 """Where replies that belong to no known attendee are counted: not a valid event uid, so it
@@ -175,6 +193,11 @@ def _change(
         entry=entry,
         counters=counters,
     )
+
+
+def quoted(text: str, limit: int = 80) -> str:
+    """A value from a reply as a reason shows it: quoted, and cut so it cannot flood a log."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def same_address(left: str, right: str) -> bool:

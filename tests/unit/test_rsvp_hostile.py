@@ -1,0 +1,77 @@
+"""Hostile replies on the library path: refused once with a reason, bounded, never retried."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer, InMemoryMessageStore
+from cis.bootstrap import build_rsvp_service, build_service
+from cis.domain.model import PartStat
+from cis.domain.rsvp import ReplyOutcome
+from cis.lambda_handler import RsvpRuntime, make_rsvp_handler
+from cis.ports.queue import QueueRecord
+from cis.services.replies import RsvpService
+from tests.replies import UID, UNREADABLE_REPLIES
+from tests.support import RSVP_EMAIL, SENDER, body
+
+
+@pytest.fixture
+def repository() -> InMemoryInviteRepository:
+    repo = InMemoryInviteRepository()
+    inviter = build_service(repository=repo, mailer=InMemoryMailer(), sender=SENDER,
+                            rsvp_email=RSVP_EMAIL)
+    inviter.process_batch([QueueRecord("m0", body("ann@example.org", uid=UID))])
+    return repo
+
+
+@pytest.fixture
+def service(repository: InMemoryInviteRepository) -> RsvpService:
+    return build_rsvp_service(repository=repository)
+
+
+def ann_is_untouched(repository: Any) -> bool:
+    ann = repository.get_attendee(UID, "ann@example.org")
+    return ann.partstat is PartStat.NEEDS_ACTION and len(ann.history) == 1
+
+
+@pytest.mark.parametrize("name", UNREADABLE_REPLIES)
+def test_a_reply_that_can_never_be_applied_is_rejected_once_with_its_reason(
+    service: RsvpService, repository: Any, name: str,
+) -> None:
+    raw, words = UNREADABLE_REPLIES[name]
+    result = service.apply_mail(raw)
+    assert result.outcome is ReplyOutcome.REJECTED, result
+    assert words in result.reason
+    assert service.apply_mail(raw).outcome is ReplyOutcome.REJECTED
+    assert repository.counters["_rsvp"] == {"replies_rejected": 1}
+    assert ann_is_untouched(repository)
+
+
+def inline_notification(raw: bytes) -> str:
+    """An SES receipt notification carrying the message itself, as SNS hands it to SQS."""
+    receipt = {"action": {"type": "SNS", "encoding": "BASE64"},
+               **{f"{check}Verdict": {"status": "PASS"} for check in ("spf", "dkim", "dmarc")}}
+    return json.dumps({"notificationType": "Received", "receipt": receipt, "mail": {},
+                       "content": base64.b64encode(raw).decode("ascii")})
+
+
+def test_the_rsvp_handler_hands_back_none_of_them_for_a_retry(repository: Any) -> None:
+    store = InMemoryMessageStore()
+    records = []
+    for number, (raw, _) in enumerate(UNREADABLE_REPLIES.values()):
+        store.put("mail", f"rsvp/{number}", raw)
+        s3_event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                 "s3": {"bucket": {"name": "mail"},
+                                        "object": {"key": f"rsvp/{number}"}}}]}
+        records.append({"messageId": f"s3-{number}", "body": json.dumps(s3_event)})
+        if len(raw) < 200_000:
+            records.append({"messageId": f"sns-{number}", "body": inline_notification(raw)})
+    handler = make_rsvp_handler(lambda: RsvpRuntime(build_rsvp_service(repository=repository,
+                                                                       store=store)))
+    assert handler({"Records": records}, None) == {"batchItemFailures": []}
+    assert repository.counters["_rsvp"] == {"replies_rejected": len(UNREADABLE_REPLIES)}
+    assert ann_is_untouched(repository)
