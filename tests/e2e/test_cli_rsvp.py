@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import resource
 import subprocess
@@ -15,8 +16,9 @@ from cis.adapters.sqlite import SqliteInviteRepository
 from cis.bootstrap import build_service
 from cis.cli import main
 from cis.domain.model import PartStat
+from cis.domain.rsvp import MAX_REPLY_HISTORY
 from cis.ports.queue import QueueRecord
-from tests.replies import UID, UNREADABLE_REPLIES
+from tests.replies import UID, UNREADABLE_REPLIES, reply_calendar, reply_email
 from tests.support import RSVP_EMAIL, SENDER, body
 
 CIS = Path(sys.executable).parent / "cis"
@@ -86,3 +88,20 @@ def test_cis_rsvp_reads_no_more_of_a_huge_file_than_a_reply_may_hold(
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "Reply rejected: message is larger than 1048576 bytes" in result.stdout
+
+
+def test_cis_rsvp_keeps_the_newest_replies_in_an_attendees_history(
+    state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    start = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+    mail = tmp_path / "reply.eml"
+    previous = "NEEDS-ACTION"
+    for minute in range(MAX_REPLY_HISTORY + 3):
+        answer = ["ACCEPTED", "DECLINED"][minute % 2]
+        mail.write_bytes(reply_email(reply_calendar(
+            "ann@example.org", answer, dtstamp=start + dt.timedelta(minutes=minute))))
+        status, shown = rsvp(mail, state, capsys)
+        assert (status, shown["outcome"], shown["reason"]) == (0, "applied",
+                                                               f"{previous} -> {answer}")
+        previous = answer
+    assert ann(state) == (PartStat.ACCEPTED, 1 + MAX_REPLY_HISTORY)

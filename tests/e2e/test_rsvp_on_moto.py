@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import json
 import time
 import uuid
 from typing import Any
@@ -14,7 +17,7 @@ from cis.adapters.memory import InMemoryMailer
 from cis.adapters.sqs import SqsInviteQueue
 from cis.bootstrap import build_service
 from cis.domain.model import Invitee, InviteState, PartStat
-from cis.domain.rsvp import MAILBOX
+from cis.domain.rsvp import MAILBOX, MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH
 from cis.lambda_handler import aws_rsvp_runtime, aws_runtime, make_handler, make_rsvp_handler
 from cis.ports.queue import QueueRecord
 from cis.services.producer import enqueue_invites
@@ -168,3 +171,50 @@ def test_replies_that_can_never_be_applied_are_rejected_once_not_retried(
     assert counters(repository, MAILBOX) == {"replies_rejected": len(UNREADABLE_REPLIES)}
     ann = repository.get_attendee(UID, "ann@example.org")
     assert (ann.partstat, len(ann.history)) == (PartStat.NEEDS_ACTION, 1)
+
+
+def inline(raw: bytes, message_id: str) -> dict[str, str]:
+    """An SQS record carrying an SES receipt notification with the message in it."""
+    receipt = {"action": {"type": "SNS", "encoding": "BASE64"},
+               **{f"{check}Verdict": {"status": "PASS"} for check in ("spf", "dkim", "dmarc")}}
+    notification = {"notificationType": "Received", "receipt": receipt, "mail": {},
+                    "content": base64.b64encode(raw).decode("ascii")}
+    return {"messageId": message_id, "body": json.dumps(notification)}
+
+
+def test_replies_with_huge_prodids_fit_the_attendee_item(deployed: dict[str, Any]) -> None:
+    repository = deployed["repository"]
+    invite_ann(repository)
+    prodid = "-//Big Corp//" + "x" * 150_000
+    replies = [reply_email(reply_calendar(
+        "ann@example.org", partstat, prodid=prodid,
+        dtstamp=dt.datetime(2026, 11, 28, 12, minute, tzinfo=dt.UTC)))
+        for minute, partstat in enumerate(["ACCEPTED", "DECLINED", "TENTATIVE", "ACCEPTED"])]
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    event = {"Records": [inline(raw, f"m{n}") for n, raw in enumerate(replies)]}
+    assert rsvp(event, None) == {"batchItemFailures": []}
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert ann.partstat is PartStat.ACCEPTED
+    assert [len(entry.source) for entry in ann.history[1:]] == [MAX_SOURCE_LENGTH] * 4
+
+
+def test_an_attendees_history_on_dynamodb_keeps_the_newest_replies(
+    deployed: dict[str, Any],
+) -> None:
+    repository = deployed["repository"]
+    invite_ann(repository)
+    start = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+    answers = ["ACCEPTED", "DECLINED"]
+    replies = [reply_email(reply_calendar("ann@example.org", answers[n % 2],
+                                          dtstamp=start + dt.timedelta(minutes=n)))
+               for n in range(MAX_REPLY_HISTORY + 5)]
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    for first in range(0, len(replies), 10):
+        batch = [inline(raw, f"m{first + n}") for n, raw in enumerate(replies[first:first + 10])]
+        assert rsvp({"Records": batch}, None) == {"batchItemFailures": []}
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert len(ann.history) == 1 + MAX_REPLY_HISTORY
+    assert ann.replies_dropped == 5
+    assert ann.history[1].at == start + dt.timedelta(minutes=5)
+    assert ann.partstat is PartStat.ACCEPTED
+    assert counters(repository, UID) == {"replies_applied": MAX_REPLY_HISTORY + 5}

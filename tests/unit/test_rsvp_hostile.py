@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from typing import Any
 
@@ -11,12 +12,14 @@ import pytest
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer, InMemoryMessageStore
 from cis.bootstrap import build_rsvp_service, build_service
 from cis.domain.model import PartStat
-from cis.domain.rsvp import ReplyOutcome
+from cis.domain.rsvp import MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH, ReplyOutcome
 from cis.lambda_handler import RsvpRuntime, make_rsvp_handler
 from cis.ports.queue import QueueRecord
 from cis.services.replies import RsvpService
-from tests.replies import UID, UNREADABLE_REPLIES
+from tests.replies import UID, UNREADABLE_REPLIES, reply_calendar, reply_email
 from tests.support import RSVP_EMAIL, SENDER, body
+
+T = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -75,3 +78,32 @@ def test_the_rsvp_handler_hands_back_none_of_them_for_a_retry(repository: Any) -
     assert handler({"Records": records}, None) == {"batchItemFailures": []}
     assert repository.counters["_rsvp"] == {"replies_rejected": len(UNREADABLE_REPLIES)}
     assert ann_is_untouched(repository)
+
+
+def test_an_attendees_history_keeps_the_newest_replies_and_counts_the_dropped(
+    service: RsvpService, repository: Any,
+) -> None:
+    answers = [PartStat.ACCEPTED, PartStat.DECLINED, PartStat.TENTATIVE]
+    for minute in range(MAX_REPLY_HISTORY + 10):
+        raw = reply_email(reply_calendar("ann@example.org", answers[minute % 3],
+                                         dtstamp=T + dt.timedelta(minutes=minute)))
+        assert service.apply_mail(raw).outcome is ReplyOutcome.APPLIED
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert ann.history[0].source == "cis:invite"
+    replies = ann.history[1:]
+    assert len(replies) == MAX_REPLY_HISTORY
+    assert ann.replies_dropped == 10
+    assert replies[0].at == T + dt.timedelta(minutes=10)
+    assert replies[-1].at == ann.last_reply_at == T + dt.timedelta(minutes=MAX_REPLY_HISTORY + 9)
+    assert ann.partstat is answers[(MAX_REPLY_HISTORY + 9) % 3]
+    assert repository.recount(UID) == repository.get_statistics(UID)
+    assert repository.counters[UID]["replies_applied"] == MAX_REPLY_HISTORY + 10
+
+
+def test_a_huge_prodid_is_stored_as_one_short_line(service: RsvpService,
+                                                   repository: Any) -> None:
+    prodid = "-//Big\\nCorp//" + "x" * 150_000
+    assert service.apply_mail(reply_email(reply_calendar(prodid=prodid))).outcome is (
+        ReplyOutcome.APPLIED)
+    source = repository.get_attendee(UID, "ann@example.org").history[-1].source
+    assert source == ("-//Big Corp//" + "x" * MAX_SOURCE_LENGTH)[:MAX_SOURCE_LENGTH]

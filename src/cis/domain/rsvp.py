@@ -45,6 +45,15 @@ MAX_SOURCE_LENGTH = 200
 RESERVED_SOURCE_PREFIX = "cis:"
 """History sources that start so are cis's own (an invitation, a resend): no reply takes one."""
 
+MAX_REPLY_HISTORY = 50
+"""Reply entries an attendee's history keeps: the newest; each further one drops the oldest.
+
+A person changes their answer a few times; fifty entries of at most a few hundred bytes each
+keep an attendee item far below DynamoDB's 400 KB, however many replies arrive. cis's own
+entries (invitations, updates, resends) are never dropped: they are few, and a resend is
+recognised by its entry.
+"""
+
 MAILBOX = "_rsvp"
 """Where replies that belong to no known attendee are counted: not a valid event uid, so it
 can never collide with one, and forged mail cannot create a statistics item per made-up uid."""
@@ -188,11 +197,29 @@ def _change(
         key=record.key,
         expected_partstat=record.partstat,
         expected_history_length=len(record.history),
+        expected_replies_dropped=record.replies_dropped,
         partstat=partstat,
         last_reply_at=last_reply_at,
         entry=entry,
         counters=counters,
+        history=_kept_history(record.history, entry),
     )
+
+
+def _kept_history(
+    history: tuple[HistoryEntry, ...], entry: HistoryEntry
+) -> tuple[HistoryEntry, ...] | None:
+    """The history with `entry` added and the oldest replies beyond `MAX_REPLY_HISTORY` gone.
+
+    None while there is room: `entry` is then simply appended.
+    """
+    replies = [n for n, kept in enumerate(history)
+               if not kept.source.startswith(RESERVED_SOURCE_PREFIX)]
+    excess = len(replies) + 1 - MAX_REPLY_HISTORY
+    if excess <= 0:
+        return None
+    dropped = set(replies[:excess])
+    return (*(kept for n, kept in enumerate(history) if n not in dropped), entry)
 
 
 def quoted(text: str, limit: int = 80) -> str:
