@@ -140,3 +140,49 @@ UNREADABLE_REPLIES: dict[str, tuple[bytes, str]] = {
         reply_email(reply_calendar(prodid="cis:resend#r-1")), "PRODID"),
 }
 """Replies that can never be applied: each is rejected once, with its reason, never retried."""
+
+
+def from_header(*values: str) -> bytes:
+    """Ann's reply, accepting, under the From header lines `values` exactly as written."""
+    return with_headers(reply_email(reply_calendar("ann@example.org", "ACCEPTED")), "From",
+                        *values)
+
+
+AMBIGUOUS_FROM: dict[str, tuple[bytes, str]] = {
+    # name: (the message, words the reason must hold). Ann is the attendee; Eve sends, and
+    # her domain's authentication passes. Each of these once let Eve answer for Ann.
+    "two From headers": (from_header("ann@example.org", "eve@evil.example"), "2 From headers"),
+    "two mailboxes in one From": (from_header("ann@example.org, eve@evil.example"),
+                                  "not exactly one well-formed mailbox"),
+    "an address as the display name": (from_header("ann@example.org <eve@evil.example>"),
+                                       "not exactly one well-formed mailbox"),
+    "a quoted address as the display name": (from_header('"ann@example.org" <eve@evil.example>'),
+                                             "display name"),
+    "an encoded address as the display name": (
+        from_header("=?utf-8?q?ann=40example.org?= <eve@evil.example>"), "display name"),
+    "a full-width at sign in the display name": (
+        from_header('"ann\uff20example.org" <eve@evil.example>'), "display name"),
+    "an address after the angle brackets": (from_header("<ann@example.org>eve@evil.example"),
+                                            "not exactly one well-formed mailbox"),
+    "a stray parenthesis": (from_header("ann@example.org)<eve@evil.example>"),
+                            "not exactly one well-formed mailbox"),
+    "an address in a comment": (from_header("ann@example.org (eve@evil.example)"),
+                                "not exactly one well-formed mailbox"),
+    "a group": (from_header("friends: ann@example.org;"), "not exactly one well-formed mailbox"),
+    "a source route": (from_header("<@evil.example:ann@example.org>"),
+                       "not exactly one well-formed mailbox"),
+    "a quoted local part": (from_header('"ann@example.org"@evil.example'),
+                            "not exactly one well-formed mailbox"),
+    "an encoded word as the local part": (from_header("=?utf-8?q?ann?=@example.org"),
+                                          "encoded word"),
+    "no From at all": (from_header(), "no From header"),
+}
+"""Ann's replies under a `From` that is not exactly one well-formed mailbox: each is refused."""
+
+GENUINE_FROM = (
+    "ann@example.org", "<ann@example.org>", "Ann Lee <ann@example.org>",
+    '"Lee, Ann" <ANN@Example.ORG>', "=?iso-8859-1?Q?Ann_M=FCller?= <ann@example.org>",
+    "Ann M\u00fcller <ann@example.org>", "Ann Lee\r\n <ann@example.org>",
+    "J. Lee <ann@example.org>",
+)
+"""Shapes of `From` that mail clients write for Ann: each is trusted as Ann."""

@@ -18,7 +18,7 @@ from cis.cli import main
 from cis.domain.model import PartStat
 from cis.domain.rsvp import MAX_REPLY_HISTORY
 from cis.ports.queue import QueueRecord
-from tests.replies import UID, UNREADABLE_REPLIES, reply_calendar, reply_email
+from tests.replies import AMBIGUOUS_FROM, UID, UNREADABLE_REPLIES, reply_calendar, reply_email
 from tests.support import RSVP_EMAIL, SENDER, body
 
 CIS = Path(sys.executable).parent / "cis"
@@ -105,3 +105,16 @@ def test_cis_rsvp_keeps_the_newest_replies_in_an_attendees_history(
                                                                f"{previous} -> {answer}")
         previous = answer
     assert ann(state) == (PartStat.ACCEPTED, 1 + MAX_REPLY_HISTORY)
+
+
+@pytest.mark.parametrize("name", AMBIGUOUS_FROM)
+def test_cis_rsvp_trusts_no_reply_whose_from_is_not_exactly_one_mailbox(
+    state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
+) -> None:
+    raw, words = AMBIGUOUS_FROM[name]
+    mail = tmp_path / "reply.eml"
+    mail.write_bytes(raw)
+    status, shown = rsvp(mail, state, capsys)
+    assert (status, shown["outcome"]) == (1, "rejected")
+    assert words in shown["reason"]
+    assert ann(state) == (PartStat.NEEDS_ACTION, 1)

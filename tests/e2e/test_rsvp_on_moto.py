@@ -21,7 +21,7 @@ from cis.domain.rsvp import MAILBOX, MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH
 from cis.lambda_handler import aws_rsvp_runtime, aws_runtime, make_handler, make_rsvp_handler
 from cis.ports.queue import QueueRecord
 from cis.services.producer import enqueue_invites
-from tests.replies import UID, UNREADABLE_REPLIES, reply_calendar, reply_email
+from tests.replies import AMBIGUOUS_FROM, UID, UNREADABLE_REPLIES, reply_calendar, reply_email
 from tests.support import RSVP_EMAIL, SENDER, body, sample_event
 
 BUCKET_PREFIX = "rsvp/"
@@ -218,3 +218,20 @@ def test_an_attendees_history_on_dynamodb_keeps_the_newest_replies(
     assert ann.history[1].at == start + dt.timedelta(minutes=5)
     assert ann.partstat is PartStat.ACCEPTED
     assert counters(repository, UID) == {"replies_applied": MAX_REPLY_HISTORY + 5}
+
+
+def test_replies_whose_from_is_not_exactly_one_mailbox_answer_for_no_one(
+    deployed: dict[str, Any],
+) -> None:
+    sqs, s3, repository = deployed["sqs"], deployed["s3"], deployed["repository"]
+    invite_ann(repository)
+    for number, (raw, _) in enumerate(AMBIGUOUS_FROM.values()):
+        s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}{number}", Body=raw)
+    batch = drain(sqs, deployed["rsvp_queue"], len(AMBIGUOUS_FROM) + 1)
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    for first in range(0, len(batch["Records"]), 10):
+        assert rsvp({"Records": batch["Records"][first:first + 10]}, None) == {
+            "batchItemFailures": []}
+    assert counters(repository, UID) == {"replies_rejected": len(AMBIGUOUS_FROM)}
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert (ann.partstat, len(ann.history)) == (PartStat.NEEDS_ACTION, 1)

@@ -16,7 +16,15 @@ from cis.domain.rsvp import MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH, ReplyOutcome
 from cis.lambda_handler import RsvpRuntime, make_rsvp_handler
 from cis.ports.queue import QueueRecord
 from cis.services.replies import RsvpService
-from tests.replies import UID, UNREADABLE_REPLIES, reply_calendar, reply_email
+from tests.replies import (
+    AMBIGUOUS_FROM,
+    GENUINE_FROM,
+    UID,
+    UNREADABLE_REPLIES,
+    from_header,
+    reply_calendar,
+    reply_email,
+)
 from tests.support import RSVP_EMAIL, SENDER, body
 
 T = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -107,3 +115,24 @@ def test_a_huge_prodid_is_stored_as_one_short_line(service: RsvpService,
         ReplyOutcome.APPLIED)
     source = repository.get_attendee(UID, "ann@example.org").history[-1].source
     assert source == ("-//Big Corp//" + "x" * MAX_SOURCE_LENGTH)[:MAX_SOURCE_LENGTH]
+
+
+@pytest.mark.parametrize("name", AMBIGUOUS_FROM)
+def test_a_reply_whose_from_is_not_exactly_one_mailbox_answers_for_no_one(
+    service: RsvpService, repository: Any, name: str,
+) -> None:
+    raw, words = AMBIGUOUS_FROM[name]
+    result = service.apply_mail(raw)
+    assert result.outcome is ReplyOutcome.REJECTED, result
+    assert words in result.reason
+    assert repository.counters[UID]["replies_rejected"] == 1
+    assert ann_is_untouched(repository)
+
+
+@pytest.mark.parametrize("sender", GENUINE_FROM)
+def test_the_from_shapes_mail_clients_write_are_trusted(
+    service: RsvpService, repository: Any, sender: str,
+) -> None:
+    result = service.apply_mail(from_header(sender))
+    assert result.outcome is ReplyOutcome.APPLIED, result
+    assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.ACCEPTED

@@ -86,11 +86,15 @@ class Reply:
     partstat: PartStat | None
     dtstamp: dt.datetime
     source: str
+    #: The address of the one mailbox `From` names; empty when it names no such one.
     from_address: str
     cancelled: bool = False
     delegated_to: tuple[str, ...] = ()
     #: The SEQUENCE of the version answered (0 when the reply gives none, as RFC 5545 has it).
     sequence: int = 0
+    #: Why `From` names no single trustworthy mailbox (two headers, two mailboxes, an address
+    #: as display name...); such a reply answers for no one.
+    from_problem: str | None = None
 
 
 class ReplyOutcome(StrEnum):
@@ -117,13 +121,15 @@ def check_trust(reply: Reply, verdicts: Verdicts) -> None:
     """Refuse replies that could change someone else's answer.
 
     Raises:
-        InvalidReplyError: when the From address is not the replying attendee, or SES
-            found SPF, DKIM or DMARC failing.
+        InvalidReplyError: when From is not exactly one well-formed mailbox, or not the
+            replying attendee's, or SES found SPF, DKIM or DMARC failing.
 
     """
     failed = verdicts.failures()
     if failed:
         raise InvalidReplyError(f"{'/'.join(failed)} verdict FAIL", event_uid=reply.event_uid)
+    if reply.from_problem is not None:
+        raise InvalidReplyError(reply.from_problem, event_uid=reply.event_uid)
     if not same_address(reply.from_address, reply.attendee):
         raise InvalidReplyError(
             f"From <{reply.from_address}> is not the replying attendee <{reply.attendee}>",

@@ -13,7 +13,7 @@ import email
 import re
 from email import policy
 from email.message import Message
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 import icalendar
 
@@ -29,6 +29,7 @@ from cis.domain.rsvp import (
     quoted,
 )
 from cis.errors import InvalidReplyError, NotAReplyError
+from cis.messages.reply_sender import read_sender
 
 ANSWER_METHODS = (ItipMethod.REPLY, ItipMethod.COUNTER)
 _CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
@@ -85,7 +86,10 @@ def _read(raw: bytes) -> tuple[Reply, Verdicts]:
     if len(uid) > _MAX_UID_LENGTH:
         raise InvalidReplyError(f"the UID is {len(uid)} characters; an invitation's has at "
                                 f"most {_MAX_UID_LENGTH}")
-    from_address = parseaddr(str(message.get("From", "")))[1]
+    try:
+        from_address, from_problem = read_sender(_headers(message, "From")), None
+    except InvalidReplyError as exc:
+        from_address, from_problem = "", exc.reason
     attendee = _replying_attendee(vevent, uid)
     address = _MAILTO.sub("", str(attendee)).strip()
     if len(address) > _MAX_ADDRESS_LENGTH:
@@ -100,11 +104,17 @@ def _read(raw: bytes) -> tuple[Reply, Verdicts]:
         dtstamp=_dtstamp(vevent, message, uid),
         source=_source(calendar, uid),
         from_address=from_address,
+        from_problem=from_problem,
         cancelled=str(vevent.get("STATUS", "")).strip().upper() == "CANCELLED",
         sequence=_sequence(vevent, uid),
         delegated_to=tuple(_MAILTO.sub("", d).strip() for d in _param_list(attendee,
                                                                             "DELEGATED-TO")),
     ), verdicts
+
+
+def _headers(message: Message, name: str) -> list[str]:
+    """Every header called `name`, raw: folded and undecoded, as the message carries it."""
+    return [value for key, value in message.raw_items() if key.lower() == name.lower()]
 
 
 def verdicts_from_headers(message: Message) -> Verdicts:
