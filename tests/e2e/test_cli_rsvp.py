@@ -118,3 +118,17 @@ def test_cis_rsvp_trusts_no_reply_whose_from_is_not_exactly_one_mailbox(
     assert (status, shown["outcome"]) == (1, "rejected")
     assert words in shown["reason"]
     assert ann(state) == (PartStat.NEEDS_ACTION, 1)
+
+
+def test_cis_rsvp_rejects_a_reply_from_the_future_and_applies_the_next_answer(
+    state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    mail = tmp_path / "reply.eml"
+    mail.write_bytes(reply_email(reply_calendar(
+        "ann@example.org", "DECLINED", dtstamp=dt.datetime(2099, 1, 1, tzinfo=dt.UTC))))
+    status, shown = rsvp(mail, state, capsys)
+    assert (status, shown["outcome"]) == (1, "rejected")
+    assert "after the mail arrived" in shown["reason"]
+    mail.write_bytes(reply_email(reply_calendar("ann@example.org", "ACCEPTED")))
+    assert rsvp(mail, state, capsys)[1]["outcome"] == "applied"
+    assert ann(state) == (PartStat.ACCEPTED, 2)

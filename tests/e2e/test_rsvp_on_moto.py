@@ -235,3 +235,21 @@ def test_replies_whose_from_is_not_exactly_one_mailbox_answer_for_no_one(
     assert counters(repository, UID) == {"replies_rejected": len(AMBIGUOUS_FROM)}
     ann = repository.get_attendee(UID, "ann@example.org")
     assert (ann.partstat, len(ann.history)) == (PartStat.NEEDS_ACTION, 1)
+
+
+def test_a_reply_from_the_future_is_rejected_and_the_next_answer_applied(
+    deployed: dict[str, Any],
+) -> None:
+    sqs, s3, repository = deployed["sqs"], deployed["s3"], deployed["repository"]
+    invite_ann(repository)
+    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}future", Body=reply_email(
+        reply_calendar("ann@example.org", "DECLINED", dtstamp=tomorrow)))
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    assert rsvp(drain(sqs, deployed["rsvp_queue"], 2), None) == {"batchItemFailures": []}
+    assert counters(repository, UID) == {"replies_rejected": 1}
+    s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}genuine", Body=reply_email(
+        reply_calendar("ann@example.org", "ACCEPTED",
+                       dtstamp=dt.datetime.now(dt.UTC).replace(microsecond=0))))
+    assert rsvp(drain(sqs, deployed["rsvp_queue"], 1), None) == {"batchItemFailures": []}
+    assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.ACCEPTED

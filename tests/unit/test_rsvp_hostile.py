@@ -12,8 +12,9 @@ import pytest
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer, InMemoryMessageStore
 from cis.bootstrap import build_rsvp_service, build_service
 from cis.domain.model import PartStat
-from cis.domain.rsvp import MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH, ReplyOutcome
+from cis.domain.rsvp import CLOCK_SKEW, MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH, ReplyOutcome
 from cis.lambda_handler import RsvpRuntime, make_rsvp_handler
+from cis.messages.reply_envelope import StoredMail, read_envelope
 from cis.ports.queue import QueueRecord
 from cis.services.replies import RsvpService
 from tests.replies import (
@@ -24,8 +25,10 @@ from tests.replies import (
     from_header,
     reply_calendar,
     reply_email,
+    with_headers,
+    without_dtstamp,
 )
-from tests.support import RSVP_EMAIL, SENDER, body
+from tests.support import RSVP_EMAIL, SENDER, Clock, body
 
 T = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
@@ -136,3 +139,81 @@ def test_the_from_shapes_mail_clients_write_are_trusted(
     result = service.apply_mail(from_header(sender))
     assert result.outcome is ReplyOutcome.APPLIED, result
     assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.ACCEPTED
+
+
+def test_a_reply_stamped_after_it_arrived_is_rejected_and_locks_no_answer(
+    repository: Any,
+) -> None:
+    service = build_rsvp_service(repository=repository, clock=Clock(T + dt.timedelta(hours=1)))
+    from_2099 = reply_email(reply_calendar("ann@example.org", "DECLINED",
+                                           dtstamp=dt.datetime(2099, 1, 1, tzinfo=dt.UTC)))
+    result = service.apply_mail(from_2099)
+    assert result.outcome is ReplyOutcome.REJECTED
+    assert "after the mail arrived" in result.reason
+    assert repository.counters[UID]["replies_rejected"] == 1
+    assert ann_is_untouched(repository)
+    genuine = reply_email(reply_calendar("ann@example.org", "ACCEPTED",
+                                         dtstamp=T + dt.timedelta(minutes=59)))
+    assert service.apply_mail(genuine).outcome is ReplyOutcome.APPLIED
+    assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.ACCEPTED
+
+
+def test_a_reply_without_dtstamp_is_bounded_by_its_date_header(repository: Any) -> None:
+    service = build_rsvp_service(repository=repository, clock=Clock(T))
+    raw = with_headers(reply_email(without_dtstamp(reply_calendar())), "Date",
+                       "Thu, 01 Jan 2099 00:00:00 +0000")
+    result = service.apply_mail(raw)
+    assert result.outcome is ReplyOutcome.REJECTED
+    assert "after the mail arrived" in result.reason
+
+
+@pytest.mark.parametrize(("ahead", "outcome"), [
+    (CLOCK_SKEW, ReplyOutcome.APPLIED),
+    (CLOCK_SKEW + dt.timedelta(seconds=1), ReplyOutcome.REJECTED),
+])
+def test_a_reply_may_be_stamped_up_to_the_clock_skew_after_it_arrived(
+    repository: Any, ahead: dt.timedelta, outcome: ReplyOutcome,
+) -> None:
+    service = build_rsvp_service(repository=repository, clock=Clock(T))
+    raw = reply_email(reply_calendar(dtstamp=T + ahead))
+    assert service.apply_mail(raw).outcome is outcome
+
+
+def stored_notification(key: str, *, arrived: str, ses: bool) -> str:
+    """A notification of mail stored under `key` at `arrived`: from S3 itself, or from SES."""
+    if ses:
+        receipt = {"action": {"type": "S3", "bucketName": "mail", "objectKey": key},
+                   "timestamp": arrived}
+        return json.dumps({"notificationType": "Received", "receipt": receipt,
+                           "mail": {"timestamp": arrived}})
+    return json.dumps({"Records": [{
+        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": arrived,
+        "s3": {"bucket": {"name": "mail"}, "object": {"key": key}}}]})
+
+
+@pytest.mark.parametrize("ses", [False, True])
+def test_a_reply_is_bounded_by_when_the_mail_arrived_not_by_when_it_is_read(
+    repository: Any, ses: bool,
+) -> None:
+    store = InMemoryMessageStore()
+    store.put("mail", "rsvp/late", reply_email(reply_calendar(dtstamp=T + dt.timedelta(hours=1))))
+    store.put("mail", "rsvp/fine", reply_email(reply_calendar(
+        "ann@example.org", "DECLINED", dtstamp=T - dt.timedelta(minutes=1))))
+    service = build_rsvp_service(repository=repository, store=store,
+                                 clock=Clock(T + dt.timedelta(days=2)))  # read much later
+    report = service.process_batch([
+        QueueRecord("late", stored_notification("rsvp/late", arrived="2026-11-28T12:00:00.000Z",
+                                                 ses=ses)),
+        QueueRecord("fine", stored_notification("rsvp/fine", arrived="2026-11-28T12:00:00.000Z",
+                                                 ses=ses)),
+    ])
+    assert [(r.outcome, "after the mail arrived" in r.reason) for r in report.results] == [
+        (ReplyOutcome.REJECTED, True), (ReplyOutcome.APPLIED, False)]
+
+
+@pytest.mark.parametrize("arrived", ["yesterday", "9999-12-31T23:59:59-23:59",
+                                     "2026-11-28T12:00:00", 1764331200, None])
+def test_an_arrival_time_that_is_no_moment_is_left_out_not_retried(arrived: Any) -> None:
+    record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": arrived,
+              "s3": {"bucket": {"name": "mail"}, "object": {"key": "rsvp/1"}}}
+    assert read_envelope(json.dumps({"Records": [record]})) == [StoredMail("mail", "rsvp/1")]

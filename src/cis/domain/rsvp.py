@@ -54,6 +54,16 @@ entries (invitations, updates, resends) are never dropped: they are few, and a r
 recognised by its entry.
 """
 
+CLOCK_SKEW = dt.timedelta(minutes=15)
+"""How far a reply's stamp may lie after the moment its mail arrived.
+
+Calendar clients stamp replies by their device's clock, and people run clocks a few minutes
+fast on purpose; AWS allows signed requests the same quarter of an hour. Anything later is a
+reply from the future: applied, it would make every genuine answer until its stamp look
+older than the last one applied, so it is rejected. A forged stamp can therefore hold the
+last word for at most fifteen minutes.
+"""
+
 MAILBOX = "_rsvp"
 """Where replies that belong to no known attendee are counted: not a valid event uid, so it
 can never collide with one, and forged mail cannot create a statistics item per made-up uid."""
@@ -135,6 +145,24 @@ def check_trust(reply: Reply, verdicts: Verdicts) -> None:
             f"From <{reply.from_address}> is not the replying attendee <{reply.attendee}>",
             event_uid=reply.event_uid,
         )
+
+
+def check_stamp(reply: Reply, arrived_at: dt.datetime) -> None:
+    """Refuse a reply stamped later than its mail arrived, beyond `CLOCK_SKEW`.
+
+    Raises:
+        InvalidReplyError: the reply's DTSTAMP (or Date, without one) is in its future.
+
+    """
+    if reply.dtstamp > arrived_at + CLOCK_SKEW:
+        raise InvalidReplyError(
+            f"stamped {reply.dtstamp.isoformat()}, after the mail arrived at "
+            f"{arrived_at.astimezone(dt.UTC).isoformat()} (a clock {_minutes(CLOCK_SKEW)} "
+            "fast is allowed)", event_uid=reply.event_uid)
+
+
+def _minutes(span: dt.timedelta) -> str:
+    return f"{int(span.total_seconds() // 60)} minutes"
 
 
 def decide_reply(record: AttendeeRecord | None, reply: Reply) -> ReplyDecision:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ class StoredMail:
     bucket: str
     key: str
     verdicts: Verdicts | None = None
+    #: When the mail arrived (the object was created, SES received it); None if not said.
+    received_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class InlineMail:
 
     raw: bytes
     verdicts: Verdicts | None = None
+    #: When SES received the mail; None if the notification does not say.
+    received_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +91,8 @@ def _s3_record(record: Any) -> InboundMail:
         "ObjectCreated"
     ):
         return NoMail(f"S3 event {record.get('eventName')!r} is not a new object")
-    return StoredMail(bucket=str(bucket), key=unquote_plus(str(key)))
+    return StoredMail(bucket=str(bucket), key=unquote_plus(str(key)),
+                      received_at=_moment(record.get("eventTime")))
 
 
 def _ses_notification(data: dict[str, Any]) -> InboundMail:
@@ -97,20 +103,38 @@ def _ses_notification(data: dict[str, Any]) -> InboundMail:
         dmarc=_verdict(receipt, "dmarcVerdict"),
     )
     action = receipt.get("action") or {}
+    mail = data.get("mail")
+    received_at = _moment(mail.get("timestamp") if isinstance(mail, dict) else None)
     if action.get("type") == "S3":
         bucket, key = action.get("bucketName"), action.get("objectKey")
         if not bucket or not key:
             raise InvalidReplyError("SES S3 action has no bucketName or objectKey")
-        return StoredMail(bucket=str(bucket), key=str(key), verdicts=verdicts)
+        return StoredMail(bucket=str(bucket), key=str(key), verdicts=verdicts,
+                          received_at=received_at)
     content = data.get("content")
     if not isinstance(content, str):
         raise InvalidReplyError("SES notification carries no content and no S3 location")
     if str(action.get("encoding", "UTF8")).upper() == "BASE64":
         try:
-            return InlineMail(raw=base64.b64decode(content, validate=True), verdicts=verdicts)
+            return InlineMail(raw=base64.b64decode(content, validate=True), verdicts=verdicts,
+                              received_at=received_at)
         except (binascii.Error, ValueError) as exc:
             raise InvalidReplyError(f"SES content is not base64: {exc}") from None
-    return InlineMail(raw=content.encode("utf-8"), verdicts=verdicts)
+    return InlineMail(raw=content.encode("utf-8"), verdicts=verdicts, received_at=received_at)
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    """An ISO 8601 time with its offset, as S3 and SES write them; None for anything else.
+
+    Without it the mail is taken to have arrived when it is read, which is later still.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+        return moment.astimezone(dt.UTC) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def _verdict(receipt: dict[str, Any], name: str) -> str | None:
