@@ -28,15 +28,15 @@ MAX_REPLY_BYTES = 1024 * 1024
 """The most of a received message that is read: a larger one is rejected unparsed.
 
 A calendar reply is a few kilobytes; one quoting the longest DESCRIPTION an invitation carries
-(20,000 characters) twice, as Gmail does, stays under 400 KB. Parsing a megabyte of the
-costliest shape costs about half a second of CPU and 40 MB (docs/rsvp.md, "Hostile input").
+(20,000 characters) twice, as Gmail does, stays under 400 KB. A megabyte of the costliest
+shape costs under a second of CPU and about 20 MB (docs/rsvp.md, "Hostile input").
 """
 
 MAX_CALENDAR_BYTES = 256 * 1024
 """The most calendar text parsed from one message, all its calendar parts together.
 
-icalendar reads dense properties at about a megabyte a second, so this bounds the parse at a
-quarter of a second; a reply to the largest invitation cis sends needs under 100 KB.
+icalendar reads dense properties at under a megabyte a second, so this bounds its part at
+about 0.4 s; a reply to the largest invitation cis sends needs under 100 KB.
 """
 
 MAX_SOURCE_LENGTH = 200
