@@ -217,3 +217,26 @@ def test_an_arrival_time_that_is_no_moment_is_left_out_not_retried(arrived: Any)
     record = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": arrived,
               "s3": {"bucket": {"name": "mail"}, "object": {"key": "rsvp/1"}}}
     assert read_envelope(json.dumps({"Records": [record]})) == [StoredMail("mail", "rsvp/1")]
+
+
+UNREADABLE_NOTIFICATIONS = {
+    "JSON nested past the parser's depth": "[" * 100_000 + "]" * 100_000,
+    "an SNS message nested past the parser's depth": json.dumps(
+        {"Type": "Notification", "Message": "[" * 100_000}),
+    "a receipt that is no object": json.dumps({"notificationType": "Received", "receipt": [1]}),
+    "an action that is no object": json.dumps(
+        {"notificationType": "Received", "receipt": {"action": "S3"}}),
+    "a verdict that is no object": json.dumps(
+        {"notificationType": "Received", "receipt": {"spfVerdict": ["FAIL"]}, "content": "x"}),
+}
+
+
+@pytest.mark.parametrize("name", UNREADABLE_NOTIFICATIONS)
+def test_a_notification_that_can_never_be_read_is_rejected_once_not_retried(
+    service: RsvpService, repository: Any, name: str,
+) -> None:
+    records = [QueueRecord(f"m{n}", UNREADABLE_NOTIFICATIONS[name]) for n in range(2)]
+    report = service.process_batch(records)
+    assert [r.outcome for r in report.results] == [ReplyOutcome.REJECTED] * 2
+    assert report.batch_item_failures() == {"batchItemFailures": []}
+    assert repository.counters["_rsvp"] == {"replies_rejected": 1}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from cis.domain.rsvp import Verdicts
+from cis.domain.rsvp import Verdicts, quoted
 from cis.errors import InvalidReplyError
 
 
@@ -58,18 +58,12 @@ def read_envelope(body: str) -> list[InboundMail]:
         InvalidReplyError: a body in none of the known shapes; it can never become one.
 
     """
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise InvalidReplyError(f"notification is not JSON: {exc}") from None
+    data = _json(body, "notification")
     if isinstance(data, dict) and data.get("Type") == "Notification":
         message = data.get("Message")
         if not isinstance(message, str):
             raise InvalidReplyError("SNS notification has no Message string")
-        try:
-            data = json.loads(message)
-        except ValueError as exc:
-            raise InvalidReplyError(f"SNS Message is not JSON: {exc}") from None
+        data = _json(message, "SNS Message")
     if not isinstance(data, dict):
         raise InvalidReplyError("notification is not a JSON object")
     if data.get("Event") == "s3:TestEvent":
@@ -79,6 +73,24 @@ def read_envelope(body: str) -> list[InboundMail]:
     if data.get("notificationType") == "Received":
         return [_ses_notification(data)]
     raise InvalidReplyError("notification is neither an S3 event nor an SES receipt")
+
+
+def _json(text: str, what: str) -> Any:
+    """`text` parsed as JSON; nesting deeper than the parser goes is as unreadable as a typo."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidReplyError(f"{what} is not JSON: {quoted(str(exc), 200)}") from None
+
+
+def _object(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    """The JSON object under `name` (empty when there is none); anything else is refused."""
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidReplyError(f"{where}'s {name} is not an object")
+    return value
 
 
 def _s3_record(record: Any) -> InboundMail:
@@ -96,15 +108,14 @@ def _s3_record(record: Any) -> InboundMail:
 
 
 def _ses_notification(data: dict[str, Any]) -> InboundMail:
-    receipt = data.get("receipt") or {}
+    receipt = _object(data, "receipt", "SES notification")
     verdicts = Verdicts(
         spf=_verdict(receipt, "spfVerdict"),
         dkim=_verdict(receipt, "dkimVerdict"),
         dmarc=_verdict(receipt, "dmarcVerdict"),
     )
-    action = receipt.get("action") or {}
-    mail = data.get("mail")
-    received_at = _moment(mail.get("timestamp") if isinstance(mail, dict) else None)
+    action = _object(receipt, "action", "SES receipt")
+    received_at = _moment(_object(data, "mail", "SES notification").get("timestamp"))
     if action.get("type") == "S3":
         bucket, key = action.get("bucketName"), action.get("objectKey")
         if not bucket or not key:
@@ -138,6 +149,5 @@ def _moment(value: Any) -> dt.datetime | None:
 
 
 def _verdict(receipt: dict[str, Any], name: str) -> str | None:
-    verdict = receipt.get(name)
-    status = verdict.get("status") if isinstance(verdict, dict) else None
+    status = _object(receipt, name, "SES receipt").get("status")
     return str(status).upper() if status else None
