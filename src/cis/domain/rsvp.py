@@ -48,7 +48,7 @@ RESERVED_SOURCE_PREFIX = "cis:"
 MAX_REPLY_HISTORY = 50
 """Reply entries an attendee's history keeps: the newest; each further one drops the oldest.
 
-A person changes their answer a few times; fifty entries of at most a few hundred bytes each
+A person changes their answer a few times; fifty entries of at most about a kilobyte each
 keep an attendee item far below DynamoDB's 400 KB, however many replies arrive. cis's own
 entries (invitations, updates, resends) are never dropped: they are few, and a resend is
 recognised by its entry.

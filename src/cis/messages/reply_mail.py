@@ -35,10 +35,10 @@ ANSWER_METHODS = (ItipMethod.REPLY, ItipMethod.COUNTER)
 _CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
 _VERDICT = re.compile(r"\b(spf|dkim|dmarc)=([a-z]+)", re.IGNORECASE)
+# The longest UID and address an invitation can have (the invite format's own limits): a
+# reply naming a longer one answers nothing cis sent, and would not even fit a storage key.
 _MAX_UID_LENGTH = 255
 _MAX_ADDRESS_LENGTH = 254
-"""The longest UID and address an invitation can have (the invite format's own limits): a
-reply naming a longer one answers nothing cis sent, and would not even fit a storage key."""
 
 _NOT_MAIL_CHARSETS = frozenset(
     {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
