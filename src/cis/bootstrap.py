@@ -86,11 +86,13 @@ def build_rsvp_service(
     repository: InviteRepository | None = None,
     store: MessageStore | None = None,
     logger: logging.Logger | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
 ) -> RsvpService:
     """Build the reply service; a repository left out defaults to the in-memory one.
 
     Without a `store`, replies arrive as bytes (`apply_mail`) or inline in a notification;
-    SES's S3 action needs one.
+    SES's S3 action needs one. `clock` tells when a reply is read: one whose notification
+    does not say when it arrived is taken to have arrived then.
     """
     from cis.services.replies import RsvpService  # the reply path loads icalendar
 
@@ -98,7 +100,7 @@ def build_rsvp_service(
         from cis.adapters.memory import InMemoryInviteRepository
 
         repository = InMemoryInviteRepository()
-    return RsvpService(repository=repository, store=store, logger=logger)
+    return RsvpService(repository=repository, store=store, logger=logger, clock=clock)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import replace
 from typing import Any
 
 from cis.domain import statistics
@@ -382,6 +383,33 @@ def test_reply_that_only_records_history_keeps_the_status(repository: Any) -> No
     assert record.partstat is PartStat.NEEDS_ACTION
     assert record.last_reply_at is None
     assert [h.status for h in record.history] == ["NEEDS-ACTION", "COUNTER"]
+
+
+def test_a_reply_that_drops_older_replies_writes_the_kept_history_and_counts_them(
+    repository: Any,
+) -> None:
+    invited(repository, "ann@example.org")
+    first = replied("ann@example.org", old=PartStat.NEEDS_ACTION, new=PartStat.ACCEPTED,
+                    length=1, at=T0 + dt.timedelta(hours=1))
+    assert repository.apply_reply(first) is True
+    invitation = repository.get_attendee(UID, "ann@example.org").history[0]
+    second = replied("ann@example.org", old=PartStat.ACCEPTED, new=PartStat.DECLINED,
+                     length=2, at=T0 + dt.timedelta(hours=2))
+    kept = (invitation, second.entry)
+    assert repository.apply_reply(replace(second, history=kept)) is True
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert (record.history, record.replies_dropped) == (kept, 1)
+    assert record.partstat is PartStat.DECLINED
+    # Same status, same length: only the count of dropped replies tells this read is stale.
+    third = replied("ann@example.org", old=PartStat.DECLINED, new=PartStat.TENTATIVE,
+                    length=2, at=T0 + dt.timedelta(hours=3))
+    kept_third = (invitation, third.entry)
+    assert repository.apply_reply(replace(third, history=kept_third)) is False
+    assert repository.apply_reply(replace(third, history=kept_third,
+                                          expected_replies_dropped=1)) is True
+    record = repository.get_attendee(UID, "ann@example.org")
+    assert (record.history, record.replies_dropped) == (kept_third, 2)
+    assert repository.get_statistics(UID).rsvp == {"TENTATIVE": 1}
 
 
 def test_reply_for_an_attendee_never_sent_is_not_applied(repository: Any) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import json
 import time
 import uuid
 from typing import Any
@@ -10,12 +13,16 @@ import boto3
 import pytest
 
 from cis.adapters.dynamodb import DynamoDBInviteRepository
+from cis.adapters.memory import InMemoryMailer
 from cis.adapters.sqs import SqsInviteQueue
+from cis.bootstrap import build_service
 from cis.domain.model import Invitee, InviteState, PartStat
+from cis.domain.rsvp import MAILBOX, MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH
 from cis.lambda_handler import aws_rsvp_runtime, aws_runtime, make_handler, make_rsvp_handler
+from cis.ports.queue import QueueRecord
 from cis.services.producer import enqueue_invites
-from tests.replies import reply_calendar, reply_email
-from tests.support import RSVP_EMAIL, sample_event
+from tests.replies import AMBIGUOUS_FROM, UID, UNREADABLE_REPLIES, reply_calendar, reply_email
+from tests.support import RSVP_EMAIL, SENDER, body, sample_event
 
 BUCKET_PREFIX = "rsvp/"
 ATTENDEES = [Invitee("ann@example.org", name="Ann"), Invitee("Bob@Example.net", name="Bob"),
@@ -125,3 +132,124 @@ def test_replies_stored_by_ses_update_attendees_and_statistics_exactly_once(
     # Each delivered twice, each counted once: the out-of-office and the forgery.
     assert sum(int(item.get("replies_ignored", {"N": "0"})["N"]) for item in mailbox) == 1
     assert raw_stats["replies_rejected"] == {"N": "1"}
+
+
+def invite_ann(repository: DynamoDBInviteRepository) -> None:
+    """Record ann as sent an invitation to the UID the hostile replies answer."""
+    inviter = build_service(repository=repository, mailer=InMemoryMailer(), sender=SENDER,
+                            rsvp_email=RSVP_EMAIL)
+    report = inviter.process_batch([QueueRecord("m0", body("ann@example.org", uid=UID))])
+    assert report.batch_item_failures() == {"batchItemFailures": []}
+
+
+def counters(repository: DynamoDBInviteRepository, event_uid: str) -> dict[str, int]:
+    """The event's reply counters, summed over its statistics shards."""
+    items = repository.client.query(
+        TableName=repository.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":pk": {"S": f"event#{event_uid}"}, ":s": {"S": "statistics"}},
+    )["Items"]
+    totals: dict[str, int] = {}
+    for item in items:
+        for name, value in item.items():
+            if name.startswith("replies_") or name == "counter_proposals":
+                totals[name] = totals.get(name, 0) + int(value["N"])
+    return {name: amount for name, amount in totals.items() if amount}
+
+
+def test_replies_that_can_never_be_applied_are_rejected_once_not_retried(
+    deployed: dict[str, Any],
+) -> None:
+    sqs, s3, repository = deployed["sqs"], deployed["s3"], deployed["repository"]
+    invite_ann(repository)
+    for number, (raw, _) in enumerate(UNREADABLE_REPLIES.values()):
+        s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}{number}", Body=raw)
+    batch = drain(sqs, deployed["rsvp_queue"], len(UNREADABLE_REPLIES) + 1)
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    assert rsvp(batch, None) == {"batchItemFailures": []}
+    assert rsvp(batch, None) == {"batchItemFailures": []}
+    assert counters(repository, MAILBOX) == {"replies_rejected": len(UNREADABLE_REPLIES)}
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert (ann.partstat, len(ann.history)) == (PartStat.NEEDS_ACTION, 1)
+
+
+def inline(raw: bytes, message_id: str) -> dict[str, str]:
+    """An SQS record carrying an SES receipt notification with the message in it."""
+    receipt = {"action": {"type": "SNS", "encoding": "BASE64"},
+               **{f"{check}Verdict": {"status": "PASS"} for check in ("spf", "dkim", "dmarc")}}
+    notification = {"notificationType": "Received", "receipt": receipt, "mail": {},
+                    "content": base64.b64encode(raw).decode("ascii")}
+    return {"messageId": message_id, "body": json.dumps(notification)}
+
+
+def test_replies_with_huge_prodids_fit_the_attendee_item(deployed: dict[str, Any]) -> None:
+    repository = deployed["repository"]
+    invite_ann(repository)
+    prodid = "-//Big Corp//" + "x" * 150_000
+    replies = [reply_email(reply_calendar(
+        "ann@example.org", partstat, prodid=prodid,
+        dtstamp=dt.datetime(2026, 11, 28, 12, minute, tzinfo=dt.UTC)))
+        for minute, partstat in enumerate(["ACCEPTED", "DECLINED", "TENTATIVE", "ACCEPTED"])]
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    event = {"Records": [inline(raw, f"m{n}") for n, raw in enumerate(replies)]}
+    assert rsvp(event, None) == {"batchItemFailures": []}
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert ann.partstat is PartStat.ACCEPTED
+    assert [len(entry.source) for entry in ann.history[1:]] == [MAX_SOURCE_LENGTH] * 4
+
+
+def test_an_attendees_history_on_dynamodb_keeps_the_newest_replies(
+    deployed: dict[str, Any],
+) -> None:
+    repository = deployed["repository"]
+    invite_ann(repository)
+    start = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+    answers = ["ACCEPTED", "DECLINED"]
+    replies = [reply_email(reply_calendar("ann@example.org", answers[n % 2],
+                                          dtstamp=start + dt.timedelta(minutes=n)))
+               for n in range(MAX_REPLY_HISTORY + 5)]
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    for first in range(0, len(replies), 10):
+        batch = [inline(raw, f"m{first + n}") for n, raw in enumerate(replies[first:first + 10])]
+        assert rsvp({"Records": batch}, None) == {"batchItemFailures": []}
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert len(ann.history) == 1 + MAX_REPLY_HISTORY
+    assert ann.replies_dropped == 5
+    assert ann.history[1].at == start + dt.timedelta(minutes=5)
+    assert ann.partstat is PartStat.ACCEPTED
+    assert counters(repository, UID) == {"replies_applied": MAX_REPLY_HISTORY + 5}
+
+
+def test_replies_whose_from_is_not_exactly_one_mailbox_answer_for_no_one(
+    deployed: dict[str, Any],
+) -> None:
+    sqs, s3, repository = deployed["sqs"], deployed["s3"], deployed["repository"]
+    invite_ann(repository)
+    for number, (raw, _) in enumerate(AMBIGUOUS_FROM.values()):
+        s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}{number}", Body=raw)
+    batch = drain(sqs, deployed["rsvp_queue"], len(AMBIGUOUS_FROM) + 1)
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    for first in range(0, len(batch["Records"]), 10):
+        assert rsvp({"Records": batch["Records"][first:first + 10]}, None) == {
+            "batchItemFailures": []}
+    assert counters(repository, UID) == {"replies_rejected": len(AMBIGUOUS_FROM)}
+    ann = repository.get_attendee(UID, "ann@example.org")
+    assert (ann.partstat, len(ann.history)) == (PartStat.NEEDS_ACTION, 1)
+
+
+def test_a_reply_from_the_future_is_rejected_and_the_next_answer_applied(
+    deployed: dict[str, Any],
+) -> None:
+    sqs, s3, repository = deployed["sqs"], deployed["s3"], deployed["repository"]
+    invite_ann(repository)
+    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}future", Body=reply_email(
+        reply_calendar("ann@example.org", "DECLINED", dtstamp=tomorrow)))
+    rsvp = make_rsvp_handler(aws_rsvp_runtime)
+    assert rsvp(drain(sqs, deployed["rsvp_queue"], 2), None) == {"batchItemFailures": []}
+    assert counters(repository, UID) == {"replies_rejected": 1}
+    s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}genuine", Body=reply_email(
+        reply_calendar("ann@example.org", "ACCEPTED",
+                       dtstamp=dt.datetime.now(dt.UTC).replace(microsecond=0))))
+    assert rsvp(drain(sqs, deployed["rsvp_queue"], 1), None) == {"batchItemFailures": []}
+    assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.ACCEPTED

@@ -463,6 +463,7 @@ def test_reply_with_counters_is_one_transaction_of_attendee_update_and_statistic
     assert attendee_update["ConditionExpression"] == (
         "(attribute_exists(#sequence) OR #state = :sent)"
         " AND #status = :expected AND size(#history) = :length"
+        " AND (attribute_not_exists(#replies_dropped) OR #replies_dropped = :dropped)"
     )
     assert statistics_update["UpdateExpression"].startswith("ADD ")
     item = raw_item(

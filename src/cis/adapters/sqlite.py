@@ -54,6 +54,7 @@ _SCHEMA = (
         standing TEXT,
         claim_sequence INTEGER,
         answer_sequence INTEGER NOT NULL DEFAULT 0,
+        replies_dropped INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (pk, sk)
     )
     """,
@@ -93,17 +94,18 @@ _ADDED_ATTENDEE_COLUMNS = (
     ("standing", "TEXT"),
     ("claim_sequence", "INTEGER"),
     ("answer_sequence", "INTEGER NOT NULL DEFAULT 0"),
+    ("replies_dropped", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 _ATTENDEE_COLUMNS = (
     "event_uid, address, email, name, partstat, origin, state, claim_token, "
     "lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at, "
-    "sequence, standing, claim_sequence, answer_sequence"
+    "sequence, standing, claim_sequence, answer_sequence, replies_dropped"
 )
 
 _UPSERT_ATTENDEE = (
     f"INSERT OR REPLACE INTO attendees (pk, sk, {_ATTENDEE_COLUMNS}) "  # noqa: S608 - constant
-    f"VALUES ({', '.join(['?'] * 20)})"
+    f"VALUES ({', '.join(['?'] * 21)})"
 )
 
 _SELECT_ATTENDEE = f"SELECT {_ATTENDEE_COLUMNS} FROM attendees"  # noqa: S608 - constant
@@ -234,6 +236,7 @@ class SqliteInviteRepository(
                 None if record.standing is None else str(record.standing),
                 record.claim_sequence,
                 record.answer_sequence,
+                record.replies_dropped,
             ),
         )
 
@@ -343,7 +346,7 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
 def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
     (event_uid, address, email, name, partstat, origin, state, claim_token,
      lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at,
-     sequence, standing, claim_sequence, answer_sequence) = row
+     sequence, standing, claim_sequence, answer_sequence, replies_dropped) = row
     sent_sequence, sent_standing = stored_version(InviteState(state), sequence, standing)
     return AttendeeRecord(
         key=AttendeeKey(event_uid, address),
@@ -367,6 +370,7 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
         standing=sent_standing,
         claim_sequence=claim_sequence,
         answer_sequence=answer_sequence or 0,
+        replies_dropped=replies_dropped or 0,
     )
 
 

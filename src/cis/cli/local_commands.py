@@ -29,7 +29,7 @@ from cis.cli.versions import check_version
 from cis.config import LocalSettings
 from cis.domain.model import Event, Invitee, InviteRequest
 from cis.domain.rendering.imip import compose_invitation
-from cis.domain.rsvp import ReplyOutcome
+from cis.domain.rsvp import MAX_REPLY_BYTES, ReplyOutcome
 from cis.services.invites import InviteService, Outcome, RecordResult, random_id, utc_now
 
 CHUNK = 100
@@ -254,9 +254,14 @@ _ALWAYS_SHOWN = frozenset(
 
 
 def run_rsvp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Apply one reply; exit 1 when it was rejected or must be tried again."""
+    """Apply one reply; exit 1 when it was rejected or must be tried again.
+
+    No more of the file is read than tells it is larger than a reply may be, so a huge file
+    (or a device) is refused at the cost of a megabyte.
+    """
     try:
-        raw = args.mail.read_bytes()
+        with args.mail.open("rb") as mail:
+            raw = mail.read(MAX_REPLY_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(f"{args.mail}: no such file") from None
     except OSError as exc:

@@ -200,14 +200,17 @@ def reply_applies(existing: AttendeeRecord | None, change: ReplyChange) -> bool:
         and existing.sequence is not None
         and existing.partstat == change.expected_partstat
         and len(existing.history) == change.expected_history_length
+        and existing.replies_dropped == change.expected_replies_dropped
     )
 
 
 def replied_record(existing: AttendeeRecord, change: ReplyChange) -> AttendeeRecord:
-    """The record after an applied reply."""
+    """The record after an applied reply: its entry appended, older replies dropped if full."""
+    history = (*existing.history, change.entry) if change.history is None else change.history
     return replace(
         existing,
         partstat=change.partstat,
         last_reply_at=change.last_reply_at,
-        history=(*existing.history, change.entry),
+        history=history,
+        replies_dropped=existing.replies_dropped + len(existing.history) + 1 - len(history),
     )

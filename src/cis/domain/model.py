@@ -232,6 +232,9 @@ class AttendeeRecord:
     claim_sequence: int | None = None
     #: Answers count from this SEQUENCE on: the version whose new time asked for a new one.
     answer_sequence: int = 0
+    #: Reply entries dropped from the front of `history` to keep it within its bound; with
+    #: the history's length, a version of the attendee that only grows.
+    replies_dropped: int = 0
 
     @property
     def message_id(self) -> str | None:
@@ -382,9 +385,10 @@ Settlement = MarkSent | MarkFailed | Release
 class ReplyChange:
     """Record one RSVP reply, but only if the attendee is still exactly as it was read.
 
-    The read state is `expected_partstat` and `expected_history_length` (every applied reply
-    appends to the history, so its length works as a version). A concurrent or redelivered
-    reply therefore finds the condition false, reads again, and decides again.
+    The read state is `expected_partstat`, `expected_history_length` and
+    `expected_replies_dropped` (every applied reply appends to the history, and drops an older
+    reply once it is full, so length and drops together work as a version). A concurrent or
+    redelivered reply therefore finds the condition false, reads again, and decides again.
     """
 
     key: AttendeeKey
@@ -394,3 +398,8 @@ class ReplyChange:
     last_reply_at: dt.datetime | None
     entry: HistoryEntry
     counters: Counters = field(default_factory=dict)
+    #: The read state's `replies_dropped`: once the history is full, a reply keeps its length.
+    expected_replies_dropped: int = 0
+    #: The whole history to store, `entry` last, when older replies make way for it; None
+    #: appends `entry` to the history as it is.
+    history: tuple[HistoryEntry, ...] | None = None

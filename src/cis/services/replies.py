@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cis.domain.rsvp import MAILBOX, ReplyOutcome, Verdicts, check_trust, decide_reply
+from cis.domain.rsvp import (
+    MAILBOX,
+    ReplyOutcome,
+    Verdicts,
+    check_stamp,
+    check_trust,
+    decide_reply,
+)
 from cis.domain.statistics import REPLIES_IGNORED, REPLIES_REJECTED
 from cis.errors import (
     CisError,
@@ -21,6 +29,7 @@ from cis.messages.reply_mail import read_reply
 from cis.ports.message_store import MessageStore
 from cis.ports.queue import QueueRecord
 from cis.ports.repository import InviteRepository
+from cis.services.invites import utc_now
 from cis.services.outcome_log import LOGGER_NAME, log_outcome
 
 APPLY_ATTEMPTS = 5
@@ -59,10 +68,12 @@ class RsvpService:
         repository: InviteRepository,
         store: MessageStore | None = None,
         logger: logging.Logger | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.repository = repository
         self.store = store
         self._log = logger or logging.getLogger(LOGGER_NAME)
+        self._clock = clock
 
     def process_batch(self, records: Sequence[QueueRecord]) -> ReplyReport:
         """Handle each notification on its own; a failure in one never stops the others."""
@@ -79,9 +90,19 @@ class RsvpService:
         return ReplyReport(tuple(results))
 
     def apply_mail(
-        self, raw: bytes, *, verdicts: Verdicts | None = None, message_id: str = "mail"
+        self,
+        raw: bytes,
+        *,
+        verdicts: Verdicts | None = None,
+        message_id: str = "mail",
+        received_at: dt.datetime | None = None,
     ) -> ReplyResult:
-        """Apply one received message; SES verdicts from a notification win over headers."""
+        """Apply one received message; SES verdicts from a notification win over headers.
+
+        `received_at` is when the mail arrived (the notification says); a reply stamped
+        later than that, beyond the clock skew allowed, is rejected. Left out, or later than
+        now, the mail is taken to have arrived now.
+        """
         marker = _marker(raw)
         try:
             reply, header_verdicts = read_reply(raw)
@@ -95,8 +116,10 @@ class RsvpService:
         try:
             record = self.repository.get_attendee(uid, address)
             known = uid if record is not None else MAILBOX
+            now = self._clock()
             try:
                 check_trust(reply, verdicts or header_verdicts)
+                check_stamp(reply, now if received_at is None else min(received_at, now))
             except InvalidReplyError as exc:
                 return self._counted(marker, message_id, ReplyOutcome.REJECTED, exc.reason,
                                      known, REPLIES_REJECTED, uid, address)
@@ -132,7 +155,8 @@ class RsvpService:
         if isinstance(mail, NoMail):
             return ReplyResult(message_id, ReplyOutcome.IGNORED, mail.reason)
         if isinstance(mail, InlineMail):
-            return self.apply_mail(mail.raw, verdicts=mail.verdicts, message_id=message_id)
+            return self.apply_mail(mail.raw, verdicts=mail.verdicts, message_id=message_id,
+                                   received_at=mail.received_at)
         if self.store is None:
             return ReplyResult(message_id, ReplyOutcome.RETRY, "no message store configured")
         try:
@@ -143,7 +167,8 @@ class RsvpService:
             location = f"s3://{mail.bucket}/{mail.key}".encode("utf-8", "surrogatepass")
             return self._counted(_marker(location), message_id, ReplyOutcome.REJECTED,
                                  f"fetch: {exc}", MAILBOX, REPLIES_REJECTED)
-        return self.apply_mail(raw, verdicts=mail.verdicts, message_id=message_id)
+        return self.apply_mail(raw, verdicts=mail.verdicts, message_id=message_id,
+                               received_at=mail.received_at)
 
     def _counted(
         self,

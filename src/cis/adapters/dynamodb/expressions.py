@@ -80,11 +80,15 @@ UNCHANGED = (
 )
 OWNED = "#state = :claimed AND #claim_token = :token"
 # A reply applies only to the state it was decided on (`cis.domain.claims.reply_applies`).
-# Every applied reply appends to the history, so its length serves as the item's version.
+# Every applied reply appends to the history, and once it is full drops an older reply, so
+# its length and the count of dropped replies (absent until the first drop) serve as the
+# item's version.
 REPLYABLE = (
     "(attribute_exists(#sequence) OR #state = :sent)"
-    " AND #status = :expected AND size(#history) = :length"
+    " AND #status = :expected AND size(#history) = :length AND {dropped}"
 )
+_NONE_DROPPED = "(attribute_not_exists(#replies_dropped) OR #replies_dropped = :dropped)"
+_SOME_DROPPED = "#replies_dropped = :dropped"
 
 
 def claim_update(table_name: str, claim: Claim) -> UpdateTypeDef:
@@ -203,12 +207,23 @@ def reply_update(table_name: str, change: ReplyChange) -> UpdateTypeDef:
     expression.set_or_remove(
         "last_reply_at", None if last_reply_at is None else timestamp(last_reply_at)
     )
-    expression.set_expression("#history = list_append(#history, :entry)")
-    expression.values[":entry"] = {"L": [history_entry(change.entry)]}
+    if change.history is None:
+        expression.set_expression("#history = list_append(#history, :entry)")
+        expression.values[":entry"] = {"L": [history_entry(change.entry)]}
+    else:
+        # Older replies make way: the whole kept history is written, on the same condition.
+        expression.set("history", {"L": [history_entry(entry) for entry in change.history]})
+        dropped = change.expected_history_length + 1 - len(change.history)
+        expression.set("replies_dropped",
+                       number(str(change.expected_replies_dropped + dropped)),
+                       placeholder=":now_dropped")
     expression.values[":sent"] = string(InviteState.SENT.value)
     expression.values[":expected"] = string(change.expected_partstat.value)
     expression.values[":length"] = number(str(change.expected_history_length))
-    return expression.conditional_update(table_name, change.key, REPLYABLE)
+    expression.values[":dropped"] = number(str(change.expected_replies_dropped))
+    condition = REPLYABLE.format(
+        dropped=_SOME_DROPPED if change.expected_replies_dropped else _NONE_DROPPED)
+    return expression.conditional_update(table_name, change.key, condition)
 
 
 def statistics_update(

@@ -43,6 +43,7 @@ ATTENDEE_ATTRIBUTES = (
     "standing",
     "claim_sequence",
     "answer_sequence",
+    "replies_dropped",
 )
 
 MARKER_EXPIRY_ATTRIBUTE = "expires_at"
@@ -128,6 +129,7 @@ def attendee_record(event_uid: str, item: Item) -> AttendeeRecord:
         standing=standing,
         claim_sequence=_whole(item, "claim_sequence"),
         answer_sequence=_whole(item, "answer_sequence") or 0,
+        replies_dropped=_whole(item, "replies_dropped") or 0,
     )
 
 
