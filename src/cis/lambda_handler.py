@@ -78,8 +78,11 @@ def make_rsvp_handler(runtime_factory: Callable[[], RsvpRuntime]) -> Handler:
     get_runtime = _built_once(runtime_factory)
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        records = [_queue_record(raw) for raw in event.get("Records", [])]
-        return get_runtime().service.process_batch(records).batch_item_failures()
+        batch = _read_sqs_batch(event)
+        for record, reason in batch.refused:
+            log_outcome(_log, outcome="rejected", message_id=record.message_id,
+                        event_uid=None, address=None, reason=reason, level=logging.WARNING)
+        return get_runtime().service.process_batch(batch.records).batch_item_failures()
 
     return handler
 
@@ -174,14 +177,6 @@ def _kind(value: object) -> str:
     if isinstance(value, Mapping):
         return "an object"
     return f"a {type(value).__name__}"
-
-
-def _queue_record(raw: Mapping[str, Any]) -> QueueRecord:
-    return QueueRecord(
-        message_id=str(raw.get("messageId", "")),
-        body=str(raw.get("body", "")),
-        receipt=raw.get("receiptHandle"),
-    )
 
 
 lambda_handler = make_handler(aws_runtime)

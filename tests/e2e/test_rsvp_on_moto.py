@@ -21,7 +21,14 @@ from cis.domain.rsvp import MAILBOX, MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH
 from cis.lambda_handler import aws_rsvp_runtime, aws_runtime, make_handler, make_rsvp_handler
 from cis.ports.queue import QueueRecord
 from cis.services.producer import enqueue_invites
-from tests.replies import AMBIGUOUS_FROM, UID, UNREADABLE_REPLIES, reply_calendar, reply_email
+from tests.replies import (
+    AMBIGUOUS_FROM,
+    UID,
+    UNREADABLE_REPLIES,
+    reply_calendar,
+    reply_email,
+    with_headers,
+)
 from tests.support import RSVP_EMAIL, SENDER, body, sample_event
 
 BUCKET_PREFIX = "rsvp/"
@@ -252,4 +259,22 @@ def test_a_reply_from_the_future_is_rejected_and_the_next_answer_applied(
         reply_calendar("ann@example.org", "ACCEPTED",
                        dtstamp=dt.datetime.now(dt.UTC).replace(microsecond=0))))
     assert rsvp(drain(sqs, deployed["rsvp_queue"], 1), None) == {"batchItemFailures": []}
+    assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.ACCEPTED
+
+
+def test_a_reply_ses_scanned_as_spam_or_a_virus_is_not_applied(
+    deployed: dict[str, Any],
+) -> None:
+    sqs, s3, repository = deployed["sqs"], deployed["s3"], deployed["repository"]
+    invite_ann(repository)
+    declined = reply_email(reply_calendar("ann@example.org", "DECLINED"))
+    flagged = [with_headers(declined, "X-SES-Spam-Verdict", "FAIL"),
+               with_headers(declined, "X-SES-Virus-Verdict", "FAIL")]
+    genuine = with_headers(reply_email(reply_calendar("ann@example.org", "ACCEPTED")),
+                           "X-SES-Spam-Verdict", "PASS")
+    for number, raw in enumerate([*flagged, genuine]):
+        s3.put_object(Bucket=deployed["bucket"], Key=f"{BUCKET_PREFIX}scan-{number}", Body=raw)
+    batch = drain(sqs, deployed["rsvp_queue"], len(flagged) + 2)
+    assert make_rsvp_handler(aws_rsvp_runtime)(batch, None) == {"batchItemFailures": []}
+    assert counters(repository, UID) == {"replies_rejected": 2, "replies_applied": 1}
     assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.ACCEPTED

@@ -20,7 +20,7 @@ from cis.messages.reply_envelope import InlineMail, NoMail, StoredMail, read_env
 from cis.messages.reply_mail import read_reply
 from cis.ports.queue import QueueRecord
 from cis.services.replies import RsvpService
-from tests.replies import UID, reply_calendar, reply_email
+from tests.replies import UID, reply_calendar, reply_email, with_headers
 from tests.support import RSVP_EMAIL, SENDER, body
 
 T = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -110,6 +110,36 @@ def test_failed_ses_verdict_rejects_the_reply(service: RsvpService, auth: str) -
     result = service.apply_mail(reply_email(reply_calendar(), auth=auth))
     assert result.outcome is ReplyOutcome.REJECTED
     assert "verdict FAIL" in result.reason
+
+
+@pytest.mark.parametrize("header", ["X-SES-Spam-Verdict", "X-SES-Virus-Verdict"])
+def test_a_reply_ses_scanned_as_spam_or_a_virus_is_rejected(
+    service: RsvpService, repository: Any, header: str,
+) -> None:
+    raw = reply_email(reply_calendar("ann@example.org", "DECLINED"))
+    result = service.apply_mail(with_headers(raw, header, "FAIL"))
+    assert result.outcome is ReplyOutcome.REJECTED
+    assert result.reason == f"{header.split('-')[2].upper()} verdict FAIL"
+    assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.NEEDS_ACTION
+    # A PASS of its own the sender adds beside SES's FAIL changes nothing.
+    forged = with_headers(raw, header, "PASS", "FAIL")
+    assert service.apply_mail(forged).outcome is ReplyOutcome.REJECTED
+    assert service.apply_mail(with_headers(raw, header, "PASS")).outcome is ReplyOutcome.APPLIED
+
+
+def test_scan_verdicts_in_a_notification_reject_the_reply_they_carry() -> None:
+    raw = reply_email(reply_calendar("ann@example.org", "DECLINED"))
+    notification = {"notificationType": "Received", "mail": {},
+                    "content": base64.b64encode(raw).decode("ascii"),
+                    "receipt": {"action": {"type": "SNS", "encoding": "BASE64"},
+                                "spamVerdict": {"status": "PASS"},
+                                "virusVerdict": {"status": "FAIL"}}}
+    [mail] = read_envelope(json.dumps(notification))
+    assert isinstance(mail, InlineMail)
+    assert mail.verdicts == Verdicts(spam="PASS", virus="FAIL")
+    reply, _ = read_reply(raw)
+    with pytest.raises(InvalidReplyError, match="VIRUS verdict FAIL"):
+        check_trust(reply, mail.verdicts)
 
 
 def test_notification_verdicts_win_over_headers() -> None:

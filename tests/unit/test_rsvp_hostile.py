@@ -13,6 +13,7 @@ from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer, InMemo
 from cis.bootstrap import build_rsvp_service, build_service
 from cis.domain.model import PartStat
 from cis.domain.rsvp import CLOCK_SKEW, MAX_REPLY_HISTORY, MAX_SOURCE_LENGTH, ReplyOutcome
+from cis.errors import InvalidEventError
 from cis.lambda_handler import RsvpRuntime, make_rsvp_handler
 from cis.messages.reply_envelope import StoredMail, read_envelope
 from cis.ports.queue import QueueRecord
@@ -240,3 +241,22 @@ def test_a_notification_that_can_never_be_read_is_rejected_once_not_retried(
     assert [r.outcome for r in report.results] == [ReplyOutcome.REJECTED] * 2
     assert report.batch_item_failures() == {"batchItemFailures": []}
     assert repository.counters["_rsvp"] == {"replies_rejected": 1}
+
+
+def test_the_rsvp_handler_reads_any_sqs_event_shape_without_raising_for_good_records(
+    repository: Any,
+) -> None:
+    store = InMemoryMessageStore()
+    store.put("mail", "rsvp/ok", reply_email(reply_calendar("ann@example.org", "ACCEPTED")))
+    good = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                         "s3": {"bucket": {"name": "mail"}, "object": {"key": "rsvp/ok"}}}]}
+    handler = make_rsvp_handler(lambda: RsvpRuntime(build_rsvp_service(repository=repository,
+                                                                       store=store)))
+    event = {"Records": ["not a record", None, {"body": json.dumps(good)},
+                         {"messageId": "m-no-body"},
+                         {"messageId": "m-good", "body": json.dumps(good)}]}
+
+    assert handler(event, None) == {"batchItemFailures": []}
+    assert repository.get_attendee(UID, "ann@example.org").partstat is PartStat.ACCEPTED
+    with pytest.raises(InvalidEventError, match="no Records"):
+        handler({}, None)

@@ -74,15 +74,21 @@ ANSWERS = frozenset({PartStat.ACCEPTED, PartStat.DECLINED, PartStat.TENTATIVE,
 
 @dataclass(frozen=True, slots=True)
 class Verdicts:
-    """What the receiving mail system concluded about the sender (SES: PASS, FAIL, GRAY...)."""
+    """What the receiving mail system concluded about the mail (SES: PASS, FAIL, GRAY...).
+
+    SPF, DKIM and DMARC say whether the sender is who `From` says; the spam and virus scans
+    (the receipt rule's `ScanEnabled`) whether the mail is one to act on at all.
+    """
 
     spf: str | None = None
     dkim: str | None = None
     dmarc: str | None = None
+    spam: str | None = None
+    virus: str | None = None
 
     def failures(self) -> list[str]:
         """The checks that failed outright; any of them makes a reply untrustworthy."""
-        return [name.upper() for name in ("spf", "dkim", "dmarc")
+        return [name.upper() for name in ("spf", "dkim", "dmarc", "spam", "virus")
                 if (getattr(self, name) or "").upper() == "FAIL"]
 
 

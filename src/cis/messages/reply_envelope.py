@@ -113,6 +113,8 @@ def _ses_notification(data: dict[str, Any]) -> InboundMail:
         spf=_verdict(receipt, "spfVerdict"),
         dkim=_verdict(receipt, "dkimVerdict"),
         dmarc=_verdict(receipt, "dmarcVerdict"),
+        spam=_verdict(receipt, "spamVerdict"),
+        virus=_verdict(receipt, "virusVerdict"),
     )
     action = _object(receipt, "action", "SES receipt")
     received_at = _moment(_object(data, "mail", "SES notification").get("timestamp"))

@@ -118,14 +118,30 @@ def _headers(message: Message, name: str) -> list[str]:
 
 
 def verdicts_from_headers(message: Message) -> Verdicts:
-    """Read SES's `Authentication-Results: amazonses.com; spf=...; dkim=...; dmarc=...`."""
+    """Read SES's verdicts: `Authentication-Results: amazonses.com; spf=...` and the scans.
+
+    The scans are `X-SES-Spam-Verdict` and `X-SES-Virus-Verdict`. A sender may write such
+    headers of their own beside SES's; one that says FAIL anywhere makes the verdict FAIL,
+    since a sender can only hurt their own reply that way.
+    """
+    spam = _scan_verdict(message, "X-SES-Spam-Verdict")
+    virus = _scan_verdict(message, "X-SES-Virus-Verdict")
     for header in message.get_all("Authentication-Results") or []:
         text = str(header)
         if not text.strip().lower().startswith("amazonses.com"):
             continue
         found = {name.lower(): value.upper() for name, value in _VERDICT.findall(text)}
-        return Verdicts(spf=found.get("spf"), dkim=found.get("dkim"), dmarc=found.get("dmarc"))
-    return Verdicts()
+        return Verdicts(spf=found.get("spf"), dkim=found.get("dkim"), dmarc=found.get("dmarc"),
+                        spam=spam, virus=virus)
+    return Verdicts(spam=spam, virus=virus)
+
+
+def _scan_verdict(message: Message, name: str) -> str | None:
+    """FAIL if any `name` header says so, else the first one's word (PASS, GRAY...), or None."""
+    words = [str(value).strip().upper()[:32] for value in message.get_all(name) or []]
+    if "FAIL" in words:
+        return "FAIL"
+    return words[0] if words else None
 
 
 def _reply_calendar(message: Message) -> tuple[icalendar.Calendar, ItipMethod]:
