@@ -20,7 +20,7 @@ from cis.messages.invite_validator import (
 )
 
 __all__ = [
-    "MAX_ROWS", "MAX_ROW_CHARACTERS", "AttendeeRow", "CsvChanged", "UsageError",
+    "MAX_ROWS", "MAX_ROW_CHARACTERS", "AttendeeList", "AttendeeRow", "CsvChanged", "UsageError",
     "attendee_row", "read_attendees", "read_event",
 ]
 
@@ -80,7 +80,18 @@ def read_event(path: Path, *, default_status: EventStatus | None = None) -> Even
         raise UsageError(f"{path}: {exc.field}: {exc.reason}") from None
 
 
-def read_attendees(path: Path, event_uid: str) -> Iterator[AttendeeRow]:
+@dataclass(frozen=True, slots=True)
+class AttendeeList:
+    """An attendee list checked whole: how many rows it held then, and its rows, streamed."""
+
+    count: int
+    rows: Iterator[AttendeeRow]
+
+    def __iter__(self) -> Iterator[AttendeeRow]:
+        return self.rows
+
+
+def read_attendees(path: Path, event_uid: str) -> AttendeeList:
     """Check the whole list now, then stream its rows, so nothing is sent from a broken file.
 
     The header must name an `email` column, and `name` and `origin` at most once each. The
@@ -93,12 +104,12 @@ def read_attendees(path: Path, event_uid: str) -> Iterator[AttendeeRow]:
     is numbered by its first.
 
     Raises:
-        UsageError: naming the file and line; `CsvChanged` from the iterator if the file no
+        UsageError: naming the file and line; `CsvChanged` from the rows if the file no
             longer reads as it did when it was checked.
 
     """
-    columns = _checked_list(path)
-    return _rows(path, columns, event_uid)
+    columns, count = _checked_list(path)
+    return AttendeeList(count, _rows(path, columns, event_uid))
 
 
 class CsvChanged(UsageError):
@@ -119,8 +130,8 @@ def _open_list(path: Path) -> TextIO:
     return handle
 
 
-def _checked_list(path: Path) -> list[str]:
-    """Read the whole list once, checking what can stop a run; return its columns."""
+def _checked_list(path: Path) -> tuple[list[str], int]:
+    """Read the whole list once, checking what can stop a run; return its columns and rows."""
     with _open_list(path) as handle:
         try:
             records = read_records(handle)
@@ -134,7 +145,7 @@ def _checked_list(path: Path) -> list[str]:
             raise UsageError(f"{path}:{exc.line}: {exc.reason}") from None
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc}") from None
-    return columns
+    return columns, rows
 
 
 def _rows(path: Path, columns: list[str], event_uid: str) -> Iterator[AttendeeRow]:
