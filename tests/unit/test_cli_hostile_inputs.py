@@ -170,3 +170,18 @@ def test_an_event_file_holds_each_key_to_the_rules_a_queue_message_is_held_to(
     path.write_text('{"summary": "\\ud800", ' + text[1:], encoding="utf-8")
     with pytest.raises(UsageError, match="lone surrogate"):
         read_event(path)
+
+
+def test_send_help_states_the_list_rules_the_bounds_and_the_exit_statuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cis.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["send", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for needed in (f"{inputs.MAX_ROW_CHARACTERS:,} characters", f"{inputs.MAX_ROWS:,} rows",
+                   f"at most {MAX_BODY_BYTES:,} bytes", "each at most once", "LF, CRLF or CR",
+                   "3 the state file or the mail target cannot be written",
+                   "130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM"):
+        assert needed in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,33 +98,38 @@ class SendSummary:
                 "not_started": self.not_started}
 
 
-SEND_DESCRIPTION = f"""\
-Invite every attendee of ATTENDEES.csv to the event in EVENT.json. Running it again sends
-nothing new; rows added since are invited. State is a SQLite file; mail goes to an outbox
-folder of .eml files, or to an SMTP server with --smtp.
+_SEND_DESCRIPTION = (
+    "Invite every attendee of ATTENDEES.csv to the event in EVENT.json. Running it again "
+    "sends nothing new; rows added since are invited. State is a SQLite file; mail goes to an "
+    "outbox folder of .eml files, or to an SMTP server with --smtp.",
+    f"EVENT.json is the `event` object of message format v1, at most {MAX_BODY_BYTES:,} "
+    "bytes. ATTENDEES.csv is UTF-8 (a byte order mark is allowed), comma-separated, with a "
+    "first line naming the columns: email, and optionally name and origin, in any order and "
+    "letter case, each at most once. A field holding a comma, a quote or a line break is "
+    'quoted with ", and a " inside it is written twice ("").',
+    "The whole list is checked before anything is sent: a byte that is not UTF-8, a quote "
+    "left open, text after a closing quote, a row longer than "
+    f"{MAX_ROW_CHARACTERS:,} characters or more than {MAX_ROWS:,} rows stops the run there, "
+    "naming the line, with nothing sent. An invalid row (a bad address) is reported by line "
+    "and the other rows are sent. Line numbers are those an editor shows (lines end with LF, "
+    "CRLF or CR; a row spanning lines is numbered by its first). The list must be a regular "
+    "file: it is read twice.",
+    "Ctrl-C (SIGINT) or SIGTERM finishes the invitation in hand, records everything sent, "
+    "prints the summary and exits 130 or 143; a second one abandons a send that hangs (its "
+    "claim is released; the next run sends it). Run the same command again to go on.",
+)
 
-EVENT.json is the `event` object of message format v1, at most {MAX_BODY_BYTES:,} bytes.
-ATTENDEES.csv is UTF-8 (a byte order mark is allowed), comma-separated, with a first line
-naming the columns: email, and optionally name and origin, in any order and letter case,
-each at most once. A field holding a comma, a quote or a line break is quoted with ", and a
-" inside it is written twice (""). The whole list is checked before anything is sent: a
-byte that is not UTF-8, a quote left open, text after a closing quote, a row longer than
-{MAX_ROW_CHARACTERS:,} characters or more than {MAX_ROWS:,} rows stops the run there, naming
-the line, with nothing sent. An invalid row (a bad address) is reported by line and the
-other rows are sent. Line numbers are those an editor shows (lines end with LF, CRLF or CR;
-a row spanning lines is numbered by its first).
 
-Ctrl-C (SIGINT) or SIGTERM finishes the invitation in hand, records everything sent, prints
-the summary and exits 130 or 143; a second one abandons a send that hangs (its claim is
-released; the next run sends it). Run the same command again to go on.
-"""
+def _paragraphs(*paragraphs: str) -> str:
+    """Text for a RawDescriptionHelpFormatter: each paragraph filled, blank lines between."""
+    return "\n\n".join(textwrap.fill(paragraph, width=88) for paragraph in paragraphs)
 
 
 def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register send, stats and render."""
     send = commands.add_parser(
         "send", help="invite every attendee of a CSV to an event",
-        description=SEND_DESCRIPTION, epilog=exit_status.EPILOG,
+        description=_paragraphs(*_SEND_DESCRIPTION), epilog=_paragraphs(exit_status.EPILOG),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     send.add_argument("event", type=Path, metavar="EVENT.json")
