@@ -67,6 +67,7 @@ def test_enqueue_refuses_the_same_lists_before_it_talks_to_the_queue(workdir: Pa
                  "https://sqs.us-east-1.amazonaws.com/123456789012/q", cwd=workdir)
     assert result.returncode == 2
     assert "header names column 'email' twice" in result.stderr
+    assert "nothing was enqueued" in result.stderr
 
 
 @pytest.mark.parametrize("depth", [201, 995, 100_000])
@@ -121,3 +122,33 @@ def test_a_list_that_changes_under_a_run_stops_it_with_the_summary_of_what_was_s
     assert err.getvalue().endswith("cis send: a.csv:152: a quoted field starts here and is "
                                    "never closed (the list changed after it was checked)\n")
     assert len(list((workdir / "outbox").rglob("*.eml"))) == 150
+
+
+def test_enqueue_of_a_list_that_changes_under_it_says_what_it_enqueued(
+    workdir: Path, moto_server: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    from cis.cli import queue_commands
+
+    def rows() -> Iterator[AttendeeRow]:
+        for n in range(25):
+            yield AttendeeRow(n + 2, Invitee(f"guest{n}@example.org"))
+        raise CsvChanged("a.csv:27: a quoted field starts here and is never closed (the "
+                         "list changed after it was checked)")
+
+    sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName=f"cis-changed-{workdir.name}")["QueueUrl"]
+    monkeypatch.setattr(queue_commands, "read_attendees",
+                        lambda path, uid: AttendeeList(40, rows()))
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = main(["enqueue", str(workdir / "event.json"), "a.csv", "--queue-url",
+                       queue_url, "--endpoint-url", moto_server, "--region", "us-east-1"])
+    assert status == 2
+    assert out.getvalue().startswith("Enqueued 25 invite request(s)")
+    assert err.getvalue().endswith("cis enqueue: a.csv:27: a quoted field starts here and is "
+                                   "never closed (the list changed after it was checked)\n")
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url,
+                                          AttributeNames=["ApproximateNumberOfMessages"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "25"

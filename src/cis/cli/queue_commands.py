@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from cis.bootstrap import local_queue
 from cis.cli.identity import resolve_identity
-from cis.cli.inputs import UsageError, read_attendees, read_event
+from cis.cli.inputs import CsvChanged, UsageError, read_attendees, read_event
 from cis.cli.interruption import Interruption
 from cis.cli.sending_runtime import sending_runtime
 from cis.config import CLAIM_LEASE_SECONDS, LocalSettings
@@ -118,24 +118,40 @@ def _aws_settings(args: argparse.Namespace) -> LocalSettings:
 
 
 def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Enqueue a request per valid row; report invalid rows by line and exit 1 if any."""
+    """Enqueue a request per valid row; report invalid rows by line and exit 1 if any.
+
+    The list is checked whole before the queue is touched; if it stops reading as it did
+    (changed under the run), what was read before is enqueued, the count said, and the
+    command exits 2 naming the line.
+    """
     from cis.services.producer import enqueue_invites
 
     event = read_event(args.event)
+    try:
+        attendees = read_attendees(args.attendees, event.uid)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; nothing was enqueued") from None
     queue = local_queue(_aws_settings(args))
     problems = 0
+    stopped: str | None = None
 
     def valid_invitees() -> Iterator[Invitee]:
-        nonlocal problems
-        for row in read_attendees(args.attendees, event.uid):
-            if row.invitee is None:
-                problems += 1
-                err.write(f"  line {row.line}: rejected: {row.problem}\n")
-            else:
-                yield row.invitee
+        nonlocal problems, stopped
+        try:
+            for row in attendees:
+                if row.invitee is None:
+                    problems += 1
+                    err.write(f"  line {row.line}: rejected: {row.problem}\n")
+                else:
+                    yield row.invitee
+        except CsvChanged as exc:
+            stopped = str(exc)
 
     count = enqueue_invites(queue, event, valid_invitees())
     out.write(f"Enqueued {count} invite request(s) for {event.uid}; rejected {problems} row(s)\n")
+    if stopped is not None:
+        out.flush()
+        raise UsageError(stopped)
     return 1 if problems else 0
 
 
