@@ -25,7 +25,7 @@ from cis.ports.intake import Intake
 from cis.ports.mailer import Mailer
 from cis.ports.queue import InviteQueue
 from cis.ports.repository import InviteRepository
-from cis.services.invites import InviteService, random_id, utc_now
+from cis.services.invites import InviteService, StopRequested, random_id, utc_now
 from cis.services.outcome_log import LOGGER_NAME
 from cis.services.pacing import SendPacer
 
@@ -55,6 +55,7 @@ def build_service(
     logger: logging.Logger | None = None,
     max_send_rate: float | None = None,
     relay: InviteQueue | None = None,
+    stop_requested: StopRequested | None = None,
 ) -> InviteService:
     """Build the invite service; adapters left out default to the in-memory ones.
 
@@ -63,6 +64,8 @@ def build_service(
     `max_send_rate` paces this service to that many sends per second (left out: as fast as
     the mailer takes them). `relay` is the queue a fan-out puts its per-attendee messages on,
     the one the service consumes (left out: a fan-out sends them itself, page by page).
+    `stop_requested` is asked before each record whether to take no more (an interrupted
+    command): the record in hand is finished and recorded, the rest handed back untouched.
 
     Raises:
         ValueError: `max_send_rate` is given and not positive.
@@ -77,7 +80,7 @@ def build_service(
     return InviteService(
         repository=repository, mailer=mailer, sender=sender, rsvp_email=rsvp_email,
         claim_lease=claim_lease, clock=clock, new_id=new_id, sleep=sleep, logger=logger,
-        pacer=pacer, relay=relay,
+        pacer=pacer, relay=relay, stop_requested=stop_requested,
     )
 
 
@@ -206,12 +209,18 @@ class LocalRsvpRuntime(_Closing):
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
 
-def local_runtime(settings: LocalSettings, *, relay: InviteQueue | None = None) -> LocalRuntime:
+def local_runtime(
+    settings: LocalSettings, *, relay: InviteQueue | None = None,
+    stop_requested: StopRequested | None = None,
+    guard_mailer: Callable[[Mailer], Mailer] | None = None,
+) -> LocalRuntime:
     """The invite service for a run on this machine, with the adapters its settings choose.
 
     State: the SQLite file `settings.state`, or the DynamoDB table `dynamodb_table`. Mail:
     the outbox folder, or the SMTP server of `smtp_url`, or SES when `ses` is set. A worker
-    passes the queue it consumes as `relay`, for fan-outs to put their messages on.
+    passes the queue it consumes as `relay`, for fan-outs to put their messages on. The
+    `cis` command passes `stop_requested` and `guard_mailer` to stop between records on a
+    signal, and to abandon a send that hangs on a second one.
 
     Raises:
         cis.errors.ConfigurationError: the SMTP URL is malformed (nothing is opened then).
@@ -220,8 +229,9 @@ def local_runtime(settings: LocalSettings, *, relay: InviteQueue | None = None) 
     mailer, close_mailer = _local_mailer(settings)
     repository, close_repository = _local_repository(settings)
     service = build_service(
-        repository=repository, mailer=mailer, sender=settings.sender,
-        rsvp_email=settings.rsvp_email, claim_lease=settings.claim_lease, relay=relay,
+        repository=repository, mailer=guard_mailer(mailer) if guard_mailer else mailer,
+        sender=settings.sender, rsvp_email=settings.rsvp_email,
+        claim_lease=settings.claim_lease, relay=relay, stop_requested=stop_requested,
     )
     closers = [close for close in (close_mailer, close_repository) if close is not None]
     return LocalRuntime(service=service, repository=repository, mailer=mailer,

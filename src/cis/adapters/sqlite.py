@@ -146,6 +146,21 @@ class SqliteInviteRepository(
                 connection.execute(statement)
             _add_missing_columns(connection)
 
+    def check_writable(self) -> None:
+        """Fail now when the file refuses writes, before a run claims anyone.
+
+        A read-only file, folder or file system lets the database open and be read; its
+        first claim would fail, and each one after it, record by record. One write that
+        changes nothing finds it out at once.
+
+        Raises:
+            RepositoryError: not transient when the file cannot be written; transient when
+                another writer held the lock past the busy timeout.
+
+        """
+        with self._transaction() as connection:
+            connection.execute("DELETE FROM counted_markers WHERE 0")
+
     def close(self) -> None:
         """Close the calling thread's connection and refuse further use.
 

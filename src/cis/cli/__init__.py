@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
+from cis.cli import exit_status
 from cis.cli.inputs import UsageError
 from cis.cli.lifecycle_commands import add_lifecycle_commands
 from cis.cli.local_commands import add_local_commands
 from cis.cli.queue_commands import add_queue_commands
+from cis.cli.sending_runtime import PermanentFailure
 from cis.errors import CisError, ConfigurationError
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = exit_status.DONE, exit_status.INCOMPLETE, exit_status.USAGE
+EXIT_PERMANENT = exit_status.PERMANENT
+
+_PERMANENT_ADVICE = "  This does not pass by itself: fix it, then run the same command again."
+
+
+class Terminated(BaseException):
+    """Raised on SIGTERM outside a command's sending, so it ends as Ctrl-C would there."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cis",
         description="Calendar Invite Server: send each attendee one calendar invitation, "
         "and keep score of who was invited and who answered.",
-        epilog="Exit status: 0 all done, 1 some invites rejected, failed or pending, "
-        "2 bad usage or input.",
+        epilog=exit_status.EPILOG,
     )
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log one line per invite outcome on stderr")
@@ -40,15 +52,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(message)s", stream=sys.stderr)
+    where = f"cis {args.command}"
     try:
-        status: int = args.run(args, sys.stdout, sys.stderr)
+        with _sigterm_raises():
+            status: int = args.run(args, sys.stdout, sys.stderr)
     except (UsageError, ConfigurationError) as exc:
-        sys.stderr.write(f"cis {args.command}: {exc}\n")
+        sys.stderr.write(f"{where}: {exc}\n")
         return EXIT_USAGE
+    except PermanentFailure as exc:
+        sys.stderr.write(f"{where}: {exc}; nothing was sent\n{_PERMANENT_ADVICE}\n")
+        return EXIT_PERMANENT
     except CisError as exc:
-        sys.stderr.write(f"cis {args.command}: {exc}\n")
-        return EXIT_INCOMPLETE
+        sys.stderr.write(f"{where}: {exc}\n")
+        if exc.transient:
+            return EXIT_INCOMPLETE
+        sys.stderr.write(f"{_PERMANENT_ADVICE}\n")
+        return EXIT_PERMANENT
     except KeyboardInterrupt:
-        sys.stderr.write(f"cis {args.command}: interrupted\n")
-        return 130
+        sys.stderr.write(f"{where}: interrupted by SIGINT\n")
+        return exit_status.interrupted(signal.SIGINT)
+    except Terminated:
+        sys.stderr.write(f"{where}: interrupted by SIGTERM\n")
+        return exit_status.interrupted(signal.SIGTERM)
     return status
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Let SIGTERM end the command as Ctrl-C does; a command that sends catches both itself."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

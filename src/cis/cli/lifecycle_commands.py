@@ -4,6 +4,9 @@ Each runs what a queue's consumer runs for the same message, on this machine: an
 cancellation is a fan-out (every attendee already sent something gets the new version, a page
 at a time), a removal one attendee's CANCEL, a resend the stored version again. Running one a
 second time sends nothing new, except a resend, which asks for exactly that.
+
+SIGINT or SIGTERM finishes the message in hand, records it, prints what was done and exits
+130 or 143; a fan-out goes on from where it stopped when it is run again.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
-from cis.bootstrap import local_runtime
+from cis.cli import exit_status
 from cis.cli.inputs import UsageError, read_event
+from cis.cli.interruption import Interruption
 from cis.cli.options import (
     add_identity,
     add_mail_target,
@@ -24,6 +28,7 @@ from cis.cli.options import (
     require_state,
     where_mail_goes,
 )
+from cis.cli.sending_runtime import sending_runtime
 from cis.cli.versions import check_removal, check_version, recorded_version
 from cis.domain.model import (
     Event,
@@ -86,6 +91,7 @@ def add_lifecycle_commands(
 
 
 def _sending_options(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = exit_status.EPILOG
     add_state(parser)
     add_mail_target(parser)
     add_identity(parser)
@@ -109,13 +115,15 @@ def run_cancel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _fan_out(args: argparse.Namespace, out: TextIO, err: TextIO, event: Event,
              kind: str) -> int:
     require_state(args.state, "send the invitations with `cis send` first")
-    with local_runtime(local_settings(args, err)) as runtime:
+    interruption = Interruption(err, command=f"cis {args.command}")
+    with sending_runtime(local_settings(args, err), interruption) as runtime:
         stored = recorded_version(runtime.repository.get_event(event.uid), event.uid,
                                   args.state)
         check_version(stored, event, args.event)
-        report = runtime.service.fan_out(event)
-    return _report(args, out, report, f"{kind} of {event.uid} (version {event.sequence})",
-                   fan_out=True)
+        with interruption:
+            report = runtime.service.fan_out(event)
+            return _report(args, out, report, f"{kind} of {event.uid} (version "
+                                              f"{event.sequence})", interruption, fan_out=True)
 
 
 def run_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -123,26 +131,29 @@ def run_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     event = read_event(args.event)
     email = _address(args.email)
     require_state(args.state, "send the invitations with `cis send` first")
-    with local_runtime(local_settings(args, err)) as runtime:
+    interruption = Interruption(err, command="cis remove")
+    with sending_runtime(local_settings(args, err), interruption) as runtime:
         stored = recorded_version(runtime.repository.get_event(event.uid), event.uid,
                                   args.state)
         check_version(stored, event, args.event)
         check_removal(runtime.repository.get_attendee(event.uid, email), event, args.event)
-        report = runtime.service.send_invites(
-            [InviteRequest(event, Invitee(email), InviteAction.REMOVE)])
-    return _report(args, out, report, f"removal of {email} from {event.uid} "
-                                      f"(version {event.sequence})",
-                   done=frozenset({Outcome.SENT, Outcome.DUPLICATE}))
+        with interruption:
+            report = runtime.service.send_invites(
+                [InviteRequest(event, Invitee(email), InviteAction.REMOVE)])
+            return _report(args, out, report, f"removal of {email} from {event.uid} "
+                                              f"(version {event.sequence})", interruption,
+                           done=frozenset({Outcome.SENT, Outcome.DUPLICATE}))
 
 
 def run_resend(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Send the stored version again; exit 1 unless it was sent."""
     email = _address(args.email)
     require_state(args.state, "send the invitations with `cis send` first")
-    with local_runtime(local_settings(args, err)) as runtime:
+    interruption = Interruption(err, command="cis resend")
+    with sending_runtime(local_settings(args, err), interruption) as runtime, interruption:
         report = runtime.service.process_messages([Resend(args.event_uid, email)])
-    return _report(args, out, report, f"resend of {args.event_uid} to {email}",
-                   done=frozenset({Outcome.SENT}))
+        return _report(args, out, report, f"resend of {args.event_uid} to {email}",
+                       interruption, done=frozenset({Outcome.SENT}))
 
 
 def _address(text: str) -> str:
@@ -152,29 +163,40 @@ def _address(text: str) -> str:
     return normalise_address(text)
 
 
-def _report(args: argparse.Namespace, out: TextIO, report: BatchReport, what: str, *,
-            done: frozenset[Outcome] = _DONE, fan_out: bool = False) -> int:
-    """Print what became of each message; exit 1 when one is left undone.
+def _report(args: argparse.Namespace, out: TextIO, report: BatchReport, what: str,
+            interruption: Interruption, *, done: frozenset[Outcome] = _DONE,
+            fan_out: bool = False) -> int:
+    """Print what became of each message; return the exit status.
 
-    A fan-out's report ends with the fan-out's own result, after one per attendee message.
+    1 when a message is left undone; 130 or 143 when a signal stopped the run (what it had
+    in hand was finished and recorded). A fan-out's report ends with the fan-out's own
+    result, after one per attendee message.
     """
     counts = Counter(result.outcome for result in report.results)
     messages = list(report.results[:-1] if fan_out else report.results)
+    stop = interruption.reason()
+    not_started = sum(1 for result in report.results if stop and result.reason == stop)
     problems = [result for result in report.results
-                if result.outcome not in (Outcome.SENT, Outcome.DUPLICATE, Outcome.EXPANDED)]
+                if result.outcome not in (Outcome.SENT, Outcome.DUPLICATE, Outcome.EXPANDED)
+                and not (stop and result.reason == stop)]
     status = 0 if all(result.outcome in done for result in report.results) else 1
+    if interruption.exit_status is not None:
+        status = interruption.exit_status
     if args.json:
         out.write(json.dumps({
             "what": what, "to": where_mail_goes(args),
             **{outcome.value: counts[outcome] for outcome in Outcome},
             "results": [{"outcome": r.outcome.value, "address": r.address, "reason": r.reason}
                         for r in problems],
-            "stopped": report.halted,
+            "stopped": report.halted, "interrupted": interruption.name,
+            "not_started": not_started,
         }) + "\n")
+        out.flush()
         return status
     sent = counts[Outcome.SENT]
     if not messages and counts[Outcome.DUPLICATE]:
         out.write(f"{what}: nothing new to send, it was sent to everyone before\n")
+        out.flush()
         return status
     out.write(f"{what}: sent {sent} message(s) to {where_mail_goes(args)}\n")
     if len(messages) != sent:
@@ -184,8 +206,14 @@ def _report(args: argparse.Namespace, out: TextIO, report: BatchReport, what: st
     for result in problems:
         who = f"{result.address}: " if result.address else ""
         out.write(f"  {who}{result.outcome.value}: {result.reason}\n")
-    if report.halted:
+    if interruption.name:
+        in_hand = "abandoned, its claim released" if interruption.abandoned else "finished"
+        left = f"; {not_started} not started" if not_started else ""
+        out.write(f"Interrupted by {interruption.name}: the message in hand was {in_hand}, "
+                  f"and everything sent is recorded{left}.\n  Run the same command again to "
+                  "go on; nobody gets a message twice.\n")
+    elif report.halted:
         out.write(f"Stopped: {report.halted}\n  Run the same command again once the mail "
                   "account sends again; nobody gets a message twice.\n")
+    out.flush()
     return status
-

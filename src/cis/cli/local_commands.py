@@ -5,17 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TextIO
 
 from cis.adapters.sqlite import SqliteInviteRepository
-from cis.bootstrap import local_rsvp_runtime, local_runtime
+from cis.bootstrap import local_rsvp_runtime
+from cis.cli import exit_status
 from cis.cli.identity import resolve_identity
-from cis.cli.inputs import AttendeeRow, UsageError, attendee_row, read_attendees, read_event
+from cis.cli.inputs import (
+    MAX_ROW_CHARACTERS,
+    MAX_ROWS,
+    AttendeeList,
+    AttendeeRow,
+    CsvChanged,
+    UsageError,
+    attendee_row,
+    read_attendees,
+    read_event,
+)
+from cis.cli.interruption import Interruption
 from cis.cli.options import (
     add_identity,
     add_mail_target,
@@ -25,11 +36,13 @@ from cis.cli.options import (
     where_mail_goes,
 )
 from cis.cli.progress import Progress
+from cis.cli.sending_runtime import sending_runtime
 from cis.cli.versions import check_version
 from cis.config import LocalSettings
 from cis.domain.model import Event, Invitee, InviteRequest
 from cis.domain.rendering.imip import compose_invitation
 from cis.domain.rsvp import MAX_REPLY_BYTES, ReplyOutcome
+from cis.messages.invite_rules import MAX_BODY_BYTES
 from cis.services.invites import InviteService, Outcome, RecordResult, random_id, utc_now
 
 CHUNK = 100
@@ -38,13 +51,12 @@ RETRY_DELAYS = (0.5, 2.0)
 """In-run retries of passing failures before they are reported as pending."""
 SHOWN_PROBLEMS = 20
 
-_T = TypeVar("_T")
-
-
 @dataclass
 class SendSummary:
     """What one `cis send` did; problem lists are capped so huge lists stay in bounded memory."""
 
+    #: Attendee rows the list held when it was checked.
+    rows: int = 0
     sent: int = 0
     duplicates: int = 0
     #: Nothing to send (a cancellation for someone never invited), or a version they passed.
@@ -55,6 +67,8 @@ class SendSummary:
     problems: list[str] = field(default_factory=list)
     #: Why the run stopped before the end of the list (the mail account refuses every send).
     stopped: str | None = None
+    #: The list no longer read as it did when checked: the run stopped there (exit 2).
+    bad_input: str | None = None
 
     def note(self, line: int, kind: str, reason: str | None) -> None:
         """Keep the first problems, by CSV line, for the report."""
@@ -62,24 +76,61 @@ class SendSummary:
             self.problems.append(f"  line {line}: {kind}: {reason}")
 
     @property
+    def handled(self) -> int:
+        """Rows that came to an outcome in this run."""
+        return (self.sent + self.duplicates + self.skipped + self.rejected + self.failed
+                + self.pending)
+
+    @property
+    def not_started(self) -> int:
+        """Rows the run never took up, because it stopped (or was stopped) before them."""
+        return max(0, self.rows - self.handled)
+
+    @property
     def clean(self) -> bool:
         """True when every row ended sent or already invited."""
-        return not (self.rejected or self.failed or self.pending)
+        return not (self.rejected or self.failed or self.pending or self.not_started)
 
     def as_dict(self) -> dict[str, int]:
         """Counts for `--json` output."""
         return {"sent": self.sent, "duplicates": self.duplicates, "skipped": self.skipped,
-                "rejected": self.rejected, "failed": self.failed, "pending": self.pending}
+                "rejected": self.rejected, "failed": self.failed, "pending": self.pending,
+                "not_started": self.not_started}
+
+
+_SEND_DESCRIPTION = (
+    "Invite every attendee of ATTENDEES.csv to the event in EVENT.json. Running it again "
+    "sends nothing new; rows added since are invited. State is a SQLite file; mail goes to an "
+    "outbox folder of .eml files, or to an SMTP server with --smtp.",
+    f"EVENT.json is the `event` object of message format v1, at most {MAX_BODY_BYTES:,} "
+    "bytes. ATTENDEES.csv is UTF-8 (a byte order mark is allowed), comma-separated, with a "
+    "first line naming the columns: email, and optionally name and origin, in any order and "
+    "letter case, each at most once. A field holding a comma, a quote or a line break is "
+    'quoted with ", and a " inside it is written twice ("").',
+    "The whole list is checked before anything is sent: a byte that is not UTF-8, a quote "
+    "left open, text after a closing quote, a row longer than "
+    f"{MAX_ROW_CHARACTERS:,} characters or more than {MAX_ROWS:,} rows stops the run there, "
+    "naming the line, with nothing sent. An invalid row (a bad address) is reported by line "
+    "and the other rows are sent. Line numbers are those an editor shows (lines end with LF, "
+    "CRLF or CR; a row spanning lines is numbered by its first). The list must be a regular "
+    "file: it is read twice.",
+    "Ctrl-C (SIGINT) or SIGTERM finishes the invitation in hand, records everything sent, "
+    "prints the summary and exits 130 or 143; a second one abandons a send that hangs (its "
+    "claim is released; the next run sends it). Run the same command again to go on.",
+)
+
+
+def _paragraphs(*paragraphs: str) -> str:
+    """Text for a RawDescriptionHelpFormatter: each paragraph filled, blank lines between."""
+    return "\n\n".join(textwrap.fill(paragraph, width=88) for paragraph in paragraphs)
 
 
 def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register send, stats and render."""
     send = commands.add_parser(
         "send", help="invite every attendee of a CSV to an event",
-        description="Invite every attendee of ATTENDEES.csv (columns: email, optional name and "
-        "origin) to the event in EVENT.json. Running it again sends nothing new; rows added "
-        "since are invited. State is a SQLite file; mail goes to an outbox folder of .eml "
-        "files, or to an SMTP server with --smtp.",
+        description=_paragraphs(*_SEND_DESCRIPTION), epilog=_paragraphs(exit_status.EPILOG),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     send.add_argument("event", type=Path, metavar="EVENT.json")
     send.add_argument("attendees", type=Path, metavar="ATTENDEES.csv")
@@ -119,28 +170,70 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def run_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Invite the CSV's attendees; exit 1 when any row was rejected, failed or left pending."""
+    """Invite the CSV's attendees; the exit status says what is left (see `exit_status`)."""
     event = read_event(args.event)
-    rows = read_attendees(args.attendees, event.uid)
+    try:
+        attendees = read_attendees(args.attendees, event.uid)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; nothing was sent") from None
     settings = local_settings(args, err)
-    summary = SendSummary()
-    progress = Progress(err, label="cis send")
-    with local_runtime(settings) as runtime:
+    summary = SendSummary(rows=attendees.count)
+    interruption = Interruption(err, command="cis send")
+    with sending_runtime(settings, interruption) as runtime:
         check_version(runtime.repository.get_event(event.uid), event, args.event)
-        try:
-            for chunk in _chunks(rows, CHUNK):
-                _send_chunk(runtime.service, event, chunk, summary)
-                progress.advance(len(chunk))
-                if summary.stopped:
-                    break
-        finally:
-            progress.finish()
-    _report(summary, event, args, out)
-    return 0 if summary.clean else 1
+        with interruption:
+            _send_all(runtime.service, event, attendees, summary, interruption, err)
+            _report(summary, event, args, out, interruption)
+    if summary.bad_input:
+        raise UsageError(summary.bad_input)
+    if interruption.exit_status is not None:
+        return interruption.exit_status
+    return exit_status.DONE if summary.clean else exit_status.INCOMPLETE
+
+
+def _send_all(service: InviteService, event: Event, attendees: AttendeeList,
+              summary: SendSummary, interruption: Interruption, err: TextIO) -> None:
+    """Send chunk after chunk until the list ends, the mailer halts or a signal stops it."""
+    progress = Progress(err, label="cis send")
+    try:
+        for chunk in _chunks_of_good_input(attendees, summary):
+            if interruption.signum is not None:
+                break
+            _send_chunk(service, event, chunk, summary, interruption)
+            progress.advance(len(chunk))
+            if summary.stopped or interruption.signum is not None:
+                break
+    finally:
+        progress.finish()
+
+
+def _chunks_of_good_input(rows: Iterable[AttendeeRow],
+                          summary: SendSummary) -> Iterator[list[AttendeeRow]]:
+    """The rows in chunks of `CHUNK`, up to where the list stops reading as it did.
+
+    The rows read before that point are handed out too, so they are sent like any other;
+    why the list stopped is noted in `summary.bad_input`.
+    """
+    chunk: list[AttendeeRow] = []
+    try:
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+    except CsvChanged as exc:
+        summary.bad_input = str(exc)
+    if chunk:
+        yield chunk
 
 
 def _send_chunk(service: InviteService, event: Event, chunk: list[AttendeeRow],
-                summary: SendSummary) -> None:
+                summary: SendSummary, interruption: Interruption) -> None:
+    """Send one chunk, retrying passing failures a little; what is left is pending.
+
+    Records the service handed back untouched because of a signal are left uncounted: the
+    summary reports them as not started.
+    """
     waiting: list[tuple[int, Invitee]] = []
     for row in chunk:
         if row.invitee is None:
@@ -148,27 +241,28 @@ def _send_chunk(service: InviteService, event: Event, chunk: list[AttendeeRow],
             summary.note(row.line, "rejected", row.problem)
         else:
             waiting.append((row.line, row.invitee))
+    reasons: list[str | None] = []
     for delay in (*RETRY_DELAYS, None):
         report = service.send_invites(InviteRequest(event, inv) for _, inv in waiting)
-        retry = []
+        retry, reasons = [], []
         for (line, invitee), result in zip(waiting, report.results, strict=True):
-            if result.outcome is Outcome.RETRY:
-                retry.append((line, invitee))
-            else:
+            if result.outcome is not Outcome.RETRY:
                 _tally(summary, line, result)
+            elif interruption.signum is None or result.reason != interruption.reason():
+                retry.append((line, invitee))
+                reasons.append(result.reason)
         waiting = retry
         if report.halted:
             summary.stopped = report.halted
             break
-        if not retry:
-            return
+        if not retry or interruption.signum is not None:
+            break
         if delay is not None:
-            time.sleep(delay)
-    for line, _ in waiting:
+            interruption.stopping.wait(delay)
+    for (line, _), reason in zip(waiting, reasons, strict=True):
         summary.pending += 1
         summary.note(line, "not sent yet, run again",
-                     "the mailer refuses every send" if summary.stopped
-                     else "a passing failure persisted")
+                     "the mailer refuses every send" if summary.stopped else reason)
 
 
 def _tally(summary: SendSummary, line: int, result: RecordResult) -> None:
@@ -187,31 +281,47 @@ def _tally(summary: SendSummary, line: int, result: RecordResult) -> None:
         summary.note(line, "rejected", result.reason)
 
 
-def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: TextIO) -> None:
+def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: TextIO,
+            interruption: Interruption) -> None:
     if args.json:
         out.write(json.dumps({"event_uid": event.uid, **summary.as_dict(),
-                              "stopped": summary.stopped}) + "\n")
+                              "stopped": summary.stopped, "interrupted": interruption.name,
+                              "bad_input": summary.bad_input}) + "\n")
+        out.flush()
         return
     where = where_mail_goes(args)
-    if summary.sent == 0 and summary.duplicates and not (summary.failed or summary.pending):
+    if (summary.sent == 0 and summary.duplicates
+            and not (summary.failed or summary.pending or summary.not_started)):
         out.write(f"Nothing new to send: every valid row names an attendee of {event.uid} "
                   "who was already invited.\n")
     else:
         out.write(f"Sent {summary.sent} invitation(s) for {event.uid} to {where}\n")
     skipped = f"nothing to send: {summary.skipped}, " if summary.skipped else ""
+    not_started = f", not started: {summary.not_started}" if summary.not_started else ""
     out.write(f"  sent: {summary.sent}, already invited: {summary.duplicates}, {skipped}"
               f"rejected: {summary.rejected}, failed: {summary.failed}, "
-              f"pending: {summary.pending}\n")
+              f"pending: {summary.pending}{not_started}\n")
     for problem in summary.problems:
         out.write(problem + "\n")
     hidden = (summary.skipped + summary.rejected + summary.failed + summary.pending
               - len(summary.problems))
     if hidden > 0:
         out.write(f"  ... and {hidden} more\n")
-    if summary.stopped:
+    if summary.bad_input:
+        out.write("Stopped before the end of the list: it no longer reads as it did when it "
+                  "was checked (see the error below). Everything sent is recorded.\n"
+                  "  Fix the list and run the same command again; nobody is invited twice.\n")
+    elif interruption.name:
+        in_hand = ("abandoned, its claim released" if interruption.abandoned
+                   else "finished")
+        out.write(f"Interrupted by {interruption.name}: the invitation in hand was {in_hand}, "
+                  "and everything sent is recorded.\n"
+                  "  Run the same command again to go on; nobody is invited twice.\n")
+    elif summary.stopped:
         out.write(f"Stopped before the end of the list: {summary.stopped}\n"
                   "  Run the same command again once the mail account sends again; "
                   "nobody is invited twice.\n")
+    out.flush()
 
 
 def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -299,10 +409,3 @@ def run_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(invitation.data.decode("utf-8", "replace"))
     return 0
-
-
-def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-

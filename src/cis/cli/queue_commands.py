@@ -6,17 +6,16 @@ import argparse
 import datetime as dt
 import os
 import re
-import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from cis.bootstrap import local_queue, local_runtime
+from cis.bootstrap import local_queue
 from cis.cli.identity import resolve_identity
-from cis.cli.inputs import UsageError, read_attendees, read_event
+from cis.cli.inputs import CsvChanged, UsageError, read_attendees, read_event
+from cis.cli.interruption import Interruption
+from cis.cli.sending_runtime import sending_runtime
 from cis.config import CLAIM_LEASE_SECONDS, LocalSettings
 from cis.domain.claims import DEFAULT_LEASE
 from cis.domain.model import FanOut, Invitee
@@ -50,7 +49,9 @@ def add_queue_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     worker = commands.add_parser(
         "worker", help="process invite requests from an SQS queue until stopped",
         description="Long-poll the queue, process each batch, delete what needs no retry and "
-        "leave the rest for redelivery. SIGTERM or Ctrl-C stops it after the batch in hand.",
+        "leave the rest for redelivery. SIGTERM or Ctrl-C stops it after the invitation in hand "
+        "(exit 0): what it sent is recorded, the batch's records not started go back to the "
+        "queue; a second signal abandons a send that hangs.",
     )
     _add_aws(worker)
     state = worker.add_mutually_exclusive_group()
@@ -120,36 +121,55 @@ def _aws_settings(args: argparse.Namespace) -> LocalSettings:
 
 
 def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Enqueue a request per valid row (invalid rows reported, exit 1), or one fan-out."""
-    from cis.services.producer import enqueue_invites
+    """Enqueue a request per valid row (invalid rows reported, exit 1), or one fan-out.
+
+    The list is checked whole before the queue is touched; if it stops reading as it did
+    (changed under the run), what was read before is enqueued, the count said, and the
+    command exits 2 naming the line. Without a list, the event's fan-out is enqueued.
+    """
+    from cis.services.producer import enqueue_invites, enqueue_messages
 
     event = read_event(args.event)
-    queue = local_queue(_aws_settings(args))
     if args.attendees is None:
-        from cis.services.producer import enqueue_messages
-
-        enqueue_messages(queue, [FanOut(event)])
+        enqueue_messages(local_queue(_aws_settings(args)), [FanOut(event)])
         out.write(f"Enqueued a fan-out of {event.uid} (version {event.sequence}, "
                   f"{event.status.value}) to every attendee already sent something\n")
         return 0
+    try:
+        attendees = read_attendees(args.attendees, event.uid)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; nothing was enqueued") from None
+    queue = local_queue(_aws_settings(args))
     problems = 0
+    stopped: str | None = None
 
     def valid_invitees() -> Iterator[Invitee]:
-        nonlocal problems
-        for row in read_attendees(args.attendees, event.uid):
-            if row.invitee is None:
-                problems += 1
-                err.write(f"  line {row.line}: rejected: {row.problem}\n")
-            else:
-                yield row.invitee
+        nonlocal problems, stopped
+        try:
+            for row in attendees:
+                if row.invitee is None:
+                    problems += 1
+                    err.write(f"  line {row.line}: rejected: {row.problem}\n")
+                else:
+                    yield row.invitee
+        except CsvChanged as exc:
+            stopped = str(exc)
 
     count = enqueue_invites(queue, event, valid_invitees())
     out.write(f"Enqueued {count} invite request(s) for {event.uid}; rejected {problems} row(s)\n")
+    if stopped is not None:
+        out.flush()
+        raise UsageError(stopped)
     return 1 if problems else 0
 
 
 def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Process batches until SIGTERM/SIGINT (or an empty queue with --exit-when-empty)."""
+    """Process batches until SIGTERM/SIGINT (or an empty queue with --exit-when-empty).
+
+    A signal is the worker's normal way to end, so it exits 0 after it: the invitation in
+    hand is finished and recorded, the batch's records not started are left on the queue
+    for redelivery. It exits 1 when the mail system refuses every send.
+    """
     identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
     settings = replace(
         _aws_settings(args), sender=identity.sender, rsvp_email=identity.rsvp_email,
@@ -157,59 +177,46 @@ def run_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         smtp_url=args.smtp, ses=args.ses, claim_lease=_claim_lease(args),
     )
     queue = local_queue(settings)
-    with local_runtime(settings, relay=queue) as runtime:
-        return _drain(runtime.service, queue, args, out, err)
+    interruption = Interruption(err, command="cis worker")
+    with sending_runtime(settings, interruption, relay=queue) as runtime, interruption:
+        return _drain(runtime.service, queue, args, out, err, interruption)
 
 
 def _drain(
     service: InviteService, queue: SqsInviteQueue, args: argparse.Namespace,
-    out: TextIO, err: TextIO,
+    out: TextIO, err: TextIO, interruption: Interruption,
 ) -> int:
     """Receive, process and acknowledge batches until told to stop."""
-    stopping = threading.Event()
-    received: list[int] = []
     halted = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        # Only set flags here: writing to a stream inside a signal handler can collide with
-        # a write already under way on the same stream.
-        received.append(signum)
-        stopping.set()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     err.write(f"cis worker: polling {args.queue_url}\n")
     err.flush()
-    try:
-        while not stopping.is_set():
-            try:
-                records = queue.receive(max_messages=10, wait_seconds=args.wait_seconds)
-            except QueueError as exc:
-                if not exc.transient:
-                    raise
-                err.write(f"cis worker: {exc}; polling again in {RECEIVE_BACKOFF_SECONDS}s\n")
-                err.flush()
-                stopping.wait(RECEIVE_BACKOFF_SECONDS)
-                continue
-            if not records:
-                if args.exit_when_empty:
-                    break
-                continue
-            report = service.process_batch(records)
-            left = acknowledge_processed(queue, report)
-            counts = ", ".join(f"{o.value} {report.count(o)}" for o in Outcome)
-            undeleted = f", {len(left)} not deleted" if left else ""
-            out.write(f"batch of {len(records)}: {counts}{undeleted}\n")
-            out.flush()
-            if report.halted:
-                # Every send would be refused: stop polling rather than use up receives.
-                err.write(f"cis worker: stopped taking invites: {report.halted}\n")
-                halted = True
+    while not interruption.stopping.is_set():
+        try:
+            records = queue.receive(max_messages=10, wait_seconds=args.wait_seconds)
+        except QueueError as exc:
+            if not exc.transient:
+                raise
+            err.write(f"cis worker: {exc}; polling again in {RECEIVE_BACKOFF_SECONDS}s\n")
+            err.flush()
+            interruption.stopping.wait(RECEIVE_BACKOFF_SECONDS)
+            continue
+        if not records:
+            if args.exit_when_empty:
                 break
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        err.write(f"cis worker: {signal.Signals(received[0]).name} received, "
-                  "stopped after the batch in hand\n")
+            continue
+        report = service.process_batch(records)
+        left = acknowledge_processed(queue, report)
+        counts = ", ".join(f"{o.value} {report.count(o)}" for o in Outcome)
+        undeleted = f", {len(left)} not deleted" if left else ""
+        out.write(f"batch of {len(records)}: {counts}{undeleted}\n")
+        out.flush()
+        if report.halted:
+            # Every send would be refused: stop polling rather than use up receives.
+            err.write(f"cis worker: stopped taking invites: {report.halted}\n")
+            halted = True
+            break
+    if interruption.name:
+        err.write(f"cis worker: {interruption.name} received, stopped after the invitation in "
+                  "hand; records not started are left on the queue\n")
     err.write("cis worker: stopped\n")
     return 1 if halted else 0

@@ -62,7 +62,8 @@ from cis.services.template_cache import TemplateCache
 
 __all__ = [
     "DEADLINE_RESERVE", "HISTORY_SOURCE", "REPOSITORY_ATTEMPTS", "BatchReport", "InviteService",
-    "Outcome", "RecordResult", "TimeLeft", "acknowledge_processed", "random_id", "utc_now",
+    "Outcome", "RecordResult", "StopRequested", "TimeLeft", "acknowledge_processed", "random_id",
+    "utc_now",
 ]
 
 _T = TypeVar("_T")
@@ -78,6 +79,8 @@ recorded, and the rest handed back untouched, before the invocation is stopped."
 
 TimeLeft = Callable[[], float]
 """Seconds left before the consumer is stopped (a Lambda's remaining time)."""
+StopRequested = Callable[[], str | None]
+"""Why the consumer was asked to stop (a signal to the `cis` command), or None to go on."""
 
 
 def utc_now() -> dt.datetime:
@@ -109,11 +112,14 @@ class InviteService:
         backoff: Backoff | None = None,
         deadline_reserve: float = DEADLINE_RESERVE,
         relay: InviteQueue | None = None,
+        stop_requested: StopRequested | None = None,
     ) -> None:
         """Build it through `cis.bootstrap`, which chooses the adapters for each entry point.
 
         `relay` is the queue a fan-out puts its per-attendee messages on (the consumer's own
-        queue); without one, a fan-out sends them itself, a page at a time.
+        queue); without one, a fan-out sends them itself, a page at a time. `stop_requested`
+        is asked before each record: once it gives a reason, the batch finishes the record
+        in hand, records what it sent and hands the rest back untouched, with that reason.
         """
         self.repository = repository
         self.mailer = mailer
@@ -131,6 +137,7 @@ class InviteService:
         self._random = random.Random()  # noqa: S311 - spreads retries, guards nothing
         self._deadline_reserve = deadline_reserve
         self._relay = relay
+        self._stop_requested = stop_requested
 
     def process_batch(
         self, records: Sequence[QueueRecord], *, time_left: TimeLeft | None = None
@@ -179,7 +186,7 @@ class InviteService:
         sent: list[RecordResult] | None = None,
     ) -> BatchReport:
         for entry in batch.entries:
-            reason = batch.stopped or self._out_of_time(time_left)
+            reason = batch.stopped or self._why_not_start(time_left)
             if reason:
                 batch.handed_back(entry, reason)
                 continue
@@ -196,8 +203,10 @@ class InviteService:
                             report.halted)
         return report
 
-    def _out_of_time(self, time_left: TimeLeft | None) -> str | None:
-        """Why no record may start now: too little time left to send one and record it."""
+    def _why_not_start(self, time_left: TimeLeft | None) -> str | None:
+        """Why no record may start now: a stop was asked for, or too little time is left."""
+        if self._stop_requested is not None and (reason := self._stop_requested()):
+            return reason
         if time_left is None:
             return None
         pacing = self.pacer.delay() if self.pacer else 0.0
@@ -341,7 +350,7 @@ class InviteService:
                    else self._sender(batch, time_left, sent))
         try:
             progress = expand(self.repository, stored, deliver,
-                              more_time=lambda: self._out_of_time(time_left) is None,
+                              more_time=lambda: self._why_not_start(time_left) is None,
                               attempt=self._with_retries)
         except (RepositoryError, QueueError) as exc:
             batch.retry(entry, f"fan-out stopped, goes on from where it was noted: {exc}")
