@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from cis.cli.inputs import UsageError
 from cis.cli.lifecycle_commands import add_lifecycle_commands
 from cis.cli.local_commands import add_local_commands
 from cis.cli.queue_commands import add_queue_commands
+from cis.config import LOG_LEVEL, log_level_named
 from cis.errors import CisError, ConfigurationError
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
@@ -26,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         "2 bad usage or input.",
     )
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="log one line per invite outcome on stderr")
+                        help="log one line per invite outcome on stderr (as LOG_LEVEL=INFO "
+                        "does; LOG_LEVEL=DEBUG says more)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_local_commands(commands)
     add_lifecycle_commands(commands)
@@ -38,8 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(message)s", stream=sys.stderr)
+    try:
+        level = log_level(verbose=args.verbose, environ=os.environ)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"cis {args.command}: {exc}\n")
+        return EXIT_USAGE
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     try:
         status: int = args.run(args, sys.stdout, sys.stderr)
     except (UsageError, ConfigurationError) as exc:
@@ -52,3 +59,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"cis {args.command}: interrupted\n")
         return 130
     return status
+
+
+def log_level(*, verbose: bool, environ: Mapping[str, str]) -> int:
+    """The level the command logs at: the more detailed of `--verbose` (INFO) and LOG_LEVEL.
+
+    Without either, only errors are logged: the command's own report says what happened.
+
+    Raises:
+        ConfigurationError: LOG_LEVEL names no level.
+
+    """
+    named = log_level_named(environ.get(LOG_LEVEL, ""))
+    if named is None:
+        raise ConfigurationError([f"{LOG_LEVEL}={environ[LOG_LEVEL].strip().upper()!r} is not "
+                                  "a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)"])
+    chosen = logging.getLevelNamesMapping()[named] if named else logging.ERROR
+    return min(chosen, logging.INFO) if verbose else chosen
