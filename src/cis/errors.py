@@ -61,9 +61,12 @@ class MailerError(CisError):
 class RepositoryError(CisError):
     """Raised when the invite store failed for a reason other than a lost race."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, conflict: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        #: True when the write lost to a concurrent one on the same item (a DynamoDB
+        #: transaction conflict): the same write is likely to pass a moment later.
+        self.conflict = conflict
 
 
 class MessageStoreError(CisError):
