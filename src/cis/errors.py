@@ -28,6 +28,23 @@ class InvalidRequestError(CisError):
         super().__init__(f"{field}: {reason}" if field else reason)
 
 
+class UnknownVersionError(CisError):
+    """Raised when a queue message is in a message format version newer than this code reads.
+
+    It is no rejection: a producer upgraded before its consumer (or a consumer rolled back)
+    sends what a later consumer reads, so the message is handed back to the queue, never
+    deleted; after the queue's maxReceiveCount the dead-letter queue keeps it.
+    """
+
+    transient = True
+
+    def __init__(self, version: object, *, event_uid: str | None = None) -> None:
+        self.version = version
+        self.event_uid = event_uid
+        super().__init__(f"message format version {version!r} is newer than this consumer "
+                         "reads (1): handed back for a consumer that reads it")
+
+
 class InvalidReplyError(CisError):
     """Raised when mail to the RSVP address is a reply that cannot be trusted or applied."""
 

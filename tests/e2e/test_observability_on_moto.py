@@ -197,3 +197,45 @@ def test_a_rejected_address_is_masked_in_the_logs_the_result_and_the_record(
     sent = [r for r in caplog.records if getattr(r, "outcome", None) == "sent"]
     assert len(sent) == 4
     assert all(r.delivery_id and r.sent_as == "invitation" for r in sent)  # type: ignore[attr-defined]
+
+
+# --- a later message format ---------------------------------------------------------------------
+
+
+def test_a_later_format_stays_on_the_queue_then_reaches_the_dead_letter_queue(
+    stack: Stack, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,  # noqa: F811
+) -> None:
+    caplog.set_level(logging.INFO, logger="cis")
+    dead_letters = stack.sqs.create_queue(QueueName=f"cis-e2e-dlq-{uuid.uuid4().hex}")["QueueUrl"]
+    dead_letters_arn = stack.sqs.get_queue_attributes(
+        QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stack.sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"RedrivePolicy": (
+        json.dumps({"deadLetterTargetArn": dead_letters_arn, "maxReceiveCount": "2"}))})
+    enqueue(stack, ATTENDEES[:1])
+    later = {"version": 2, "request": {
+        "uid": stack.event.uid, "email": "bob@example.org", "locale": "de"},
+        "event": {"uid": stack.event.uid, "title": "v2 event"}}
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(later))
+    handler = stack.handler()
+
+    for delivery in (1, 2):
+        messages = receive(stack, 2 if delivery == 1 else 1)
+        result = handler(lambda_event(stack, messages), None)
+        [handed_back] = [m for m in messages if '"version": 2' in m["Body"]]
+        assert result == {"batchItemFailures": [{"itemIdentifier": handed_back["MessageId"]}]}
+        stack.sqs.change_message_visibility(QueueUrl=stack.queue_url,
+                                            ReceiptHandle=handed_back["ReceiptHandle"],
+                                            VisibilityTimeout=0)
+
+    # Received maxReceiveCount times: SQS moves it to the dead-letter queue, whole.
+    assert stack.sqs.receive_message(QueueUrl=stack.queue_url, WaitTimeSeconds=1).get(
+        "Messages", []) == []
+    [kept] = stack.sqs.receive_message(QueueUrl=dead_letters, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(kept["Body"]) == later
+    assert stack.repository.get_attendee(stack.event.uid, "bob@example.org") is None
+    assert stack.repository.get_statistics(stack.event.uid).requests_rejected == 0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING
+                and getattr(r, "format_version", None) == "2"]
+    assert len(warnings) == 2
+    assert [values(d)["UnknownVersion"] for d in metric_lines(capsys.readouterr().out)] == [1, 1]
+    stack.sqs.delete_queue(QueueUrl=dead_letters)

@@ -38,7 +38,13 @@ from cis.domain.model import (
     Standing,
 )
 from cis.domain.rendering.invitation_template import InvitationTemplate
-from cis.errors import InvalidRequestError, MailerError, QueueError, RepositoryError
+from cis.errors import (
+    InvalidRequestError,
+    MailerError,
+    QueueError,
+    RepositoryError,
+    UnknownVersionError,
+)
 from cis.messages.invite_format import parse_message
 from cis.ports.mailer import Mailer, RawEmail
 from cis.ports.queue import InviteQueue, QueueRecord
@@ -280,8 +286,27 @@ class InviteService:
         except InvalidRequestError as exc:
             batch.reject(entry, str(exc), event_uid=exc.event_uid)
             return None
+        except UnknownVersionError as exc:
+            self._newer_format(batch, entry, exc)
+            return None
         batch.parsed(entry, message)
         return message
+
+    def _newer_format(self, batch: BatchLedger, entry: Entry, exc: UnknownVersionError) -> None:
+        """Hand back a body of a later message format: a consumer that reads it will come.
+
+        Deleting it would lose the request of a producer upgraded before this consumer; the
+        queue delivers it again until its maxReceiveCount, then keeps it in the dead-letter
+        queue, from where it is redriven once a consumer that reads it runs.
+        """
+        self._pushback.unknown_versions += 1
+        self._log.warning(
+            "message %s is in message format version %r, newer than this consumer reads; "
+            "handed back, not deleted: upgrade the consumer, then redrive the dead-letter "
+            "queue", entry.record.message_id, exc.version,
+            extra={"message_id": entry.record.message_id, "event_uid": exc.event_uid,
+                   "format_version": repr(exc.version)})
+        batch.retry(entry, str(exc))
 
     def _resend(self, batch: BatchLedger, entry: Entry, resend: Resend) -> InviteRequest | None:
         """The request that sends the attendee the stored version again, if there is one.
