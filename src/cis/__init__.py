@@ -26,13 +26,14 @@ from cis.errors import (
     MailerError,
     QueueError,
     RepositoryError,
+    UnknownVersionError,
 )
 from cis.messages.invite_format import encode_message, encode_request, parse_body, parse_message
 from cis.ports import InviteQueue, InviteRepository, Mailer, OutgoingMessage, RawEmail
 from cis.ports.queue import QueueRecord
 from cis.services.invites import InviteService
 from cis.services.producer import enqueue_invites, enqueue_messages
-from cis.services.reports import BatchReport, Outcome, RecordResult
+from cis.services.reports import BatchReport, Outcome, RecordResult, SentAs
 
 __all__ = [
     "AttendeeRecord",
@@ -67,8 +68,10 @@ __all__ = [
     "RecordResult",
     "RepositoryError",
     "Resend",
+    "SentAs",
     "Settings",
     "Standing",
+    "UnknownVersionError",
     "build_service",
     "compose_invitation",
     "encode_message",

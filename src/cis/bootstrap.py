@@ -173,8 +173,10 @@ def _lambda_clients(settings: Settings | RsvpSettings) -> AwsClients:
 def apply_log_level(level: str) -> None:
     """Let cis's own records at `level` and above through, whatever the root logger says.
 
-    The Lambda runtime leaves the root logger at WARNING; cis's logger, set to LOG_LEVEL,
-    passes its INFO outcome lines (sent, duplicate, retry) to the runtime's handler anyway.
+    With Lambda's text log format the runtime leaves the root logger at WARNING; cis's logger,
+    set to LOG_LEVEL, passes its INFO outcome records (sent, duplicate, retry) to the runtime's
+    handler anyway. With the JSON format the level is Lambda's application log level
+    (`Settings.log_level` says which wins).
     """
     logging.getLogger(LOGGER_NAME).setLevel(level)
 

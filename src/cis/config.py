@@ -25,6 +25,8 @@ CLAIM_LEASE_SECONDS = "CLAIM_LEASE_SECONDS"
 SES_CONFIGURATION_SET = "SES_CONFIGURATION_SET"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 LOG_LEVEL = "LOG_LEVEL"
+LAMBDA_LOG_LEVEL = "AWS_LAMBDA_LOG_LEVEL"
+"""Set by Lambda from the function's ApplicationLogLevel (JSON log format); wins over LOG_LEVEL."""
 MAX_SEND_RATE = "MAX_SEND_RATE"
 MAX_CONCURRENCY = "MAX_CONCURRENCY"
 FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
@@ -32,6 +34,9 @@ FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_LOG_LEVEL = "INFO"
+_LAMBDA_LEVEL_NAMES = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}
+"""Lambda's names of the application log levels, as Python's logging names them."""
+_LEVEL_WORDS = "TRACE, DEBUG, INFO, WARN, WARNING, ERROR, FATAL, CRITICAL"
 
 REQUIRED = (REGION, DYNAMODB_TABLE, SENDER, RSVP_EMAIL, SQS_URL)
 _REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -218,11 +223,34 @@ def _read_pacing(environ: Mapping[str, str], problems: list[str]) -> tuple[float
 
 
 def _read_log_level(environ: Mapping[str, str], problems: list[str]) -> str:
-    level = environ.get(LOG_LEVEL, "").strip().upper() or DEFAULT_LOG_LEVEL
-    if level not in LOG_LEVELS:
-        problems.append(f"{LOG_LEVEL}={level!r} is not one of {', '.join(LOG_LEVELS)}")
-        return DEFAULT_LOG_LEVEL
-    return level
+    """The level of cis's own log records: AWS_LAMBDA_LOG_LEVEL, else LOG_LEVEL, else INFO.
+
+    With the JSON log format Lambda drops every record below its application log level, so
+    a lower level of cis's own would only make records nobody sees, and a higher one would
+    hide what the operator asked Lambda to keep: its level wins. LOG_LEVEL serves every other
+    host (and Lambda's text format, which sets no level). Both are checked.
+    """
+    chosen = None
+    for name in (LAMBDA_LOG_LEVEL, LOG_LEVEL):
+        level = log_level_named(environ.get(name, ""))
+        if level is None:
+            problems.append(f"{name}={environ[name].strip().upper()!r} is not one of "
+                            f"{_LEVEL_WORDS}")
+        elif level and chosen is None:
+            chosen = level
+    return chosen or DEFAULT_LOG_LEVEL
+
+
+def log_level_named(text: str) -> str | None:
+    """The logging level `text` names, in Python's or Lambda's words and any case.
+
+    Returns "" for empty text (no level chosen) and None for text that names no level.
+    """
+    name = text.strip().upper()
+    if not name:
+        return ""
+    name = _LAMBDA_LEVEL_NAMES.get(name, name)
+    return name if name in LOG_LEVELS else None
 
 
 def _expect(ok: bool, expected: str) -> str | None:

@@ -32,6 +32,23 @@ class InvalidEventError(CisError):
     """Raised when a Lambda function is invoked with an event that is not its source's shape."""
 
 
+class UnknownVersionError(CisError):
+    """Raised when a queue message is in a message format version newer than this code reads.
+
+    It is no rejection: a producer upgraded before its consumer (or a consumer rolled back)
+    sends what a later consumer reads, so the message is handed back to the queue, never
+    deleted; after the queue's maxReceiveCount the dead-letter queue keeps it.
+    """
+
+    transient = True
+
+    def __init__(self, version: object, *, event_uid: str | None = None) -> None:
+        self.version = version
+        self.event_uid = event_uid
+        super().__init__(f"message format version {version!r} is newer than this consumer "
+                         "reads (1): handed back for a consumer that reads it")
+
+
 class InvalidReplyError(CisError):
     """Raised when mail to the RSVP address is a reply that cannot be trusted or applied."""
 
@@ -65,9 +82,12 @@ class MailerError(CisError):
 class RepositoryError(CisError):
     """Raised when the invite store failed for a reason other than a lost race."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, conflict: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        #: True when the write lost to a concurrent one on the same item (a DynamoDB
+        #: transaction conflict): the same write is likely to pass a moment later.
+        self.conflict = conflict
 
 
 class MessageStoreError(CisError):

@@ -1,22 +1,34 @@
 """AWS Lambda entrypoints: thin wiring from the SQS event to the service `cis.bootstrap` built.
 
 Nothing is read or built at import: the environment is checked and the AWS clients are made
-on the first invocation, then reused by every later invocation of the same container.
+on the first invocation, then reused by every later invocation of the same container. Each
+batch writes one metric line (CloudWatch embedded metric format) on stdout.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cis.bootstrap import LambdaRuntime, RsvpRuntime, aws_rsvp_runtime, aws_runtime
-from cis.config import BatchFailureMode
+from cis.config import FUNCTION_NAME, LAMBDA_LOG_LEVEL, BatchFailureMode
 from cis.errors import BatchIncompleteError, InvalidEventError, QueueError
 from cis.ports.intake import Intake
 from cis.ports.queue import QueueRecord
+from cis.services.batch_metrics import (
+    Metric,
+    emf_document,
+    invite_metrics,
+    level_kept_by,
+    reply_metrics,
+)
 from cis.services.invites import TimeLeft, acknowledge_processed
 from cis.services.outcome_log import log_outcome
 
@@ -57,7 +69,9 @@ def make_handler(runtime_factory: Callable[[], LambdaRuntime]) -> Handler:
         for record, reason in batch.refused:
             log_outcome(_log, outcome="rejected", message_id=record.message_id,
                         event_uid=None, address=None, reason=reason, level=logging.WARNING)
+        started = time.perf_counter()
         report = runtime.service.process_batch(batch.records, time_left=_time_left(context))
+        _publish(invite_metrics(report, duration_ms=_elapsed_ms(started)))
         if report.halted and runtime.intake is not None:
             _pause(runtime.intake, report.halted)
         if runtime.batch_failure_mode is BatchFailureMode.RAISE:
@@ -81,10 +95,35 @@ def make_rsvp_handler(runtime_factory: Callable[[], RsvpRuntime]) -> Handler:
         batch = _read_sqs_batch(event)
         for record, reason in batch.refused:
             log_outcome(_log, outcome="rejected", message_id=record.message_id,
-                        event_uid=None, address=None, reason=reason, level=logging.WARNING)
-        return get_runtime().service.process_batch(batch.records).batch_item_failures()
+                        event_uid=None, address=None, reason=reason, level=logging.WARNING,
+                        flow="reply")
+        runtime = get_runtime()
+        started = time.perf_counter()
+        report = runtime.service.process_batch(batch.records)
+        _publish(reply_metrics((result.outcome for result in report.results),
+                               duration_ms=_elapsed_ms(started)))
+        return report.batch_item_failures()
 
     return handler
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _publish(metrics: list[Metric]) -> None:
+    """Write the batch's metrics as one raw JSON line on stdout, where CloudWatch reads them.
+
+    Not through `logging`: with the JSON log format Lambda's formatter would wrap the document
+    in a record of its own, and CloudWatch extracts metrics only from a line that is the
+    document itself.
+    """
+    document = emf_document(
+        metrics, function_name=os.environ.get(FUNCTION_NAME, "").strip() or "local",
+        timestamp_ms=int(time.time() * 1000),
+        level=level_kept_by(os.environ.get(LAMBDA_LOG_LEVEL, "")))
+    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 def _time_left(context: Any) -> TimeLeft | None:

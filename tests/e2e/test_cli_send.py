@@ -19,7 +19,13 @@ UID = "launch-2026@example.org"
 
 
 def cis(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": str(CIS.parent), "HOME": str(cwd), "LANG": "C.UTF-8"}
+    return cis_with({}, *args, cwd=cwd)
+
+
+def cis_with(
+    environment: dict[str, str], *args: str, cwd: Path,
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": str(CIS.parent), "HOME": str(cwd), "LANG": "C.UTF-8", **environment}
     return subprocess.run([str(CIS), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
 

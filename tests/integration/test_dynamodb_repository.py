@@ -710,6 +710,34 @@ def test_transaction_conflict_in_settle_is_transient(
         assert raised.value.transient is True
 
 
+def test_a_transaction_conflict_is_marked_a_conflict_and_throttling_is_not(
+    stubbed: tuple[DynamoDBInviteRepository, Stubber],
+) -> None:
+    repository, stubber = stubbed
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+    )
+    stubber.add_client_error(
+        "transact_write_items", service_error_code="TransactionConflictException"
+    )
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
+    )
+    stubber.add_client_error("transact_write_items", service_error_code="ThrottlingException")
+
+    conflicts = []
+    for _ in range(4):
+        with pytest.raises(RepositoryError) as raised:
+            repository.settle([sent("ann@example.org", "t1")])
+        assert raised.value.transient is True
+        conflicts.append(raised.value.conflict)
+    assert conflicts == [True, True, False, False]
+
+
 def test_cancelled_transaction_marks_the_lost_claim_and_applies_the_rest_on_retry(
     stubbed: tuple[DynamoDBInviteRepository, Stubber],
 ) -> None:

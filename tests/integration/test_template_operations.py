@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from cis.services.batch_metrics import DIMENSION, NAMESPACE, invite_metrics
+from cis.services.reports import BatchReport
 from tests.integration.test_template import (
     _event_source,
     _function,
@@ -154,7 +156,7 @@ def test_an_invocation_near_its_timeout_alarms_for_every_timeout_allowed(
 
 def test_a_mailer_that_refuses_every_invite_alarms_at_once(translated: dict[str, Any]) -> None:
     alarm = _alarm_on(translated, "MailerHalted", "InviteFunction")
-    assert alarm["Namespace"] == "CalendarInviteServer"
+    assert alarm["Namespace"] == NAMESPACE
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (60, 1, 0)
 
 
@@ -241,3 +243,20 @@ def test_the_feedback_function_reads_its_queue_with_partial_batch_responses(
     assert queue["VisibilityTimeout"] >= 6 * properties["Timeout"]
     assert _ref_target(queue["RedrivePolicy"]["deadLetterTargetArn"]) == (
         "FeedbackDeadLetterQueue")
+
+
+def test_the_dashboard_and_alarms_name_only_metrics_the_invite_function_writes(
+    translated: dict[str, Any],
+) -> None:
+    written = {metric.name for metric in invite_metrics(BatchReport(()), duration_ms=0)}
+    body, _ = translated["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"][
+        "Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "0", body))["widgets"]
+    named = {(row[1], row[2]) for widget in widgets for row in widget["properties"]["metrics"]
+             if row[0] == NAMESPACE}
+    named |= {(alarm["MetricName"], alarm["Dimensions"][0]["Name"])
+              for alarm in _alarms(translated).values() if alarm["Namespace"] == NAMESPACE}
+    assert {"Invited", "Updated", "Cancelled", "MailerHalted"} <= {name for name, _ in named}
+    for name, dimension in named:
+        assert name in written, name
+        assert dimension == DIMENSION

@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cis.domain.model import FanOut, InviteAction, InviteRequest, QueueMessage, Resend
-from cis.errors import InvalidRequestError
+from cis.errors import InvalidRequestError, UnknownVersionError
 from cis.messages.invite_format import (
     encode_message,
     encode_request,
@@ -44,11 +44,16 @@ actions = st.sampled_from(["invite", "remove", "resend", "Resend", "cancel", "",
 
 
 def outcome(parse: Any, body: str | bytes) -> Outcome:
-    """The message built, or the field named first and the event uid of the rejection."""
+    """The message built, or the field named first and the event uid of the rejection.
+
+    A body of a later format is neither: it is handed back, named by its version.
+    """
     try:
         message: QueueMessage = parse(body)
     except InvalidRequestError as exc:
         return exc.field, exc.event_uid
+    except UnknownVersionError as exc:
+        return f"newer version {exc.version!r}", exc.event_uid
     return message
 
 

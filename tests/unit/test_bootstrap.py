@@ -93,6 +93,14 @@ def test_the_rsvp_function_applies_its_log_level(cis_logger: logging.Logger) -> 
     assert cis_logger.level == logging.DEBUG
 
 
+def test_lambdas_application_log_level_sets_cis_own_level(cis_logger: logging.Logger) -> None:
+    # JSON log format: Lambda drops records below ApplicationLogLevel; LOG_LEVEL is overruled.
+    aws_runtime({**ENVIRONMENT, "LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_LEVEL": "ERROR"})
+    assert cis_logger.level == logging.ERROR
+    aws_rsvp_runtime({**ENVIRONMENT, "LOG_LEVEL": "ERROR", "AWS_LAMBDA_LOG_LEVEL": "TRACE"})
+    assert cis_logger.level == logging.DEBUG
+
+
 def test_a_local_run_keeps_state_in_sqlite_and_mail_in_the_outbox(tmp_path: Path) -> None:
     settings = LocalSettings(sender="invites@example.com", rsvp_email="rsvp@example.com",
                              state=tmp_path / "cis.db", outbox=tmp_path / "outbox",

@@ -57,7 +57,7 @@ def test_every_missing_variable_is_listed_in_one_error() -> None:
         ("SQS_URL", "invites", "an http(s) queue URL"),
         ("BATCH_FAILURE_MODE", "explode", "'report' or 'raise'"),
         ("CLAIM_LEASE_SECONDS", "-5", "positive integer"),
-        ("LOG_LEVEL", "chatty", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("LOG_LEVEL", "chatty", "one of TRACE, DEBUG, INFO, WARN, WARNING, ERROR, FATAL, CRITICAL"),
         ("MAX_CONCURRENCY", "0", "positive integer"),
         ("AWS_ENDPOINT_URL", "localhost:5000", "http(s) URL"),
     ],
@@ -106,3 +106,30 @@ def test_a_send_rate_that_cannot_be_shared_is_named(
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env({**VALID, **environment})
     assert [problem for problem in caught.value.problems if words in problem]
+
+
+def test_lambdas_application_log_level_wins_over_log_level() -> None:
+    # With the JSON log format Lambda sets AWS_LAMBDA_LOG_LEVEL from ApplicationLogLevel and
+    # drops records below it: cis's own level follows it.
+    both = {**VALID, "LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_LEVEL": "WARN"}
+    assert Settings.from_env(both).log_level == "WARNING"
+    assert RsvpSettings.from_env(both).log_level == "WARNING"
+    assert Settings.from_env({**VALID, "AWS_LAMBDA_LOG_LEVEL": "TRACE"}).log_level == "DEBUG"
+    assert Settings.from_env({**VALID, "AWS_LAMBDA_LOG_LEVEL": "FATAL"}).log_level == "CRITICAL"
+    assert Settings.from_env({**VALID, "AWS_LAMBDA_LOG_LEVEL": " "}).log_level == "INFO"
+
+
+def test_log_level_takes_lambdas_spelling_of_the_levels_too() -> None:
+    assert Settings.from_env({**VALID, "LOG_LEVEL": "warn"}).log_level == "WARNING"
+    assert Settings.from_env({**VALID, "LOG_LEVEL": "fatal"}).log_level == "CRITICAL"
+
+
+def test_a_malformed_level_is_named_even_when_the_other_one_is_set() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**VALID, "AWS_LAMBDA_LOG_LEVEL": "LOUD", "LOG_LEVEL": "quiet"})
+    assert caught.value.problems == [
+        "AWS_LAMBDA_LOG_LEVEL='LOUD' is not one of TRACE, DEBUG, INFO, WARN, WARNING, ERROR, "
+        "FATAL, CRITICAL",
+        "LOG_LEVEL='QUIET' is not one of TRACE, DEBUG, INFO, WARN, WARNING, ERROR, FATAL, "
+        "CRITICAL",
+    ]

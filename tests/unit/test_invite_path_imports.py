@@ -58,7 +58,8 @@ def run_one_record(extra_import: str = "") -> dict[str, object]:
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    outcome: dict[str, object] = json.loads(result.stdout)
+    # The handler's metric line comes first; the script's own report is the last line.
+    outcome: dict[str, object] = json.loads(result.stdout.splitlines()[-1])
     return outcome
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
@@ -17,6 +18,7 @@ from cis.cli.lifecycle_commands import add_lifecycle_commands
 from cis.cli.local_commands import add_local_commands
 from cis.cli.queue_commands import add_queue_commands
 from cis.cli.sending_runtime import PermanentFailure
+from cis.config import LOG_LEVEL, log_level_named
 from cis.errors import CisError, ConfigurationError
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = exit_status.DONE, exit_status.INCOMPLETE, exit_status.USAGE
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=exit_status.EPILOG,
     )
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="log one line per invite outcome on stderr")
+                        help="log one line per invite outcome on stderr (as LOG_LEVEL=INFO "
+                        "does; LOG_LEVEL=DEBUG says more)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_local_commands(commands)
     add_lifecycle_commands(commands)
@@ -50,9 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(message)s", stream=sys.stderr)
     where = f"cis {args.command}"
+    try:
+        level = log_level(verbose=args.verbose, environ=os.environ)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"{where}: {exc}\n")
+        return EXIT_USAGE
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     try:
         with _sigterm_raises():
             status: int = args.run(args, sys.stdout, sys.stderr)
@@ -92,3 +99,20 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def log_level(*, verbose: bool, environ: Mapping[str, str]) -> int:
+    """The level the command logs at: the more detailed of `--verbose` (INFO) and LOG_LEVEL.
+
+    Without either, only errors are logged: the command's own report says what happened.
+
+    Raises:
+        ConfigurationError: LOG_LEVEL names no level.
+
+    """
+    named = log_level_named(environ.get(LOG_LEVEL, ""))
+    if named is None:
+        raise ConfigurationError([f"{LOG_LEVEL}={environ[LOG_LEVEL].strip().upper()!r} is not "
+                                  "a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)"])
+    chosen = logging.getLevelNamesMapping()[named] if named else logging.ERROR
+    return min(chosen, logging.INFO) if verbose else chosen

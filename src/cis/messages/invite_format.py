@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo
 
 from cis.domain.model import Event, FanOut, InviteAction, InviteRequest, QueueMessage, Resend
-from cis.errors import InvalidRequestError
+from cis.errors import InvalidRequestError, UnknownVersionError
 from cis.messages.invite_rules import (
     MAX_BODY_BYTES,
     ORIGIN_PATTERN,
@@ -48,12 +48,15 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "MAX_BODY_BYTES", "ORIGIN_PATTERN", "UID_PATTERN", "EventV1", "FanOutMessageV1",
+    "MAX_BODY_BYTES", "ORIGIN_PATTERN", "UID_PATTERN", "VERSION", "EventV1", "FanOutMessageV1",
     "InviteMessageV1", "QueueMessageV1", "RequestV1", "ResendMessageV1", "ResendRequestV1",
     "address_problem", "encode_message", "encode_request", "event_object", "first_problem",
     "json_schema",
     "parse_body", "parse_body_with_models", "parse_message", "parse_message_with_models",
 ]
+
+VERSION = 1
+"""The message format version this code reads (a body says so with `"version": 1`, or not)."""
 
 _FROM_MODELS = frozenset({
     "EventV1", "FanOutMessageV1", "InviteMessageV1", "QueueMessageV1", "RequestV1",
@@ -79,6 +82,7 @@ def parse_message(body: str | bytes) -> QueueMessage:
     Raises:
         InvalidRequestError: naming the field that is wrong, and the event uid when the body
             shows one, so the rejection can be counted against its event.
+        UnknownVersionError: the body is of a later message format: hand it back.
 
     """
     data = _read_checked(body)
@@ -97,6 +101,7 @@ def parse_body(body: str | bytes) -> InviteRequest:
     Raises:
         InvalidRequestError: naming the field that is wrong, and the event uid when the body
             shows one, so the rejection can be counted against its event.
+        UnknownVersionError: the body is of a later message format: hand it back.
 
     """
     data = _read_checked(body)
@@ -135,7 +140,32 @@ def parse_body_with_models(body: str | bytes) -> InviteRequest:
 
 
 def _read(body: str | bytes) -> tuple[str | bytes, Any]:
-    """The v1 JSON text of a body, out of its SNS envelope when it has one, and its value."""
+    """The v1 JSON text of a body, out of its SNS envelope when it has one, and its value.
+
+    A body of a later format is known by its version before anything else is checked: its
+    fields are that format's, which v1's rules would refuse.
+    """
+    text, data = _unwrapped(body)
+    _check_version(data)
+    return text, data
+
+
+def _check_version(data: Any) -> None:
+    """Raise `UnknownVersionError` when a body says it is of a later message format.
+
+    A later format is a number above 1 (2, 2.0, 1.5): a producer ahead of this consumer. Any
+    other value but v1's own (1, 1.0, true) is left to the validator, which refuses it: no
+    format is numbered 0, or as a string.
+    """
+    if not isinstance(data, dict):
+        return
+    version = data.get("version")
+    if isinstance(version, int | float) and not isinstance(version, bool) and version > VERSION:
+        raise UnknownVersionError(version, event_uid=event_uid_of(data))
+
+
+def _unwrapped(body: str | bytes) -> tuple[str | bytes, Any]:
+    """The JSON text of a body, out of its SNS envelope when it has one, and its value."""
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequestError(f"body is larger than {MAX_BODY_BYTES} bytes", field="body")
     try:

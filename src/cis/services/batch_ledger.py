@@ -32,7 +32,7 @@ from cis.domain.model import (
     Settlement,
 )
 from cis.ports.queue import QueueRecord
-from cis.services.reports import BatchReport, Outcome, RecordResult
+from cis.services.reports import BatchReport, Outcome, RecordResult, SentAs
 
 __all__ = ["BatchLedger", "Entry", "Unwritten"]
 
@@ -112,6 +112,8 @@ class Entry:
             address=address,
             reason=reason,
             delivery_id=self.delivery_id if outcome is Outcome.SENT else None,
+            sent_as=(SentAs.of(request, first=self.first_message)
+                     if outcome is Outcome.SENT and request else None),
         )
 
 

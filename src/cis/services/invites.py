@@ -38,7 +38,13 @@ from cis.domain.model import (
     Standing,
 )
 from cis.domain.rendering.invitation_template import InvitationTemplate
-from cis.errors import InvalidRequestError, MailerError, QueueError, RepositoryError
+from cis.errors import (
+    InvalidRequestError,
+    MailerError,
+    QueueError,
+    RepositoryError,
+    UnknownVersionError,
+)
 from cis.messages.invite_format import parse_message
 from cis.messages.invite_rules import address_problem
 from cis.ports.mailer import Mailer, RawEmail
@@ -47,9 +53,10 @@ from cis.ports.repository import InviteRepository
 from cis.services.batch_ledger import BatchLedger, Entry, Unwritten
 from cis.services.event_versions import EventVersions
 from cis.services.fan_out import Deliver, FanOutProgress, expand, relay_to
-from cis.services.outcome_log import LOGGER_NAME, log_outcome
+from cis.services.outcome_log import LOGGER_NAME, log_outcome, mask_addresses
 from cis.services.pacing import SendPacer
 from cis.services.producer import outgoing_message
+from cis.services.pushback import Pushback
 from cis.services.reports import BatchReport, Outcome, RecordResult
 from cis.services.retrying import Backoff
 from cis.services.settlements import (
@@ -138,6 +145,9 @@ class InviteService:
         self._deadline_reserve = deadline_reserve
         self._relay = relay
         self._stop_requested = stop_requested
+        #: What pushed back so far (throttled sends, store conflicts, newer formats); each
+        #: batch reports what it grew by. A service runs one batch at a time.
+        self._pushback = Pushback()
 
     def process_batch(
         self, records: Sequence[QueueRecord], *, time_left: TimeLeft | None = None
@@ -178,13 +188,14 @@ class InviteService:
         batch = BatchLedger([QueueRecord(message_id="fan-out", body="")])
         entry = batch.entries[0]
         batch.parsed(entry, FanOut(event))
-        halted = self._run(batch, time_left, sent=sent).halted
-        return BatchReport((*sent, *batch.report().results), halted=halted)
+        own = self._run(batch, time_left, sent=sent)
+        return replace(own, results=(*sent, *own.results))
 
     def _run(
         self, batch: BatchLedger, time_left: TimeLeft | None,
         sent: list[RecordResult] | None = None,
     ) -> BatchReport:
+        before = self._pushback.copy()
         for entry in batch.entries:
             reason = batch.stopped or self._why_not_start(time_left)
             if reason:
@@ -195,12 +206,12 @@ class InviteService:
         self._catch_up(batch)
         batch.resolve_repeats()
         self._count(batch)
-        report = batch.report()
+        report = self._pushback.on(batch.report(), since=before)
         for result in report.results:
             self._log_result(result)
         if report.halted:
             self._log.error("stopped taking invites, the mailer refuses them all: %s",
-                            report.halted)
+                            report.halted, extra={"halted": report.halted})
         return report
 
     def _why_not_start(self, time_left: TimeLeft | None) -> str | None:
@@ -252,7 +263,7 @@ class InviteService:
         if not batch.first_of_its_attendee(entry, (key, request.event.sequence, request.action)):
             return  # decided with the first one, once the batch is written
         try:
-            stored = self._versions.stored(request.event)
+            stored = self._with_retries(lambda: self._versions.stored(request.event))
         except RepositoryError as exc:
             batch.retry(entry, f"event version not recorded: {exc}")
             return
@@ -292,8 +303,27 @@ class InviteService:
         except InvalidRequestError as exc:
             batch.reject(entry, str(exc), event_uid=exc.event_uid)
             return None
+        except UnknownVersionError as exc:
+            self._newer_format(batch, entry, exc)
+            return None
         batch.parsed(entry, message)
         return message
+
+    def _newer_format(self, batch: BatchLedger, entry: Entry, exc: UnknownVersionError) -> None:
+        """Hand back a body of a later message format: a consumer that reads it will come.
+
+        Deleting it would lose the request of a producer upgraded before this consumer; the
+        queue delivers it again until its maxReceiveCount, then keeps it in the dead-letter
+        queue, from where it is redriven once a consumer that reads it runs.
+        """
+        self._pushback.unknown_versions += 1
+        self._log.warning(
+            "message %s is in message format version %r, newer than this consumer reads; "
+            "handed back, not deleted: upgrade the consumer, then redrive the dead-letter "
+            "queue", entry.record.message_id, exc.version,
+            extra={"message_id": entry.record.message_id, "event_uid": exc.event_uid,
+                   "format_version": repr(exc.version)})
+        batch.retry(entry, str(exc))
 
     def _resend(self, batch: BatchLedger, entry: Entry, resend: Resend) -> InviteRequest | None:
         """The request that sends the attendee the stored version again, if there is one.
@@ -505,16 +535,20 @@ class InviteService:
                 event_uid=request.event.uid,
             ))
         except MailerError as exc:
+            # A mail system's words quote the recipient (and SES's the sender): masked here,
+            # before they reach a reason, a record, a log line or the intake's pause.
+            words = mask_addresses(str(exc))
             if exc.account_level:
-                batch.stop(f"mailer: {exc}", halt=True)
+                batch.stop(f"mailer: {words}", halt=True)
             elif exc.throttled:
-                batch.stop(f"not started: the mailer throttled this batch ({exc})")
+                self._pushback.throttled += 1
+                batch.stop(f"not started: the mailer throttled this batch ({words})")
             if exc.transient:
-                batch.released(entry, f"mailer: {exc}")
+                batch.released(entry, f"mailer: {words}")
             else:
-                failed = MarkFailed(claim.key, claim.token, reason=str(exc), at=now,
+                failed = MarkFailed(claim.key, claim.token, reason=words, at=now,
                                     counters=statistics.on_failed())
-                batch.settled(entry, failed, Outcome.FAILED, f"mailer: {exc}")
+                batch.settled(entry, failed, Outcome.FAILED, f"mailer: {words}")
             return
         batch.settled(entry, sent_settlement(claimed, request, delivery_id), Outcome.SENT,
                       delivery_id=delivery_id, first=claimed.first)
@@ -585,6 +619,7 @@ class InviteService:
             self._log.warning(
                 "claim for message %s was taken over before it was recorded; "
                 "the attendee may receive a second invitation", entry.record.message_id,
+                extra={"message_id": entry.record.message_id, "event_uid": entry.event_uid},
             )
 
     def _count(self, batch: BatchLedger) -> None:
@@ -601,6 +636,7 @@ class InviteService:
             try:
                 return action()
             except RepositoryError as exc:
+                self._pushback.conflicts += exc.conflict
                 if not exc.transient or attempt == REPOSITORY_ATTEMPTS - 1:
                     raise
                 self._sleep(self._backoff.delay(attempt, self._random))
@@ -614,6 +650,7 @@ class InviteService:
             try:
                 return action()
             except RepositoryError as exc:
+                self._pushback.conflicts += exc.conflict
                 delay = self._backoff.delay(attempt, self._random)
                 room = (RECORDING_PATIENCE - waited if time_left is None
                         else time_left() - self._deadline_reserve / 2)
@@ -630,7 +667,8 @@ class InviteService:
         log_outcome(
             self._log, outcome=result.outcome.value, message_id=result.message_id,
             event_uid=result.event_uid, address=result.address, reason=result.reason,
-            level=level,
+            level=level, delivery_id=result.delivery_id,
+            sent_as=result.sent_as.value if result.sent_as else None,
         )
 
 

@@ -195,7 +195,7 @@ class RsvpService:
 
     def _log_result(self, result: ReplyResult) -> None:
         level = logging.WARNING if result.outcome is ReplyOutcome.REJECTED else logging.INFO
-        log_outcome(self._log, outcome=f"reply {result.outcome.value}",
+        log_outcome(self._log, flow="reply", outcome=result.outcome.value,
                     message_id=result.message_id, event_uid=result.event_uid,
                     address=result.address, reason=result.reason, level=level)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cis.domain.model import InviteAction, InviteRequest, Standing
+
 
 class Outcome(StrEnum):
     """What became of one queue record."""
@@ -27,12 +29,44 @@ class Outcome(StrEnum):
         return self is not Outcome.RETRY
 
 
+class SentAs(StrEnum):
+    """What a message the mailer accepted was, for the attendee it went to."""
+
+    #: The attendee's first message (a later version read as an invitation too).
+    INVITATION = "invitation"
+    #: A later version of the event to an attendee sent an earlier one.
+    UPDATE = "update"
+    #: The event's cancellation.
+    CANCELLATION = "cancellation"
+    #: A cancellation to this attendee alone: taken off an event that goes on.
+    REMOVAL = "removal"
+    #: The current version again, asked for on purpose.
+    RESEND = "resend"
+
+    @classmethod
+    def of(cls, request: InviteRequest, *, first: bool) -> SentAs:
+        """What sending `request` is; `first` when it is the attendee's first message.
+
+        The same distinction as the event's counters (`statistics.on_later_message`).
+        """
+        if first:
+            return cls.INVITATION
+        if request.action is InviteAction.RESEND:
+            return cls.RESEND
+        if request.standing is Standing.REMOVED:
+            return cls.REMOVAL
+        if request.standing is Standing.CANCELLED:
+            return cls.CANCELLATION
+        return cls.UPDATE
+
+
 @dataclass(frozen=True, slots=True)
 class RecordResult:
     """The outcome of one record, with the reason for anything but SENT.
 
     `message_id` is the queue's id of the record; `delivery_id` is the mail system's id of
-    the invitation it sent (SES's message id, an SMTP Message-ID, an outbox path).
+    the invitation it sent (SES's message id, an SMTP Message-ID, an outbox path), and
+    `sent_as` what that message was.
     """
 
     message_id: str
@@ -42,6 +76,7 @@ class RecordResult:
     address: str | None = None
     reason: str | None = None
     delivery_id: str | None = None
+    sent_as: SentAs | None = None
 
     @property
     def mail_message_id(self) -> str | None:
@@ -56,10 +91,18 @@ class BatchReport:
     `halted` says why the consumer should take no more invites for now: the mail system
     refuses every send until someone, or the clock, changes the account (sending paused, the
     day's quota spent). The records the batch did not get to are retried, untouched.
+
+    What pushed back meanwhile, for metrics: `throttled` counts the sends the mail system
+    refused as too fast, `conflicts` the store's writes that lost to a concurrent transaction
+    (each tried again), `unknown_versions` the bodies of a message format version this code
+    does not read (handed back).
     """
 
     results: tuple[RecordResult, ...]
     halted: str | None = None
+    throttled: int = 0
+    conflicts: int = 0
+    unknown_versions: int = 0
 
     @property
     def retry_message_ids(self) -> list[str]:

@@ -62,6 +62,8 @@ _NETWORK_ERRORS = (
     ConnectionClosedError,
 )
 _CANCELLED = "TransactionCanceledException"
+_CONFLICT = "TransactionConflictException"
+_CONFLICT_REASON = "TransactionConflict"
 CONDITION_FAILED_REASON = "ConditionalCheckFailed"
 
 
@@ -75,7 +77,8 @@ def translated_errors(operation: str) -> Iterator[None]:
         if code in (CONDITION_FAILED, _CANCELLED):
             raise
         raise RepositoryError(
-            f"DynamoDB {operation} failed: {code}", transient=is_transient(exc, _TRANSIENT_CODES)
+            f"DynamoDB {operation} failed: {code}", transient=is_transient(exc, _TRANSIENT_CODES),
+            conflict=code == _CONFLICT,
         ) from exc
     except _NETWORK_ERRORS as exc:
         raise RepositoryError(f"DynamoDB {operation} unreachable: {exc}", transient=True) from exc
@@ -131,13 +134,15 @@ def cancellation_item(exc: ClientError, position: int) -> Item | None:
 def cancellation_error(exc: ClientError, operation: str) -> RepositoryError:
     """The error for a transaction cancelled by something other than a lost race.
 
-    Transient when any action met a conflict or throttling; the caller raises it `from exc`.
+    Transient when any action met a conflict or throttling, and a `conflict` when one met
+    another transaction; the caller raises it `from exc`.
     """
     codes = cancellation_codes(exc)
     causes = sorted({code for code in codes if code not in ("None", "")}) or ["unknown"]
     transient = any(code in _TRANSIENT_CANCELLATION_CODES for code in causes)
     return RepositoryError(
-        f"DynamoDB {operation} transaction cancelled: " + ", ".join(causes), transient=transient
+        f"DynamoDB {operation} transaction cancelled: " + ", ".join(causes), transient=transient,
+        conflict=_CONFLICT_REASON in causes,
     )
 
 

@@ -73,7 +73,7 @@ class EventItems:
             if self._put(newer, condition, values):
                 return newer
         raise RepositoryError(f"the version of event {event.uid!r} kept changing under "
-                              "concurrent writers", transient=True)
+                              "concurrent writers", transient=True, conflict=True)
 
     def note_fan_out(self, event_uid: str, sequence: int, *, to: str | None,
                      done: bool) -> bool:
