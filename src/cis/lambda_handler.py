@@ -11,7 +11,14 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from cis.bootstrap import LambdaRuntime, RsvpRuntime, aws_rsvp_runtime, aws_runtime
+from cis.bootstrap import (
+    FeedbackRuntime,
+    LambdaRuntime,
+    RsvpRuntime,
+    aws_feedback_runtime,
+    aws_rsvp_runtime,
+    aws_runtime,
+)
 from cis.config import BatchFailureMode
 from cis.errors import BatchIncompleteError, QueueError
 from cis.ports.intake import Intake
@@ -19,8 +26,9 @@ from cis.ports.queue import QueueRecord
 from cis.services.invites import TimeLeft, acknowledge_processed
 
 __all__ = [
-    "Handler", "LambdaRuntime", "RsvpRuntime", "aws_rsvp_runtime", "aws_runtime",
-    "lambda_handler", "make_handler", "make_rsvp_handler", "rsvp_handler",
+    "FeedbackRuntime", "Handler", "LambdaRuntime", "RsvpRuntime", "aws_feedback_runtime",
+    "aws_rsvp_runtime", "aws_runtime", "feedback_handler", "lambda_handler",
+    "make_feedback_handler", "make_handler", "make_rsvp_handler", "rsvp_handler",
 ]
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
@@ -76,6 +84,17 @@ def make_rsvp_handler(runtime_factory: Callable[[], RsvpRuntime]) -> Handler:
     return handler
 
 
+def make_feedback_handler(runtime_factory: Callable[[], FeedbackRuntime]) -> Handler:
+    """Build the delivery feedback handler: SES reports through SNS, partial batch response."""
+    get_runtime = _built_once(runtime_factory)
+
+    def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        records = [_queue_record(raw) for raw in event.get("Records", [])]
+        return get_runtime().service.process_batch(records).batch_item_failures()
+
+    return handler
+
+
 def _time_left(context: Any) -> TimeLeft | None:
     """Seconds the invocation has left, from the Lambda context (None without one)."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -105,3 +124,6 @@ lambda_handler = make_handler(aws_runtime)
 
 rsvp_handler = make_rsvp_handler(aws_rsvp_runtime)
 """The RSVP function's handler: `cis.lambda_handler.rsvp_handler`."""
+
+feedback_handler = make_feedback_handler(aws_feedback_runtime)
+"""The delivery feedback function's handler: `cis.lambda_handler.feedback_handler`."""
