@@ -11,6 +11,7 @@ from cis.cli.inputs import UsageError
 from cis.cli.lifecycle_commands import add_lifecycle_commands
 from cis.cli.local_commands import add_local_commands
 from cis.cli.queue_commands import add_queue_commands
+from cis.cli.suppression_commands import add_suppression_commands
 from cis.errors import CisError, ConfigurationError
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_local_commands(commands)
     add_lifecycle_commands(commands)
     add_queue_commands(commands)
+    add_suppression_commands(commands)
     return parser
 
 
