@@ -1,8 +1,9 @@
 """The composition root: the one place where services are built and their adapters chosen.
 
-Every entry point comes here: the library (`build_service`, `build_rsvp_service`), the two
-Lambda functions (`aws_runtime`, `aws_rsvp_runtime`) and the `cis` command on one machine
-(`local_runtime`, `local_rsvp_runtime`, `local_queue`). Adapters are imported where they are
+Every entry point comes here: the library (`build_service`, `build_rsvp_service`,
+`build_feedback_service`), the three Lambda functions (`aws_runtime`, `aws_rsvp_runtime`,
+`aws_feedback_runtime`) and the `cis` command on one machine (`local_runtime`,
+`local_rsvp_runtime`, `local_queue`, `local_suppression_list`). Adapters are imported where they are
 chosen, so an entry point loads only the ones it uses: the invite function never loads the
 reply path, and a local run never loads boto3 unless it talks to AWS.
 """
@@ -32,13 +33,16 @@ from cis.services.pacing import SendPacer
 if TYPE_CHECKING:
     from cis.adapters.aws import AwsClients
     from cis.adapters.sqs import SqsInviteQueue
+    from cis.ports.feedback import DeliveryFeedbackStore, SuppressionList
     from cis.ports.message_store import MessageStore
+    from cis.services.feedback import FeedbackService
     from cis.services.replies import RsvpService
 
 __all__ = [
-    "LambdaRuntime", "LocalRsvpRuntime", "LocalRuntime", "RsvpRuntime", "aws_rsvp_runtime",
-    "aws_runtime", "build_rsvp_service", "build_service", "local_queue", "local_rsvp_runtime",
-    "local_runtime",
+    "FeedbackRuntime", "LambdaRuntime", "LocalRsvpRuntime", "LocalRuntime",
+    "LocalSuppressionList", "RsvpRuntime", "aws_feedback_runtime", "aws_rsvp_runtime",
+    "aws_runtime", "build_feedback_service", "build_rsvp_service", "build_service",
+    "local_queue", "local_rsvp_runtime", "local_runtime", "local_suppression_list",
 ]
 
 
@@ -106,6 +110,21 @@ def build_rsvp_service(
     return RsvpService(repository=repository, store=store, logger=logger, clock=clock)
 
 
+def build_feedback_service(
+    *,
+    store: DeliveryFeedbackStore | None = None,
+    logger: logging.Logger | None = None,
+) -> FeedbackService:
+    """Build the delivery feedback service; a store left out defaults to the in-memory one."""
+    from cis.services.feedback import FeedbackService
+
+    if store is None:
+        from cis.adapters.memory import InMemoryInviteRepository
+
+        store = InMemoryInviteRepository()
+    return FeedbackService(store=store, logger=logger)
+
+
 @dataclass(frozen=True, slots=True)
 class LambdaRuntime:
     """What the invite function's handler needs, built once per container.
@@ -160,6 +179,26 @@ def aws_rsvp_runtime(environ: Mapping[str, str] | None = None) -> RsvpRuntime:
     return RsvpRuntime(build_rsvp_service(
         repository=clients.repository(settings.dynamodb_table), store=clients.message_store(),
     ))
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRuntime:
+    """What the delivery feedback function's handler needs, built once per container."""
+
+    service: FeedbackService
+
+
+def aws_feedback_runtime(environ: Mapping[str, str] | None = None) -> FeedbackRuntime:
+    """Wire the feedback service to DynamoDB from REGION and DYNAMODB_TABLE.
+
+    Raises:
+        cis.errors.ConfigurationError: listing every missing or malformed variable.
+
+    """
+    settings = RsvpSettings.from_env(os.environ if environ is None else environ)
+    clients = _lambda_clients(settings)
+    return FeedbackRuntime(build_feedback_service(
+        store=clients.repository(settings.dynamodb_table)))
 
 
 def _lambda_clients(settings: Settings | RsvpSettings) -> AwsClients:
@@ -247,6 +286,24 @@ def local_rsvp_runtime(settings: LocalSettings) -> LocalRsvpRuntime:
         service=build_rsvp_service(repository=repository), repository=repository,
         _closers=[close_repository] if close_repository else [],
     )
+
+
+@dataclass(slots=True)
+class LocalSuppressionList(_Closing):
+    """The suppression list of one `cis suppressions` run, with the store it holds open."""
+
+    suppressions: SuppressionList
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def local_suppression_list(settings: LocalSettings) -> LocalSuppressionList:
+    """The suppression list in the SQLite file `settings.state`, or the DynamoDB table."""
+    if settings.dynamodb_table:
+        return LocalSuppressionList(_aws_clients(settings).repository(settings.dynamodb_table))
+    from cis.adapters.sqlite import SqliteInviteRepository
+
+    repository = SqliteInviteRepository(path=settings.state)
+    return LocalSuppressionList(repository, _closers=[repository.close])
 
 
 def local_queue(settings: LocalSettings) -> SqsInviteQueue:

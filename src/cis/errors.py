@@ -62,6 +62,14 @@ class NotAReplyError(CisError):
     """Raised when mail to the RSVP address is not a calendar reply at all (ignored)."""
 
 
+class InvalidFeedbackError(CisError):
+    """Raised when a delivery feedback message can never be read as an SES report."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 class MailerError(CisError):
     """Raised when the mailer could not hand an invitation over for delivery."""
 

@@ -17,7 +17,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cis.bootstrap import LambdaRuntime, RsvpRuntime, aws_rsvp_runtime, aws_runtime
+from cis.bootstrap import (
+    FeedbackRuntime,
+    LambdaRuntime,
+    RsvpRuntime,
+    aws_feedback_runtime,
+    aws_rsvp_runtime,
+    aws_runtime,
+)
 from cis.config import FUNCTION_NAME, LAMBDA_LOG_LEVEL, BatchFailureMode
 from cis.errors import BatchIncompleteError, InvalidEventError, QueueError
 from cis.ports.intake import Intake
@@ -33,8 +40,9 @@ from cis.services.invites import TimeLeft, acknowledge_processed
 from cis.services.outcome_log import log_outcome
 
 __all__ = [
-    "Handler", "LambdaRuntime", "RsvpRuntime", "aws_rsvp_runtime", "aws_runtime",
-    "lambda_handler", "make_handler", "make_rsvp_handler", "rsvp_handler",
+    "FeedbackRuntime", "Handler", "LambdaRuntime", "RsvpRuntime", "aws_feedback_runtime",
+    "aws_rsvp_runtime", "aws_runtime", "feedback_handler", "lambda_handler",
+    "make_feedback_handler", "make_handler", "make_rsvp_handler", "rsvp_handler",
 ]
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
@@ -124,6 +132,21 @@ def _publish(metrics: list[Metric]) -> None:
         level=level_kept_by(os.environ.get(LAMBDA_LOG_LEVEL, "")))
     sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
     sys.stdout.flush()
+
+
+def make_feedback_handler(runtime_factory: Callable[[], FeedbackRuntime]) -> Handler:
+    """Build the delivery feedback handler: SES reports through SNS, partial batch response."""
+    get_runtime = _built_once(runtime_factory)
+
+    def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        batch = _read_sqs_batch(event)
+        for record, reason in batch.refused:
+            log_outcome(_log, outcome="rejected", message_id=record.message_id,
+                        event_uid=None, address=None, reason=reason, level=logging.WARNING,
+                        flow="feedback")
+        return get_runtime().service.process_batch(batch.records).batch_item_failures()
+
+    return handler
 
 
 def _time_left(context: Any) -> TimeLeft | None:
@@ -223,3 +246,6 @@ lambda_handler = make_handler(aws_runtime)
 
 rsvp_handler = make_rsvp_handler(aws_rsvp_runtime)
 """The RSVP function's handler: `cis.lambda_handler.rsvp_handler`."""
+
+feedback_handler = make_feedback_handler(aws_feedback_runtime)
+"""The delivery feedback function's handler: `cis.lambda_handler.feedback_handler`."""

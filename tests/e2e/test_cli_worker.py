@@ -232,7 +232,7 @@ def test_worker_sends_each_attendee_once_through_a_redelivery_storm_and_stops_on
     assert stats(inputs.event_uid, state, "--recount") == recorded
     assert batch_totals(worker.out()) == {
         "sent": len(distinct), "duplicate": expected_duplicates, "rejected": 0, "failed": 0,
-        "retry": 0, "stale": 0, "skipped": 0, "expanded": 0,
+        "retry": 0, "stale": 0, "skipped": 0, "expanded": 0, "suppressed": 0,
     }
 
 

@@ -26,14 +26,17 @@ from cis.domain.model import EventStatus, FanOut, InviteAction, Invitee, InviteR
 from cis.errors import BatchIncompleteError
 from cis.lambda_handler import (
     LambdaRuntime,
+    aws_feedback_runtime,
     aws_rsvp_runtime,
     aws_runtime,
+    make_feedback_handler,
     make_handler,
     make_rsvp_handler,
 )
 from cis.messages.invite_format import encode_message
 from cis.services.producer import enqueue_invites
-from tests.e2e.test_lambda_on_moto import Stack, lambda_event, receive, stack
+from tests.e2e.test_feedback_on_moto import Reports, about, tagged_sends
+from tests.e2e.test_lambda_on_moto import Stack, enqueue, lambda_event, receive, stack
 from tests.e2e.test_rsvp_on_moto import BUCKET_PREFIX, deployed, drain, invite_ann
 from tests.integration.test_template import _function_statements, _resources_of_type, translated
 from tests.replies import reply_calendar, reply_email, with_headers
@@ -220,3 +223,26 @@ def test_the_rsvp_role_allows_exactly_the_calls_the_rsvp_function_makes(
     with calls.recording():
         assert make_rsvp_handler(aws_rsvp_runtime)(batch, None) == {"batchItemFailures": []}
     assert granted(translated, "RsvpFunction") == calls.actions | EVENT_SOURCE
+
+
+def test_the_feedback_role_allows_exactly_the_calls_the_feedback_function_makes(
+    stack: Stack, translated: dict[str, Any], calls: Calls, moto_server: str,
+) -> None:
+    tags = tagged_sends(stack)
+    enqueue(stack)
+    stack.handler()(lambda_event(stack, receive(stack, 6)), None)
+    reports = Reports(moto_server, stack.region)
+    reports.publish(about(stack, "event-bounce", "dave@example.net", tags),
+                    about(stack, "event-complaint", "erin@example.com", tags),
+                    about(stack, "event-delivery", "ann@example.org", tags),
+                    about(stack, "event-delivery-delay", "bob.stone@example.org", tags),
+                    about(stack, "event-open", "ann@example.org", tags))
+    batch = reports.batch(5)
+    broken = {"messageId": "broken", "receiptHandle": "r", "body": "{not json"}
+    batch["Records"].append(broken)
+    feedback = make_feedback_handler(aws_feedback_runtime)
+    with calls.recording():
+        assert feedback(batch, None) == {"batchItemFailures": []}
+        assert feedback(batch, None) == {"batchItemFailures": []}  # delivered again
+
+    assert granted(translated, "FeedbackFunction") == calls.actions | EVENT_SOURCE

@@ -226,7 +226,9 @@ def test_lease_ending_exactly_now_is_taken_over_and_a_microsecond_earlier_is_not
     at_expiry = make_claim("ann@example.org", "t3", expiry)
 
     assert dynamodb_repository.claim(just_before) is ClaimOutcome.IN_PROGRESS
-    assert dynamodb_repository.claim(at_expiry) is ClaimOutcome.TAKEN_OVER
+    # A transaction returns no old item, so a take-over reads as CLAIMED: granted either way.
+    assert dynamodb_repository.claim(at_expiry).granted
+    assert dynamodb_repository.get_attendee(UID, "ann@example.org").claim_token == "t3"
 
 
 def test_claim_over_an_earlier_attempt_keeps_its_history_and_drops_its_leftovers(
@@ -278,13 +280,16 @@ def test_claim_over_an_earlier_attempt_keeps_its_history_and_drops_its_leftovers
 # --- API calls per operation -----------------------------------------------------------------
 
 
-def test_claim_is_one_conditional_update(
+def test_claim_is_one_transaction_of_its_conditional_update_and_its_address_check(
     dynamodb_repository: DynamoDBInviteRepository, calls: CallLog
 ) -> None:
     dynamodb_repository.claim(make_claim("ann@example.org", "t1", T0))
 
-    assert calls.names == ["UpdateItem"]
-    assert "ConditionExpression" in calls.calls[0][1]
+    assert calls.names == ["TransactWriteItems"]
+    update, check = calls.calls[0][1]["TransactItems"]
+    assert "ConditionExpression" in update["Update"]
+    assert check["ConditionCheck"]["Key"] == {
+        name: {"S": value} for name, value in keys.suppression_item_key("ann@example.org").items()}
 
 
 def test_refused_claim_is_classified_without_a_second_call(
@@ -297,7 +302,7 @@ def test_refused_claim_is_classified_without_a_second_call(
     outcome = dynamodb_repository.claim(make_claim("ann@example.org", "t2", T0))
 
     assert outcome is ClaimOutcome.ALREADY_SENT
-    assert calls.names == ["UpdateItem"]
+    assert calls.names == ["TransactWriteItems"]
 
 
 def test_settling_ten_sent_invites_of_one_event_is_one_call(
@@ -352,9 +357,12 @@ def test_settle_then_claim_is_one_transaction_of_settlements_claim_and_counters(
     assert (applied, outcome) == ([True], ClaimOutcome.CLAIMED)
     assert calls.names == ["TransactWriteItems"]
     actions = calls.calls[0][1]["TransactItems"]
-    sort_keys = [action["Update"]["Key"]["sk"]["S"] for action in actions]
-    assert sort_keys == [
-        "attendee#ann@example.org", "attendee#bob@example.org", shard_key("ann@example.org")]
+    written = [(kind, body["Key"]["sk"]["S"]) for action in actions
+               for kind, body in action.items()]
+    assert written == [
+        ("Update", "attendee#ann@example.org"), ("Update", "attendee#bob@example.org"),
+        ("ConditionCheck", keys.suppression_item_key("bob@example.org")["sk"]),
+        ("Update", shard_key("ann@example.org"))]
 
 
 def test_settle_then_claim_refused_resends_the_settlements_without_the_claim(
@@ -387,7 +395,7 @@ def test_settle_then_claim_whose_settlements_are_all_lost_claims_with_its_own_up
     )
 
     assert (applied, outcome) == ([False], ClaimOutcome.CLAIMED)
-    assert calls.names == ["TransactWriteItems", "UpdateItem"]
+    assert calls.names == ["TransactWriteItems", "TransactWriteItems"]
     assert dynamodb_repository.get_statistics(UID).invites_sent == 0
 
 
@@ -538,9 +546,7 @@ def test_slow_consumer_whose_lease_was_taken_over_cannot_mark_sent(
 ) -> None:
     dynamodb_repository.claim(make_claim("ann@example.org", "slow", T0))
     later = T0 + dt.timedelta(minutes=16)
-    assert dynamodb_repository.claim(make_claim("ann@example.org", "fast", later)) is (
-        ClaimOutcome.TAKEN_OVER
-    )
+    assert dynamodb_repository.claim(make_claim("ann@example.org", "fast", later)).granted
 
     assert dynamodb_repository.settle([sent("ann@example.org", "slow")]) == [False]
 
@@ -617,7 +623,8 @@ def test_throttling_and_server_errors_on_claim_are_transient(
 ) -> None:
     repository, stubber = stubbed
     status = 500 if code == "InternalServerError" else 400
-    stubber.add_client_error("update_item", service_error_code=code, http_status_code=status)
+    stubber.add_client_error("transact_write_items", service_error_code=code,
+                             http_status_code=status)
 
     with pytest.raises(RepositoryError) as raised:
         repository.claim(make_claim("ann@example.org", "t1", T0))
@@ -643,7 +650,8 @@ def test_bad_requests_are_permanent(
     stubbed: tuple[DynamoDBInviteRepository, Stubber], code: str
 ) -> None:
     repository, stubber = stubbed
-    stubber.add_client_error("update_item", service_error_code=code, http_status_code=400)
+    stubber.add_client_error("transact_write_items", service_error_code=code,
+                             http_status_code=400)
 
     with pytest.raises(RepositoryError) as raised:
         repository.claim(make_claim("ann@example.org", "t1", T0))
@@ -683,7 +691,10 @@ def test_refused_claim_without_the_old_item_is_a_permanent_error(
     stubbed: tuple[DynamoDBInviteRepository, Stubber],
 ) -> None:
     repository, stubber = stubbed
-    stubber.add_client_error("update_item", service_error_code="ConditionalCheckFailedException")
+    stubber.add_client_error(
+        "transact_write_items", service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": "ConditionalCheckFailed"},
+                                                {"Code": "None"}]})
 
     with pytest.raises(RepositoryError) as raised:
         repository.claim(make_claim("ann@example.org", "t1", T0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -23,6 +24,7 @@ from cis.adapters.ses import SesMailer
 from cis.domain.model import Invitee
 from cis.domain.rendering.imip import compose_invitation
 from cis.errors import MailerError
+from cis.messages.feedback_tags import event_uid_from_tags
 from cis.ports.mailer import RawEmail
 from tests.support import FROZEN_NOW, RSVP_EMAIL, sample_event
 
@@ -112,6 +114,7 @@ def test_configuration_set_is_passed_only_when_configured(sesv2_client: SESV2Cli
         "FromEmailAddress": email.sender,
         "Destination": {"ToAddresses": [email.recipient]},
         "Content": {"Raw": {"Data": email.data}},
+        "EmailTags": [{"Name": "cis-event", "Value": "launch-2026"}],
     }
     with Stubber(sesv2_client) as stubber:
         stubber.add_response("send_email", {"MessageId": "with-set"},
@@ -122,6 +125,35 @@ def test_configuration_set_is_passed_only_when_configured(sesv2_client: SESV2Cli
         )
         assert SesMailer(client=sesv2_client).send(email) == "without-set"
         stubber.assert_no_pending_responses()
+
+
+def test_each_send_is_tagged_with_its_event_uid_for_the_reports_about_it(
+    sesv2_client: SESV2Client, verified_sender: str,
+) -> None:
+    sent: list[dict[str, Any]] = []
+    sesv2_client.meta.events.register(
+        "provide-client-params.sesv2.SendEmail",
+        lambda params, **_: sent.append(params))
+    email = invitation(verified_sender)
+    uid = "team.sync+2027@example.org"
+
+    assert SesMailer(client=sesv2_client).send(replace(email, event_uid=uid))
+
+    [request] = sent
+    tags = {tag["Name"]: [tag["Value"]] for tag in request["EmailTags"]}
+    assert tags == {"cis-event": ["team_2Esync_2B2027_40example_2Eorg"]}
+    assert event_uid_from_tags(tags) == uid
+
+
+def test_a_uid_too_long_for_the_tags_is_sent_untagged(sesv2_client: SESV2Client) -> None:
+    email = replace(invitation("invites@mailer.example.com"), event_uid="é" * 255)
+    with Stubber(sesv2_client) as stubber:
+        stubber.add_response("send_email", {"MessageId": "untagged"}, {
+            "FromEmailAddress": email.sender,
+            "Destination": {"ToAddresses": [email.recipient]},
+            "Content": {"Raw": {"Data": email.data}},
+        })
+        assert SesMailer(client=sesv2_client).send(email) == "untagged"
 
 
 # (code, message, HTTP status, transient, account_level)

@@ -153,7 +153,7 @@ def test_file_made_before_last_reply_at_and_versions_gains_the_columns_and_keeps
 
     assert attendee_columns(path)[-6:] == [
         "last_reply_at", "sequence", "standing", "claim_sequence", "answer_sequence",
-        "replies_dropped"]
+        "replies_dropped", "deliveries"]
     assert before is not None
     assert (before.state, before.delivery_id, before.last_reply_at) == (
         InviteState.SENT, "ses-1", None
@@ -161,6 +161,7 @@ def test_file_made_before_last_reply_at_and_versions_gains_the_columns_and_keeps
     # Sent before versions were stored: its one message was the first invitation.
     assert (before.sequence, before.standing, before.answer_sequence) == (
         0, Standing.INVITED, 0)
+    assert before.deliveries == ()
     assert applied is True
     with SqliteInviteRepository(path=path) as reopened:  # the second open migrates nothing
         record = reopened.get_attendee(UID, "ann@example.org")

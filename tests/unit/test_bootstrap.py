@@ -29,6 +29,7 @@ from cis.bootstrap import (
 )
 from cis.config import LocalSettings
 from cis.errors import ConfigurationError, RepositoryError
+from cis.services.feedback import FeedbackService
 from cis.services.invites import InviteService
 from cis.services.replies import RsvpService
 
@@ -162,6 +163,6 @@ def constructors_called(name: str) -> list[str]:
     return sorted(set(found))
 
 
-@pytest.mark.parametrize("service", [InviteService, RsvpService])
+@pytest.mark.parametrize("service", [InviteService, RsvpService, FeedbackService])
 def test_only_the_composition_root_builds_services(service: type) -> None:
     assert constructors_called(service.__name__) == ["bootstrap.py"]

@@ -32,7 +32,7 @@ def test_every_public_name_of_the_package_is_in_all() -> None:
     ("cis.adapters.memory", ["InMemoryInviteRepository", "InMemoryMailer",
                              "InMemoryInviteQueue", "InMemoryMessageStore"]),
     ("cis.adapters.aws", ["client_config", "AwsClients"]),
-    ("cis.lambda_handler", ["lambda_handler", "rsvp_handler"]),
+    ("cis.lambda_handler", ["lambda_handler", "rsvp_handler", "feedback_handler"]),
     ("cis.bootstrap", ["build_service"]),
     ("cis.cli", ["main"]),
 ])

@@ -1,4 +1,4 @@
-"""Storage keys, built here and nowhere else: `event#<uid>` / `attendee#<address>`, markers."""
+"""Storage keys, built here and nowhere else: events, attendees, markers, suppressed addresses."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ EVENT_SORT_KEY = "event"
 """The sort key of the item that holds an event's current version, beside its attendees."""
 MARKER_PREFIX = "counted#"
 MARKER_SORT_KEY = "marker"
+SUPPRESSION_PREFIX = "suppression#"
+SUPPRESSION_SHARDS = 16
+"""How many partitions the suppression list is spread over. Every claim checks its address's
+item, so one partition would take a read per invite of every event; sixteen keep that load
+spread, and listing the whole list is still sixteen Queries."""
 
 
 def event_pk(event_uid: str) -> str:
@@ -62,3 +67,14 @@ def statistics_shard(text: str) -> int:
 def marker_item_key(marker: str) -> dict[str, str]:
     """Both keys of a counting marker: a partition of its own, outside every event's."""
     return {"pk": MARKER_PREFIX + marker, "sk": MARKER_SORT_KEY}
+
+
+def suppression_item_key(address: str) -> dict[str, str]:
+    """Both keys of an address's suppression item; `address` is already normalised."""
+    shard = zlib.crc32(address.encode("utf-8")) % SUPPRESSION_SHARDS
+    return {"pk": f"{SUPPRESSION_PREFIX}{shard:02d}", "sk": address}
+
+
+def suppression_partitions() -> list[str]:
+    """The partition keys that hold the suppression list, for listing it."""
+    return [f"{SUPPRESSION_PREFIX}{shard:02d}" for shard in range(SUPPRESSION_SHARDS)]

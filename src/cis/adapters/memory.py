@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from cis.adapters.transactional_repository import TransactionalInviteRepository
 from cis.domain import statistics
+from cis.domain.delivery import Suppression
 from cis.domain.events import EventRecord
 from cis.domain.model import AttendeeKey, AttendeeRecord, Counters
 from cis.errors import MailerError, MessageStoreError
@@ -24,7 +25,8 @@ from cis.ports.queue import OutgoingMessage
 class InMemoryInviteRepository(TransactionalInviteRepository[None]):
     """Attendees and statistics in dictionaries, every operation under one lock.
 
-    `records`, `counters` (per event) and `markers` are plain attributes, for tests to read.
+    `records`, `counters` (per event), `markers` and `suppressed` (by address) are plain
+    attributes, for tests to read.
     """
 
     def __init__(self) -> None:
@@ -33,6 +35,7 @@ class InMemoryInviteRepository(TransactionalInviteRepository[None]):
         self.counters: dict[str, dict[str, int]] = defaultdict(dict)
         self.markers: set[str] = set()
         self.events: dict[str, EventRecord] = {}
+        self.suppressed: dict[str, Suppression] = {}
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -77,6 +80,20 @@ class InMemoryInviteRepository(TransactionalInviteRepository[None]):
             return False
         self.markers.add(marker)
         return True
+
+    def _read_suppression(self, handle: None, address: str) -> Suppression | None:
+        return self.suppressed.get(address)
+
+    def _write_suppression(self, handle: None, suppression: Suppression) -> None:
+        self.suppressed[suppression.address] = suppression
+
+    def _suppression_page(
+        self, handle: None, after: str | None, limit: int, include_lifted: bool,
+    ) -> list[Suppression]:
+        found = [self.suppressed[address] for address in sorted(self.suppressed)
+                 if (after is None or address > after)
+                 and (include_lifted or self.suppressed[address].active)]
+        return found[:limit]
 
 
 @dataclass

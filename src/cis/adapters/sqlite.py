@@ -15,6 +15,7 @@ from cis.adapters.closing import ClosedOnExit
 from cis.adapters.keys import STATISTICS_SORT_KEY, attendee_sk, event_pk
 from cis.adapters.record_versions import stored_version
 from cis.adapters.transactional_repository import TransactionalInviteRepository
+from cis.domain.delivery import DeliveryEvent, DeliveryStatus, Suppression, SuppressionReason
 from cis.domain.events import EventRecord
 from cis.domain.model import (
     AttendeeKey,
@@ -55,6 +56,7 @@ _SCHEMA = (
         claim_sequence INTEGER,
         answer_sequence INTEGER NOT NULL DEFAULT 0,
         replies_dropped INTEGER NOT NULL DEFAULT 0,
+        deliveries TEXT,
         PRIMARY KEY (pk, sk)
     )
     """,
@@ -84,6 +86,18 @@ _SCHEMA = (
         fan_out_done INTEGER NOT NULL DEFAULT 0
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS suppressions (
+        address TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        since TEXT NOT NULL,
+        feedback_id TEXT NOT NULL,
+        detail TEXT,
+        event_uid TEXT,
+        delivery_id TEXT,
+        lifted_at TEXT
+    )
+    """,
 )
 
 # Columns added after the first release, with their types: a file made by an older version
@@ -95,17 +109,18 @@ _ADDED_ATTENDEE_COLUMNS = (
     ("claim_sequence", "INTEGER"),
     ("answer_sequence", "INTEGER NOT NULL DEFAULT 0"),
     ("replies_dropped", "INTEGER NOT NULL DEFAULT 0"),
+    ("deliveries", "TEXT"),
 )
 
 _ATTENDEE_COLUMNS = (
     "event_uid, address, email, name, partstat, origin, state, claim_token, "
     "lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at, "
-    "sequence, standing, claim_sequence, answer_sequence, replies_dropped"
+    "sequence, standing, claim_sequence, answer_sequence, replies_dropped, deliveries"
 )
 
 _UPSERT_ATTENDEE = (
     f"INSERT OR REPLACE INTO attendees (pk, sk, {_ATTENDEE_COLUMNS}) "  # noqa: S608 - constant
-    f"VALUES ({', '.join(['?'] * 21)})"
+    f"VALUES ({', '.join(['?'] * 22)})"
 )
 
 _SELECT_ATTENDEE = f"SELECT {_ATTENDEE_COLUMNS} FROM attendees"  # noqa: S608 - constant
@@ -252,6 +267,7 @@ class SqliteInviteRepository(
                 record.claim_sequence,
                 record.answer_sequence,
                 record.replies_dropped,
+                _deliveries_text(record.deliveries),
             ),
         )
 
@@ -330,6 +346,67 @@ class SqliteInviteRepository(
         return added
 
 
+    def _read_suppression(
+        self, connection: sqlite3.Connection, address: str
+    ) -> Suppression | None:
+        row = connection.execute(f"{_SELECT_SUPPRESSION} WHERE address = ?",
+                                 (address,)).fetchone()
+        return None if row is None else _suppression_from_row(row)
+
+    def _write_suppression(
+        self, connection: sqlite3.Connection, suppression: Suppression
+    ) -> None:
+        connection.execute(
+            f"INSERT OR REPLACE INTO suppressions ({_SUPPRESSION_COLUMNS}) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (suppression.address, suppression.reason.value, _to_text(suppression.since),
+             suppression.feedback_id, suppression.detail, suppression.event_uid,
+             suppression.delivery_id, _to_optional_text(suppression.lifted_at)))
+
+    def _suppression_page(
+        self, connection: sqlite3.Connection, after: str | None, limit: int,
+        include_lifted: bool,
+    ) -> list[Suppression]:
+        active = "" if include_lifted else " AND lifted_at IS NULL"
+        rows = connection.execute(
+            f"{_SELECT_SUPPRESSION} WHERE address > ?{active} ORDER BY address LIMIT ?",
+            (after or "", limit)).fetchall()
+        return [_suppression_from_row(row) for row in rows]
+
+
+_SUPPRESSION_COLUMNS = (
+    "address, reason, since, feedback_id, detail, event_uid, delivery_id, lifted_at")
+_SELECT_SUPPRESSION = f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions"  # noqa: S608 - constant
+
+
+def _suppression_from_row(row: tuple[Any, ...]) -> Suppression:
+    address, reason, since, feedback_id, detail, event_uid, delivery_id, lifted_at = row
+    return Suppression(address=address, reason=SuppressionReason(reason),
+                       since=_from_text(since), feedback_id=feedback_id, detail=detail,
+                       event_uid=event_uid, delivery_id=delivery_id,
+                       lifted_at=_from_optional_text(lifted_at))
+
+
+def _deliveries_text(deliveries: tuple[DeliveryEvent, ...]) -> str | None:
+    if not deliveries:
+        return None
+    return json.dumps([
+        {"status": event.status.value, "at": _to_text(event.at),
+         "delivery_id": event.delivery_id, "feedback_id": event.feedback_id,
+         "detail": event.detail, "diagnostic": event.diagnostic}
+        for event in deliveries])
+
+
+def _deliveries_from_text(text: str | None) -> tuple[DeliveryEvent, ...]:
+    if not text:
+        return ()
+    return tuple(
+        DeliveryEvent(status=DeliveryStatus(entry["status"]), at=_from_text(entry["at"]),
+                      delivery_id=entry["delivery_id"], feedback_id=entry["feedback_id"],
+                      detail=entry.get("detail"), diagnostic=entry.get("diagnostic"))
+        for entry in json.loads(text))
+
+
 @contextmanager
 def _errors_mapped() -> Iterator[None]:
     """Translate sqlite3 errors into `RepositoryError`: lock waits are worth retrying."""
@@ -361,7 +438,7 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
 def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
     (event_uid, address, email, name, partstat, origin, state, claim_token,
      lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at,
-     sequence, standing, claim_sequence, answer_sequence, replies_dropped) = row
+     sequence, standing, claim_sequence, answer_sequence, replies_dropped, deliveries) = row
     sent_sequence, sent_standing = stored_version(InviteState(state), sequence, standing)
     return AttendeeRecord(
         key=AttendeeKey(event_uid, address),
@@ -386,6 +463,7 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
         claim_sequence=claim_sequence,
         answer_sequence=answer_sequence or 0,
         replies_dropped=replies_dropped or 0,
+        deliveries=_deliveries_from_text(deliveries),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -16,7 +17,15 @@ from cis.domain.claims import (
     reply_applies,
     settled_record,
 )
+from cis.domain.delivery import Suppression
 from cis.domain.events import EventRecord, fanned_out, next_event_record
+from cis.domain.feedback import (
+    FeedbackChange,
+    feedback_applies,
+    lifted,
+    suppression_applies,
+    with_delivery,
+)
 from cis.domain.model import (
     Applied,
     AttendeeKey,
@@ -28,6 +37,7 @@ from cis.domain.model import (
     MarkSent,
     ReplyChange,
     Settlement,
+    normalise_address,
 )
 from cis.domain.statistics import EventStatistics
 
@@ -85,6 +95,47 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
             self._write_attendee(handle, replied_record(existing, change))
             self._add_counters(handle, change.key.event_uid, change.counters)
             return True
+
+    def apply_feedback(self, change: FeedbackChange) -> bool:
+        """Check, append the report, add its counters and suppress, in one transaction."""
+        with self._transaction() as handle:
+            existing = self._read_attendee(handle, change.key)
+            if existing is None or not feedback_applies(existing, change):
+                return False
+            self._write_attendee(handle, with_delivery(existing, change))
+            self._add_counters(handle, change.key.event_uid, change.counters)
+            if change.suppression is not None:
+                self._write_suppression(handle, change.suppression)
+            return True
+
+    def suppress(self, suppression: Suppression) -> bool:
+        """Write the suppression unless the list holds this report for the address already."""
+        with self._transaction() as handle:
+            current = self._read_suppression(handle, suppression.address)
+            if not suppression_applies(current, suppression):
+                return False
+            self._write_suppression(handle, suppression)
+            return True
+
+    def get_suppression(self, address: str) -> Suppression | None:
+        """The address's suppression, lifted or not."""
+        with self._reading() as handle:
+            return self._read_suppression(handle, normalise_address(address))
+
+    def suppressions(
+        self, *, after: str | None = None, limit: int = 100, include_lifted: bool = False,
+    ) -> list[Suppression]:
+        """Up to `limit` suppressions by address after `after`."""
+        with self._reading() as handle:
+            return self._suppression_page(handle, after, limit, include_lifted)
+
+    def lift_suppression(self, address: str, *, at: dt.datetime) -> Suppression | None:
+        """Mark the address's suppression lifted at `at`, in one transaction."""
+        with self._transaction() as handle:
+            now_lifted = lifted(self._read_suppression(handle, normalise_address(address)), at)
+            if now_lifted is not None:
+                self._write_suppression(handle, now_lifted)
+            return now_lifted
 
     def apply_statistics(self, event_uid: str, counters: Counters) -> None:
         """Add `counters` in one transaction, so a batch's statistics land together."""
@@ -163,6 +214,9 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
         if claim.basis is not None and not claim.basis.matches(existing):
             return ClaimOutcome.CHANGED if outcome.granted else outcome
         if outcome.granted:
+            suppression = self._read_suppression(handle, claim.key.address)
+            if suppression is not None and suppression.active:
+                return ClaimOutcome.SUPPRESSED
             self._write_attendee(handle, claimed_record(existing, claim))
             self._add_counters(handle, claim.key.event_uid, claim.counters)
         return outcome
@@ -234,3 +288,17 @@ class TransactionalInviteRepository(ABC, Generic[Handle]):
     @abstractmethod
     def _add_marker(self, handle: Handle, marker: str) -> bool:
         """Remember `marker`; False, changing nothing, when it is remembered already."""
+
+    @abstractmethod
+    def _read_suppression(self, handle: Handle, address: str) -> Suppression | None:
+        """The suppression of the normalised `address`, lifted or not, or None."""
+
+    @abstractmethod
+    def _write_suppression(self, handle: Handle, suppression: Suppression) -> None:
+        """Store `suppression` whole under its address, replacing what was there."""
+
+    @abstractmethod
+    def _suppression_page(
+        self, handle: Handle, after: str | None, limit: int, include_lifted: bool,
+    ) -> list[Suppression]:
+        """Up to `limit` suppressions (active only unless `include_lifted`) after `after`."""

@@ -18,6 +18,7 @@ from cis.cli.lifecycle_commands import add_lifecycle_commands
 from cis.cli.local_commands import add_local_commands
 from cis.cli.queue_commands import add_queue_commands
 from cis.cli.sending_runtime import PermanentFailure
+from cis.cli.suppression_commands import add_suppression_commands
 from cis.config import LOG_LEVEL, log_level_named
 from cis.errors import CisError, ConfigurationError
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_local_commands(commands)
     add_lifecycle_commands(commands)
     add_queue_commands(commands)
+    add_suppression_commands(commands)
     return parser
 
 

@@ -45,7 +45,7 @@ from cis.services.reports import BatchReport, Outcome
 __all__ = ["add_lifecycle_commands"]
 
 _DONE = frozenset({Outcome.SENT, Outcome.DUPLICATE, Outcome.EXPANDED, Outcome.STALE,
-                   Outcome.SKIPPED})
+                   Outcome.SKIPPED, Outcome.SUPPRESSED})
 """Outcomes after which nothing is left to do; anything else exits 1."""
 
 

@@ -270,7 +270,7 @@ def _tally(summary: SendSummary, line: int, result: RecordResult) -> None:
         summary.sent += 1
     elif result.outcome is Outcome.DUPLICATE:
         summary.duplicates += 1
-    elif result.outcome in (Outcome.STALE, Outcome.SKIPPED):
+    elif result.outcome in (Outcome.STALE, Outcome.SKIPPED, Outcome.SUPPRESSED):
         summary.skipped += 1
         summary.note(line, "nothing sent", result.reason)
     elif result.outcome is Outcome.FAILED:
@@ -356,7 +356,7 @@ def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 COUNTERS_SHOWN = (
     "invites_sent", "updates_sent", "cancellations_sent", "attendees_removed", "resends_sent",
     "invites_failed", "requests_rejected", "duplicates_skipped", "stale_requests",
-    "nothing_to_send",
+    "nothing_to_send", "delivered", "bounced", "complained", "suppressed",
 )
 """The counters `cis stats` prints; those of an invitation's later life only once non-zero."""
 _ALWAYS_SHOWN = frozenset(

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from cis.domain.delivery import DeliveryEvent, DeliveryStatus
+
 
 class PartStat(StrEnum):
     """An attendee's participation status (RFC 5545 PARTSTAT for VEVENT)."""
@@ -235,6 +237,17 @@ class AttendeeRecord:
     #: Reply entries dropped from the front of `history` to keep it within its bound; with
     #: the history's length, a version of the attendee that only grows.
     replies_dropped: int = 0
+    #: What the mail system reported about the messages sent to the attendee, in arrival order.
+    deliveries: tuple[DeliveryEvent, ...] = ()
+
+    @property
+    def delivery_status(self) -> DeliveryStatus | None:
+        """The latest report about the last message sent (`delivery_id`); None if none came.
+
+        Reports arrive out of order, so the latest is the one the mail system dated last.
+        """
+        about_last = [event for event in self.deliveries if event.delivery_id == self.delivery_id]
+        return max(about_last, key=lambda event: event.at).status if about_last else None
 
     @property
     def message_id(self) -> str | None:
@@ -262,6 +275,8 @@ class ClaimOutcome(StrEnum):
     NEVER_SENT = "never_sent"
     #: The attendee changed since a versioned claim read it: read again and decide again.
     CHANGED = "changed"
+    #: The address is on the suppression list (a permanent bounce, a complaint): never sent.
+    SUPPRESSED = "suppressed"
 
     @property
     def granted(self) -> bool:

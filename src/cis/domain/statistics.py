@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from cis.domain.delivery import DeliveryEvent, DeliveryStatus
 from cis.domain.model import (
     AttendeeRecord,
     Counters,
@@ -35,6 +36,14 @@ RESENDS_SENT = "resends_sent"
 STALE_REQUESTS = "stale_requests"
 NOTHING_TO_SEND = "nothing_to_send"
 """Cancellations, removals and resends for attendees never sent anything."""
+DELIVERED = "delivered"
+"""Attendees a message reached: the mail system reported a delivery to them."""
+BOUNCED = "bounced"
+"""Attendees a message bounced for (permanently, or after the mail system stopped trying)."""
+COMPLAINED = "complained"
+"""Attendees who marked a message as spam."""
+SUPPRESSED = "suppressed"
+"""Requests not sent because their address is on the suppression list."""
 RSVP_PREFIX = "rsvp:"
 ORIGIN_PREFIX = "origin:"
 UNSPECIFIED_ORIGIN = "unspecified"
@@ -44,8 +53,15 @@ EVENT_ONLY_COUNTERS = frozenset({
     REQUESTS_REJECTED, DUPLICATES_SKIPPED,
     REPLIES_APPLIED, REPLIES_RECORDED, REPLIES_REJECTED, REPLIES_IGNORED, COUNTER_PROPOSALS,
     UPDATES_SENT, CANCELLATIONS_SENT, ATTENDEES_REMOVED, RESENDS_SENT, STALE_REQUESTS,
-    NOTHING_TO_SEND,
+    NOTHING_TO_SEND, SUPPRESSED,
 })
+
+_DELIVERY_COUNTERS = {
+    DeliveryStatus.DELIVERED: DELIVERED,
+    DeliveryStatus.BOUNCED: BOUNCED,
+    DeliveryStatus.COMPLAINED: COMPLAINED,
+}
+"""The reports an attendee is counted for, once each however many of them arrive."""
 
 
 def rsvp_counter(partstat: PartStat | str) -> str:
@@ -99,6 +115,29 @@ def on_nothing_to_send() -> Counters:
     return {NOTHING_TO_SEND: 1}
 
 
+def on_suppressed() -> Counters:
+    """Count one request held back because its address is on the suppression list."""
+    return {SUPPRESSED: 1}
+
+
+def delivery_counter(event: DeliveryEvent) -> str | None:
+    """The counter a delivery report puts its attendee in, if any (delays and rejects: none)."""
+    return _DELIVERY_COUNTERS.get(event.status)
+
+
+def on_delivery_event(earlier: Iterable[DeliveryEvent], event: DeliveryEvent) -> Counters:
+    """Count the attendee in `event`'s counter, unless an earlier report counted them there.
+
+    An attendee counts once as delivered, once as bounced, once as complained: an update that
+    reaches them again, or a second bounce, changes no count, so a recount of the records
+    gives the same numbers.
+    """
+    counter = delivery_counter(event)
+    if counter is None or any(delivery_counter(seen) == counter for seen in earlier):
+        return {}
+    return {counter: 1}
+
+
 def on_rsvp_change(old: PartStat, new: PartStat) -> Counters:
     """Move one attendee from one RSVP bucket to another."""
     if old == new:
@@ -118,10 +157,11 @@ def merge(*parts: Counters) -> dict[str, int]:
 def recount(records: Iterable[AttendeeRecord], stored: Counters) -> dict[str, int]:
     """Rebuild an event's counters from its attendee records.
 
-    Invitations sent (an attendee sent anything), their RSVP buckets and origins, and
-    attendees whose last attempt failed for good are derived from the records; the counters
-    no record can prove (rejected requests, skipped duplicates, versions sent after the
-    first) keep `stored` values.
+    Invitations sent (an attendee sent anything), their RSVP buckets and origins,
+    attendees whose last attempt failed for good, and attendees delivered, bounced and
+    complained are derived from the records; the counters no record can prove (rejected
+    requests, skipped duplicates, versions sent after the first, suppressed requests) keep
+    `stored` values.
     """
     rebuilt: dict[str, int] = {
         name: amount for name, amount in stored.items() if name in EVENT_ONLY_COUNTERS
@@ -131,6 +171,9 @@ def recount(records: Iterable[AttendeeRecord], stored: Counters) -> dict[str, in
             rebuilt = merge(rebuilt, on_sent(record.partstat, record.origin))
         if record.state is InviteState.FAILED:
             rebuilt = merge(rebuilt, on_failed())
+        reached = {counter for event in record.deliveries
+                   if (counter := delivery_counter(event)) is not None}
+        rebuilt = merge(rebuilt, dict.fromkeys(reached, 1))
     return rebuilt
 
 
@@ -151,6 +194,10 @@ class EventStatistics:
     resends_sent: int = 0
     stale_requests: int = 0
     nothing_to_send: int = 0
+    delivered: int = 0
+    bounced: int = 0
+    complained: int = 0
+    suppressed: int = 0
 
     @classmethod
     def from_counters(cls, event_uid: str, counters: Counters) -> EventStatistics:
@@ -169,6 +216,10 @@ class EventStatistics:
             resends_sent=counters.get(RESENDS_SENT, 0),
             stale_requests=counters.get(STALE_REQUESTS, 0),
             nothing_to_send=counters.get(NOTHING_TO_SEND, 0),
+            delivered=counters.get(DELIVERED, 0),
+            bounced=counters.get(BOUNCED, 0),
+            complained=counters.get(COMPLAINED, 0),
+            suppressed=counters.get(SUPPRESSED, 0),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -185,6 +236,10 @@ class EventStatistics:
             "resends_sent": self.resends_sent,
             "stale_requests": self.stale_requests,
             "nothing_to_send": self.nothing_to_send,
+            "delivered": self.delivered,
+            "bounced": self.bounced,
+            "complained": self.complained,
+            "suppressed": self.suppressed,
             "rsvp": dict(sorted(self.rsvp.items())),
             "by_origin": dict(sorted(self.by_origin.items())),
         }

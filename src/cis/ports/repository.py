@@ -32,7 +32,9 @@ class InviteRepository(Protocol):
     def claim(self, claim: Claim) -> ClaimOutcome:
         """Try to own the attendee's invitation, in one atomic step.
 
-        Exactly one of any number of concurrent claimants gets a granted outcome.
+        Exactly one of any number of concurrent claimants gets a granted outcome. A claim
+        that would be granted on an address on the suppression list is SUPPRESSED instead,
+        checked in the same step, and writes nothing.
         """
         ...
 

@@ -204,6 +204,11 @@ class BatchLedger:
         self._decide(entry, Outcome.SKIPPED, reason)
         entry.counters = statistics.on_nothing_to_send()
 
+    def suppressed(self, entry: Entry, reason: str) -> None:
+        """The address is on the suppression list: nothing sent, nothing claimed, one counted."""
+        self._decide(entry, Outcome.SUPPRESSED, reason)
+        entry.counters = statistics.on_suppressed()
+
     def withdrawn(self, entry: Entry, outcome: Outcome, reason: str) -> None:
         """A claim taken, then found not to be sent (a newer version was recorded meanwhile).
 

@@ -84,6 +84,11 @@ DEADLINE_RESERVE = 10.0
 """Seconds before the deadline at which a batch takes no more records: what it sent is then
 recorded, and the rest handed back untouched, before the invocation is stopped."""
 
+SUPPRESSED_REASON = ("the address is on the suppression list (a permanent bounce or a "
+                     "complaint); `cis suppressions list` says why, `lift` sends again")
+"""Why a request to a suppressed address is not sent: the same for every one of them, so the
+invite path reads nothing more than its claim."""
+
 TimeLeft = Callable[[], float]
 """Seconds left before the consumer is stopped (a Lambda's remaining time)."""
 StopRequested = Callable[[], str | None]
@@ -513,6 +518,9 @@ class InviteService:
             return None
         if outcome is ClaimOutcome.CHANGED:
             batch.retry(entry, "the attendee changed while the claim was written")
+            return None
+        if outcome is ClaimOutcome.SUPPRESSED:
+            batch.suppressed(entry, SUPPRESSED_REASON)
             return None
         batch.claimed(entry, claim)
         return Claimed(claim, first=first)

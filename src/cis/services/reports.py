@@ -21,6 +21,8 @@ class Outcome(StrEnum):
     EXPANDED = "expanded"
     REJECTED = "rejected"
     FAILED = "failed"
+    #: Not sent: the address is on the suppression list (a permanent bounce, a complaint).
+    SUPPRESSED = "suppressed"
     RETRY = "retry"
 
     @property

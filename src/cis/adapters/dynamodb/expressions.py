@@ -12,15 +12,19 @@ from cis.adapters.dynamodb.items import (
     ATTENDEE_ATTRIBUTES,
     FENCE_ATTRIBUTE,
     MARKER_EXPIRY_ATTRIBUTE,
+    delivery_entry,
     epoch,
     history_entry,
     key_attributes,
     number,
     string,
+    suppression_item,
     timestamp,
 )
 from cis.domain import statistics
 from cis.domain.claims import claimed_record
+from cis.domain.delivery import Suppression
+from cis.domain.feedback import FeedbackChange
 from cis.domain.model import (
     AttendeeKey,
     Claim,
@@ -36,6 +40,7 @@ from cis.domain.model import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import (
         AttributeValueTypeDef,
+        PutTypeDef,
         TransactWriteItemTypeDef,
         UpdateTypeDef,
     )
@@ -46,12 +51,16 @@ __all__ = [
     "REPLYABLE",
     "claim_update",
     "counter_updates",
+    "feedback_update",
     "fence_update",
     "fences_of",
+    "lift_update",
     "marker_put",
     "reply_update",
     "settlement_update",
     "statistics_update",
+    "suppression_check",
+    "suppression_put",
     "unchanged_check",
 ]
 
@@ -224,6 +233,76 @@ def reply_update(table_name: str, change: ReplyChange) -> UpdateTypeDef:
     condition = REPLYABLE.format(
         dropped=_SOME_DROPPED if change.expected_replies_dropped else _NONE_DROPPED)
     return expression.conditional_update(table_name, change.key, condition)
+
+
+def feedback_update(table_name: str, change: FeedbackChange) -> UpdateTypeDef:
+    """Append a delivery report to the attendee, while its reports are as they were read.
+
+    The report list only grows, so its length is its version; an item written before
+    reports existed has none, which is length 0.
+    """
+    expression = _Expression()
+    expression.set_expression(
+        "#deliveries = list_append(if_not_exists(#deliveries, :empty), :report)")
+    expression.values[":empty"] = {"L": []}
+    expression.values[":report"] = {"L": [delivery_entry(change.event)]}
+    if change.expected_deliveries == 0:
+        condition = "attribute_exists(#pk) AND attribute_not_exists(#deliveries)"
+    else:
+        condition = "attribute_exists(#pk) AND size(#deliveries) = :reports"
+        expression.values[":reports"] = number(str(change.expected_deliveries))
+    return expression.conditional_update(table_name, change.key, condition)
+
+
+_NOT_SUPPRESSED = "attribute_not_exists(#sk) OR attribute_exists(#lifted_at)"
+"""The address has no suppression item, or its suppression was lifted."""
+
+
+def suppression_check(table_name: str, address: str) -> TransactWriteItemTypeDef:
+    """A transaction action that holds only while `address` is not suppressed.
+
+    It rides in every claim's transaction, so a suppressed address is never claimed, at no
+    extra call; a failure returns the suppression item.
+    """
+    return {"ConditionCheck": {
+        "TableName": table_name,
+        "Key": key_attributes(keys.suppression_item_key(address)),
+        "ConditionExpression": _NOT_SUPPRESSED,
+        "ExpressionAttributeNames": {"#sk": "sk", "#lifted_at": "lifted_at"},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }}
+
+
+def suppression_put(
+    table_name: str, suppression: Suppression, *, unless_same_report: bool
+) -> PutTypeDef:
+    """Write the suppression whole; with `unless_same_report`, not over the same report's.
+
+    The condition keeps a redelivered report from putting back an address an operator
+    lifted since (`cis.domain.feedback.suppression_applies`).
+    """
+    put: PutTypeDef = {
+        "TableName": table_name,
+        "Item": {**key_attributes(keys.suppression_item_key(suppression.address)),
+                 **suppression_item(suppression)},
+    }
+    if unless_same_report:
+        put["ConditionExpression"] = "attribute_not_exists(#sk) OR #feedback_id <> :feedback_id"
+        put["ExpressionAttributeNames"] = {"#sk": "sk", "#feedback_id": "feedback_id"}
+        put["ExpressionAttributeValues"] = {":feedback_id": string(suppression.feedback_id)}
+    return put
+
+
+def lift_update(table_name: str, address: str, lifted_at: str) -> UpdateTypeDef:
+    """Mark an active suppression lifted; it fails on an address not (or no longer) suppressed."""
+    return {
+        "TableName": table_name,
+        "Key": key_attributes(keys.suppression_item_key(address)),
+        "UpdateExpression": "SET #lifted_at = :lifted_at",
+        "ConditionExpression": "attribute_exists(#sk) AND attribute_not_exists(#lifted_at)",
+        "ExpressionAttributeNames": {"#sk": "sk", "#lifted_at": "lifted_at"},
+        "ExpressionAttributeValues": {":lifted_at": string(lifted_at)},
+    }
 
 
 def statistics_update(

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from cis.adapters.record_versions import stored_version
+from cis.domain.delivery import DeliveryEvent, DeliveryStatus, Suppression, SuppressionReason
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
@@ -44,6 +45,7 @@ ATTENDEE_ATTRIBUTES = (
     "claim_sequence",
     "answer_sequence",
     "replies_dropped",
+    "deliveries",
 )
 
 MARKER_EXPIRY_ATTRIBUTE = "expires_at"
@@ -93,6 +95,55 @@ def history_entry(entry: HistoryEntry) -> AttributeValueTypeDef:
     }
 
 
+def delivery_entry(event: DeliveryEvent) -> AttributeValueTypeDef:
+    """One delivery report as the Map an attendee item's `deliveries` List holds."""
+    entry: dict[str, AttributeValueTypeDef] = {
+        "status": string(event.status.value),
+        "at": string(timestamp(event.at)),
+        "delivery_id": string(event.delivery_id),
+        "feedback_id": string(event.feedback_id),
+    }
+    if event.detail is not None:
+        entry["detail"] = string(event.detail)
+    if event.diagnostic is not None:
+        entry["diagnostic"] = string(event.diagnostic)
+    return {"M": entry}
+
+
+def suppression_item(suppression: Suppression) -> dict[str, AttributeValueTypeDef]:
+    """A suppression's attributes besides its key (`cis.adapters.keys.suppression_item_key`)."""
+    item: dict[str, AttributeValueTypeDef] = {
+        "address": string(suppression.address),
+        "reason": string(suppression.reason.value),
+        "since": string(timestamp(suppression.since)),
+        "feedback_id": string(suppression.feedback_id),
+    }
+    for name, value in (("detail", suppression.detail), ("event_uid", suppression.event_uid),
+                        ("message_id", suppression.delivery_id)):
+        if value is not None:
+            item[name] = string(value)
+    if suppression.lifted_at is not None:
+        item["lifted_at"] = string(timestamp(suppression.lifted_at))
+    return item
+
+
+def suppression_of(item: Item) -> Suppression:
+    """Read a suppression item back."""
+    since = _moment(item, "since")
+    if since is None:
+        raise RepositoryError("suppression item lacks 'since'", transient=False)
+    return Suppression(
+        address=_required_text(item, "address"),
+        reason=SuppressionReason(_required_text(item, "reason")),
+        since=since,
+        feedback_id=_required_text(item, "feedback_id"),
+        detail=_text(item, "detail"),
+        event_uid=_text(item, "event_uid"),
+        delivery_id=_text(item, "message_id"),
+        lifted_at=_moment(item, "lifted_at"),
+    )
+
+
 def state_of(item: Item) -> InviteState:
     """The invitation state an attendee item records."""
     return InviteState(_required_text(item, "state"))
@@ -130,7 +181,20 @@ def attendee_record(event_uid: str, item: Item) -> AttendeeRecord:
         claim_sequence=_whole(item, "claim_sequence"),
         answer_sequence=_whole(item, "answer_sequence") or 0,
         replies_dropped=_whole(item, "replies_dropped") or 0,
+        deliveries=tuple(_delivery_event(entry["M"])
+                         for entry in item.get("deliveries", {}).get("L", [])),
     )
+
+
+def _delivery_event(entry: Item) -> DeliveryEvent:
+    at = _moment(entry, "at")
+    if at is None:
+        raise RepositoryError("delivery report lacks 'at'", transient=False)
+    return DeliveryEvent(
+        status=DeliveryStatus(_required_text(entry, "status")), at=at,
+        delivery_id=_required_text(entry, "delivery_id"),
+        feedback_id=_required_text(entry, "feedback_id"),
+        detail=_text(entry, "detail"), diagnostic=_text(entry, "diagnostic"))
 
 
 FENCE_ATTRIBUTE = "version_fence"
@@ -163,7 +227,7 @@ def _text(item: Item, attribute: str) -> str | None:
 def _required_text(item: Item, attribute: str) -> str:
     text = _text(item, attribute)
     if text is None:
-        raise RepositoryError(f"attendee item lacks {attribute!r}", transient=False)
+        raise RepositoryError(f"item lacks {attribute!r}", transient=False)
     return text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -15,6 +16,8 @@ from cis.adapters import keys
 from cis.adapters.aws_errors import error_code
 from cis.adapters.dynamodb.errors import (
     CONDITION_FAILED,
+    CONDITION_FAILED_REASON,
+    cancellation_codes,
     cancellation_error,
     cancellation_item,
     first_condition_failed,
@@ -25,11 +28,15 @@ from cis.adapters.dynamodb.event_items import EventItems
 from cis.adapters.dynamodb.expressions import (
     claim_update,
     counter_updates,
+    feedback_update,
     fences_of,
+    lift_update,
     marker_put,
     reply_update,
     settlement_update,
     statistics_update,
+    suppression_check,
+    suppression_put,
     unchanged_check,
 )
 from cis.adapters.dynamodb.items import (
@@ -40,11 +47,20 @@ from cis.adapters.dynamodb.items import (
     key_attributes,
     number,
     string,
+    suppression_of,
+    timestamp,
 )
-from cis.adapters.dynamodb.transactions import FenceTrips, chunks, write_dropping_lost
+from cis.adapters.dynamodb.transactions import (
+    MAX_TRANSACTION_ACTIONS,
+    FenceTrips,
+    chunks,
+    write_dropping_lost,
+)
 from cis.domain import statistics
 from cis.domain.claims import decide
+from cis.domain.delivery import Suppression
 from cis.domain.events import EventRecord
+from cis.domain.feedback import FeedbackChange
 from cis.domain.model import (
     Applied,
     AttendeeKey,
@@ -56,6 +72,7 @@ from cis.domain.model import (
     Event,
     ReplyChange,
     Settlement,
+    normalise_address,
 )
 from cis.domain.statistics import EventStatistics
 from cis.ports.repository import MARKER_RETENTION_DAYS
@@ -93,10 +110,13 @@ class DynamoDBInviteRepository:
         self._events = EventItems(client, table_name)
 
     def claim(self, claim: Claim) -> ClaimOutcome:
-        """Claim with one conditional UpdateItem; on refusal, the returned old item says why.
+        """Claim with one transaction: the conditional update and its address's check.
 
-        UpdateItem rather than PutItem so that `history` from earlier attempts survives a
-        take-over without reading it first.
+        The update rather than a put, so that `history` from earlier attempts survives a
+        take-over without reading it first; beside it, a condition check that the address is
+        not suppressed, so one call decides both. On refusal, the returned old item says why.
+        A transaction returns no old item on success, so a take-over of an expired claim is
+        reported as CLAIMED; both are granted.
         """
         if claim.basis is not None:
             planned = decide(claim.basis.record, claim)
@@ -105,18 +125,22 @@ class DynamoDBInviteRepository:
             if not planned.granted:
                 # Stale, sent, failed or in progress: later writes only move an attendee on.
                 return planned
-        if claim.counters:
-            return self._claim_with_counters(claim)
+        actions: list[TransactWriteItemTypeDef] = [
+            {"Update": claim_update(self.table_name, claim)},
+            suppression_check(self.table_name, claim.key.address),
+            *counter_updates(self.table_name, [(claim.key, claim.counters)]),
+        ]
         try:
             with translated_errors("claim"):
-                response = self.client.update_item(**claim_update(self.table_name, claim),
-                                                   ReturnValues="ALL_OLD")
+                self.client.transact_write_items(TransactItems=actions)
         except ClientError as exc:
-            if error_code(exc) != CONDITION_FAILED:
-                raise  # pragma: no cover - translated_errors lets only condition failures out
-            return refusal(claim, exc.response.get("Item"), exc)  # type: ignore[arg-type]
-        old = response.get("Attributes")
-        return decide(attendee_record(claim.key.event_uid, old) if old else None, claim)
+            codes = cancellation_codes(exc)
+            if codes[:1] == [CONDITION_FAILED_REASON]:
+                return refusal(claim, cancellation_item(exc, 0), exc)
+            if codes[1:2] == [CONDITION_FAILED_REASON]:
+                return ClaimOutcome.SUPPRESSED
+            raise cancellation_error(exc, "claim") from exc
+        return _granted(claim)
 
     def _confirm_never_sent(self, claim: Claim, basis: ClaimBasis) -> ClaimOutcome:
         """Check, in one step, that the attendee still was never sent anything.
@@ -133,21 +157,6 @@ class DynamoDBInviteRepository:
             raise cancellation_error(exc, "claim") from exc
         return ClaimOutcome.NEVER_SENT
 
-    def _claim_with_counters(self, claim: Claim) -> ClaimOutcome:
-        """A claim that moves counters (an answer asked again): one transaction with them."""
-        actions: list[TransactWriteItemTypeDef] = [
-            {"Update": claim_update(self.table_name, claim)},
-            *counter_updates(self.table_name, [(claim.key, claim.counters)]),
-        ]
-        try:
-            with translated_errors("claim"):
-                self.client.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if first_condition_failed(exc):
-                return refusal(claim, cancellation_item(exc, 0), exc)
-            raise cancellation_error(exc, "claim") from exc
-        return _granted(claim)
-
     def settle_then_claim(
         self, settlements: Sequence[Settlement], claim: Claim
     ) -> tuple[Applied, ClaimOutcome]:
@@ -157,23 +166,24 @@ class DynamoDBInviteRepository:
         which, with the refused claim's item, so the rest is sent again without them. Once
         every settlement is lost, a claim still pending is made on its own. Settlements too
         many for one transaction, or one of the attendee being claimed, are settled first in
-        calls of their own.
+        calls of their own. The claim's address is checked against the suppression list in
+        the same transaction (a condition check that stands or falls with the claim).
         """
         if not settlements:
             return Applied(), self.claim(claim)
         grouped = chunks(settlements)
         if (len(grouped) > 1 or claim.key in {settlement.key for settlement in settlements}
-                or not _planned_grant(claim)):
+                or not _planned_grant(claim) or len(settlements) > _MAX_CARRIED):
             return self.settle(settlements), self.claim(claim)
-        # The claim is the last conditional action, after every settlement of the chunk.
-        claim_position = len(settlements)
+        # The claim and its check are the last conditional actions, after every settlement.
+        claim_position, check_position = len(settlements), len(settlements) + 1
         refused: list[ClaimOutcome] = []
         trips = FenceTrips()
 
         def actions(pending: list[int]) -> list[TransactWriteItemTypeDef]:
-            settling = [index for index in pending if index != claim_position]
+            settling = [index for index in pending if index < claim_position]
             if not settling:
-                return []  # a claim left alone is made by `claim`, with one UpdateItem
+                return []  # a claim left alone is made by `claim`, with its check
             claiming = claim_position in pending
             transaction: list[TransactWriteItemTypeDef] = [
                 {"Update": settlement_update(self.table_name, settlements[index])}
@@ -181,6 +191,7 @@ class DynamoDBInviteRepository:
             ]
             if claiming:
                 transaction.append({"Update": claim_update(self.table_name, claim)})
+                transaction.append(suppression_check(self.table_name, claim.key.address))
             counted = [(settlements[index].key, settlements[index].counters)
                        for index in settling]
             if claiming:
@@ -192,10 +203,12 @@ class DynamoDBInviteRepository:
         def lost(position: int, old: Item | None, exc: ClientError) -> None:
             if position == claim_position:
                 refused.append(refusal(claim, old, exc))
+            elif position == check_position:
+                refused.append(ClaimOutcome.SUPPRESSED)
 
         written = write_dropping_lost(
-            self.client, "settle and claim", [*grouped[0], claim_position], actions, lost,
-            fences=trips,
+            self.client, "settle and claim", [*grouped[0], claim_position, check_position],
+            actions, lost, fences=trips, linked=frozenset({claim_position, check_position}),
         )
         applied = Applied((index in written for index in range(len(settlements))),
                           trips.overtaken)
@@ -244,6 +257,103 @@ class DynamoDBInviteRepository:
                 return False
             raise cancellation_error(exc, "apply_reply") from exc
         return True
+
+    def apply_feedback(self, change: FeedbackChange) -> bool:
+        """Append the report in one call: a transaction, or one UpdateItem when alone.
+
+        The attendee update is conditional on the reports as read; the statistics `ADD` and
+        the suppression put ride in the same transaction, so all land or none does.
+        """
+        attendee = feedback_update(self.table_name, change)
+        counters = statistics_update(self.table_name, change.key.event_uid, change.counters,
+                                     shard=keys.statistics_shard(change.key.address))
+        actions: list[TransactWriteItemTypeDef] = [{"Update": attendee}]
+        if counters is not None:
+            actions.append({"Update": counters})
+        if change.suppression is not None:
+            actions.append({"Put": suppression_put(self.table_name, change.suppression,
+                                                   unless_same_report=False)})
+        try:
+            with translated_errors("apply_feedback"):
+                if len(actions) == 1:
+                    self.client.update_item(**attendee)
+                else:
+                    self.client.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED or first_condition_failed(exc):
+                return False
+            raise cancellation_error(exc, "apply_feedback") from exc
+        return True
+
+    def suppress(self, suppression: Suppression) -> bool:
+        """One conditional PutItem: not over the same report's suppression."""
+        try:
+            with translated_errors("suppress"):
+                self.client.put_item(**suppression_put(self.table_name, suppression,
+                                                       unless_same_report=True))
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False
+            raise  # pragma: no cover - translated_errors lets only condition failures out
+        return True
+
+    def get_suppression(self, address: str) -> Suppression | None:
+        """The address's suppression item, read consistently."""
+        key = keys.suppression_item_key(normalise_address(address))
+        with translated_errors("get_suppression"):
+            response = self.client.get_item(TableName=self.table_name,
+                                            Key=key_attributes(key), ConsistentRead=True)
+        item = response.get("Item")
+        return suppression_of(item) if item else None
+
+    def suppressions(
+        self, *, after: str | None = None, limit: int = 100, include_lifted: bool = False,
+    ) -> list[Suppression]:
+        """Up to `limit` by address: a Query of each suppression partition, merged."""
+        found: list[Suppression] = []
+        for partition in keys.suppression_partitions():
+            found.extend(self._suppression_partition(partition, after, limit, include_lifted))
+        return sorted(found, key=lambda suppression: suppression.address)[:limit]
+
+    def lift_suppression(self, address: str, *, at: dt.datetime) -> Suppression | None:
+        """One conditional UpdateItem that returns the lifted suppression."""
+        update = lift_update(self.table_name, normalise_address(address), timestamp(at))
+        try:
+            with translated_errors("lift_suppression"):
+                response = self.client.update_item(**update, ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return None
+            raise  # pragma: no cover - translated_errors lets only condition failures out
+        return suppression_of(response["Attributes"])
+
+    def _suppression_partition(
+        self, partition: str, after: str | None, limit: int, include_lifted: bool,
+    ) -> list[Suppression]:
+        """Up to `limit` suppressions of one partition after `after`, consistently read."""
+        found: list[Suppression] = []
+        start: Item | None = (None if after is None
+                              else {"pk": string(partition), "sk": string(after)})
+        arguments: dict[str, Any] = {}
+        if not include_lifted:
+            arguments["FilterExpression"] = "attribute_not_exists(#lifted_at)"
+            arguments["ExpressionAttributeNames"] = {"#pk": "pk", "#lifted_at": "lifted_at"}
+        else:
+            arguments["ExpressionAttributeNames"] = {"#pk": "pk"}
+        while len(found) < limit:
+            if start:
+                arguments["ExclusiveStartKey"] = start
+            with translated_errors("suppressions"):
+                page = self.client.query(
+                    TableName=self.table_name, ConsistentRead=True,
+                    KeyConditionExpression="#pk = :pk",
+                    ExpressionAttributeValues={":pk": string(partition)},
+                    Limit=limit, **arguments)
+            found.extend(suppression_of(item) for item in page["Items"])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        return found[:limit]
 
     def apply_statistics(self, event_uid: str, counters: Counters) -> None:
         """Add the counters with one UpdateItem `ADD`, which creates missing counters at zero.
@@ -405,6 +515,11 @@ class DynamoDBInviteRepository:
             self.table_name, [(settlement.key, settlement.counters) for settlement in settling],
             trips.active(fences_of(settling))))
         return actions
+
+
+_MAX_CARRIED = (MAX_TRANSACTION_ACTIONS - 3) // 2
+"""Settlements a claim's transaction carries at most: each with its event's counters, then the
+claim, its suppression check and the claim's own counters, within DynamoDB's 100 actions."""
 
 
 def _granted(claim: Claim) -> ClaimOutcome:

@@ -62,6 +62,7 @@ def write_dropping_lost(
     actions: Callable[[list[int]], list[TransactWriteItemTypeDef]],
     on_lost: Callable[[int, Item | None, ClientError], None] | None = None,
     fences: FenceTrips | None = None,
+    linked: frozenset[int] = frozenset(),
 ) -> list[int]:
     """Write a transaction of conditional actions, resending it without those that lost.
 
@@ -75,7 +76,9 @@ def write_dropping_lost(
     at least one position, so this makes at most `len(positions)` calls. A cancellation for
     any other cause is raised as a `RepositoryError`. A version fence met by one of the
     actions after the conditional ones (a statistics `ADD`, see `counter_updates`) is noted in
-    `fences`, and the transaction sent again without it.
+    `fences`, and the transaction sent again without it. The `linked` positions are written
+    together or not at all (a claim and the check of its address's suppression): when one is
+    lost, the others are dropped with it.
 
     Returns:
         The positions written, in order: empty when none was.
@@ -96,7 +99,10 @@ def write_dropping_lost(
             if on_lost is not None:
                 for position in sorted(lost):
                     on_lost(pending[position], cancellation_item(exc, position), exc)
-            pending = [index for position, index in enumerate(pending) if position not in lost]
+            dropped = {pending[position] for position in lost}
+            if dropped & linked:
+                dropped |= linked
+            pending = [index for index in pending if index not in dropped]
             continue
         return pending
     return []
