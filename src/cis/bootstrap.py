@@ -32,13 +32,15 @@ from cis.services.pacing import SendPacer
 if TYPE_CHECKING:
     from cis.adapters.aws import AwsClients
     from cis.adapters.sqs import SqsInviteQueue
+    from cis.adapters.sqs_redrive import SqsDeadLetterQueue
     from cis.ports.message_store import MessageStore
     from cis.services.replies import RsvpService
 
 __all__ = [
-    "LambdaRuntime", "LocalRsvpRuntime", "LocalRuntime", "RsvpRuntime", "aws_rsvp_runtime",
-    "aws_runtime", "build_rsvp_service", "build_service", "local_queue", "local_rsvp_runtime",
-    "local_runtime",
+    "LambdaRuntime", "LocalRsvpRuntime", "LocalRuntime", "LocalStore", "RsvpRuntime",
+    "aws_rsvp_runtime", "aws_runtime", "build_rsvp_service", "build_service",
+    "local_dead_letter_queue", "local_queue", "local_rsvp_runtime", "local_runtime",
+    "local_store",
 ]
 
 
@@ -245,6 +247,33 @@ def local_queue(settings: LocalSettings) -> SqsInviteQueue:
     if not settings.queue_url:
         raise ConfigurationError(["no SQS queue URL"])
     return _aws_clients(settings).queue(settings.queue_url)
+
+
+@dataclass(slots=True)
+class LocalStore(_Closing):
+    """The repository an operator command reads and repairs (`cis stats`, `cis attendee`)."""
+
+    repository: InviteRepository
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def local_store(settings: LocalSettings) -> LocalStore:
+    """The SQLite file `settings.state`, or the DynamoDB table `dynamodb_table`, held open."""
+    repository, close_repository = _local_repository(settings)
+    return LocalStore(repository=repository,
+                      _closers=[close_repository] if close_repository else [])
+
+
+def local_dead_letter_queue(settings: LocalSettings) -> SqsDeadLetterQueue:
+    """The dead-letter queue of `settings.queue_url`, for `cis redrive`.
+
+    Raises:
+        cis.errors.ConfigurationError: no queue URL is set.
+
+    """
+    if not settings.queue_url:
+        raise ConfigurationError(["no SQS queue URL"])
+    return _aws_clients(settings).dead_letter_queue(settings.queue_url)
 
 
 def _aws_clients(settings: LocalSettings) -> AwsClients:
