@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from cis.cli.inputs import UsageError
 from cis.cli.lifecycle_commands import add_lifecycle_commands
 from cis.cli.local_commands import add_local_commands
+from cis.cli.operator_commands import add_operator_commands
 from cis.cli.queue_commands import add_queue_commands
 from cis.errors import CisError, ConfigurationError
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_local_commands(commands)
     add_lifecycle_commands(commands)
     add_queue_commands(commands)
+    add_operator_commands(commands)
     return parser
 
 

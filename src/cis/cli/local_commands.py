@@ -12,7 +12,6 @@ from itertools import islice
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from cis.adapters.sqlite import SqliteInviteRepository
 from cis.bootstrap import local_rsvp_runtime, local_runtime
 from cis.cli.identity import resolve_identity
 from cis.cli.inputs import AttendeeRow, UsageError, attendee_row, read_attendees, read_event
@@ -21,10 +20,10 @@ from cis.cli.options import (
     add_mail_target,
     add_state,
     local_settings,
-    require_state,
     where_mail_goes,
 )
 from cis.cli.progress import Progress
+from cis.cli.stores import add_store, event_uid, open_store
 from cis.cli.versions import check_version
 from cis.config import LocalSettings
 from cis.domain.model import Event, Invitee, InviteRequest
@@ -90,9 +89,10 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     send.set_defaults(run=run_send)
 
     stats = commands.add_parser("stats", help="show an event's statistics",
-                                description="Show the statistics of one event.")
-    stats.add_argument("event_uid", metavar="EVENT_UID")
-    add_state(stats)
+                                description="Show the statistics of one event, from the "
+                                "state file or the deployed DynamoDB table.")
+    stats.add_argument("event_uid", metavar="EVENT_UID", type=event_uid)
+    add_store(stats)
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.add_argument("--recount", action="store_true",
                        help="rebuild the statistics from the attendee records first")
@@ -216,8 +216,7 @@ def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: T
 
 def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print the event's statistics (after a recount with --recount) and its current version."""
-    require_state(args.state, "run `cis send` first")
-    with SqliteInviteRepository(path=args.state) as repository:
+    with open_store(args, "run `cis send` first") as repository:
         stats = (repository.recount(args.event_uid) if args.recount
                  else repository.get_statistics(args.event_uid))
         stored = repository.get_event(args.event_uid)
