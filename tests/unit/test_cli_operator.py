@@ -212,6 +212,8 @@ class FakeDeadLetters:
     sources: list[str] = dataclasses.field(default_factory=lambda: [SOURCE])
     target: str | None = "arn:aws:sqs:eu-west-1:123456789012:invites-dlq"
     problem_after: int | None = None
+    #: Every message moved comes straight back (the consumer fails it again at once).
+    comes_back: bool = False
     receive_error: QueueError | None = None
     asked: list[int] = dataclasses.field(default_factory=list)
     queue_url: str = DLQ
@@ -232,11 +234,13 @@ class FakeDeadLetters:
              wait_seconds: int) -> Moved:
         assert to == SOURCE
         assert max_messages <= 10
+        assert len(self.asked) < 100, "the same messages moved round and round"
         self.asked.append(max_messages)
         if self.receive_error is not None and len(self.asked) > 1:
             raise self.receive_error
         taken = min(max_messages, self.waiting)
-        self.waiting -= taken
+        if not self.comes_back:
+            self.waiting -= taken
         moved = Moved(received=taken, moved=taken)
         if self.problem_after is not None and len(self.asked) > self.problem_after:
             moved.moved -= 1
@@ -292,6 +296,19 @@ def test_redrive_asks_for_at_most_a_second_of_messages_and_never_more_than_ten(
     assert sum(dead_letters[0].asked) == 12
     assert max(dead_letters[0].asked) == batch
     assert dead_letters[0].waiting == 13
+
+
+@pytest.mark.parametrize(("waiting", "moved"), [(4, 10), (25, 25)])
+def test_redrive_moves_no_more_than_the_queue_held_at_the_start(
+    capsys: pytest.CaptureFixture[str], dead_letters: list[FakeDeadLetters], waiting: int,
+    moved: int,
+) -> None:
+    dead_letters.append(FakeDeadLetters(waiting=waiting, comes_back=True))
+
+    status, out, _ = run(capsys, "redrive", "--queue-url", DLQ, "--rate", "500", "--json")
+
+    assert status == 0
+    assert json.loads(out)["moved"] == moved  # at least one batch, then no second round
 
 
 def test_redrive_stops_at_the_first_message_it_could_not_move_and_exits_1(

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from cis.adapters.sqs_redrive import SqsDeadLetterQueue
 
 __all__ = [
-    "DEFAULT_REDRIVE_RATE", "MAX_REDRIVE_RATE", "REDRIVE_VISIBILITY_SECONDS",
+    "DEFAULT_REDRIVE_RATE", "MAX_REDRIVE_RATE", "REDRIVE_BATCH", "REDRIVE_VISIBILITY_SECONDS",
     "REDRIVE_WAIT_SECONDS", "add_operator_commands",
 ]
 
@@ -35,6 +35,8 @@ DEFAULT_REDRIVE_RATE = 10.0
 consumer's concurrency and the mail account's rate are not swamped by a backlog at once."""
 MAX_REDRIVE_RATE = 500.0
 """The fastest `--rate` taken (SQS's own message move task stops there too)."""
+REDRIVE_BATCH = 10
+"""The most messages one move asks for: what SQS hands out, takes or deletes in one call."""
 REDRIVE_VISIBILITY_SECONDS = 30
 """How long a received dead letter stays hidden while it is sent and deleted; after a crash
 between the two it reappears in the dead-letter queue after this long."""
@@ -61,7 +63,9 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
         "redrive", help="move messages from a dead-letter queue back to their queue",
         description="Move the messages of the dead-letter queue at --queue-url back to the "
         "queue whose RedrivePolicy names it (--to, or the one queue SQS lists as its source), "
-        "at most --rate per second, until it is empty or --max were moved. Each message is "
+        "at most --rate per second, until it is empty or --max were moved (by default as many "
+        "as it held at the start, so messages that fail again and come back are not moved "
+        "round and round). Each message is "
         "sent before it is deleted, with its message attributes: a crash can leave a copy in "
         "both queues, which the consumer finds a duplicate, never in neither. Exit status: 0 "
         "moved, 1 some message could not be moved, 2 bad usage.")
@@ -74,7 +78,8 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
                          help=f"messages per second (default: {DEFAULT_REDRIVE_RATE:g}, at most "
                          f"{MAX_REDRIVE_RATE:g})")
     redrive.add_argument("--max", type=_count, metavar="N", dest="max_messages",
-                         help="move at most N messages (default: all)")
+                         help="move at most N messages (default: as many as the queue holds "
+                         "at the start, at least 10)")
     add_aws_location(redrive)
     redrive.add_argument("--json", action="store_true", help="print the summary as JSON")
     redrive.set_defaults(run=run_redrive)
@@ -104,12 +109,16 @@ def run_redrive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                              region=aws_region(args.region, args.queue_url))
     dead_letters = local_dead_letter_queue(settings)
     source = _source(dead_letters, args.to)
+    # By default, what the queue holds now as SQS counts it (at least a batch, as that count
+    # lags): messages that fail again and come back during the run are not moved round and
+    # round.
+    limit: int = args.max_messages or max(dead_letters.approximate_depth()[0], REDRIVE_BATCH)
     pacer = SendPacer(args.rate)
-    batch = max(1, min(10, math.floor(args.rate)))
+    batch = max(1, min(REDRIVE_BATCH, math.floor(args.rate)))
     moved = not_deleted = 0
     problems: list[str] = []
-    while args.max_messages is None or moved < args.max_messages:
-        wanted = batch if args.max_messages is None else min(batch, args.max_messages - moved)
+    while moved < limit:
+        wanted = min(batch, limit - moved)
         for _ in range(wanted):
             pacer.wait()  # booked before the receive: a message is never held hidden waiting
         try:
