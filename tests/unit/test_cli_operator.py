@@ -183,6 +183,25 @@ def test_stats_reads_the_state_file_as_before(
         1, 1, {"web": 1})
 
 
+def test_a_recount_that_gave_up_exits_1_with_the_reason(
+    capsys: pytest.CaptureFixture[str], state: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cis.errors import RepositoryError
+
+    def moving(self: SqliteInviteRepository, event_uid: str) -> None:
+        raise RepositoryError("DynamoDB recount of event 'launch-2026': the counters kept "
+                              "moving under concurrent writers in 5 attempts; nothing was "
+                              "written, run it again when the event is quieter", transient=True)
+
+    monkeypatch.setattr(SqliteInviteRepository, "recount", moving)
+
+    status, out, err = run(capsys, "stats", UID, "--state", state, "--recount")
+
+    assert (status, out) == (1, "")
+    assert err.startswith("cis stats: DynamoDB recount of event 'launch-2026': the counters "
+                          "kept moving")
+
+
 def test_the_text_shows_the_latest_history_entries_and_says_how_many_more(
 ) -> None:
     entries = tuple(HistoryEntry(status=PartStat.ACCEPTED,
