@@ -2,7 +2,8 @@
 
 Every entry point comes here: the library (`build_service`, `build_rsvp_service`), the two
 Lambda functions (`aws_runtime`, `aws_rsvp_runtime`) and the `cis` command on one machine
-(`local_runtime`, `local_rsvp_runtime`, `local_queue`). Adapters are imported where they are
+(`local_runtime`, `local_rsvp_runtime`, `local_queue`, and for the operator commands
+`local_store`, `local_dead_letter_queue`). Adapters are imported where they are
 chosen, so an entry point loads only the ones it uses: the invite function never loads the
 reply path, and a local run never loads boto3 unless it talks to AWS.
 """
