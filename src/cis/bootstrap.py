@@ -3,7 +3,8 @@
 Every entry point comes here: the library (`build_service`, `build_rsvp_service`,
 `build_feedback_service`), the three Lambda functions (`aws_runtime`, `aws_rsvp_runtime`,
 `aws_feedback_runtime`) and the `cis` command on one machine (`local_runtime`,
-`local_rsvp_runtime`, `local_queue`, `local_suppression_list`). Adapters are imported where they are
+`local_rsvp_runtime`, `local_queue`, `local_suppression_list`, and for the operator commands
+`local_store`, `local_dead_letter_queue`). Adapters are imported where they are
 chosen, so an entry point loads only the ones it uses: the invite function never loads the
 reply path, and a local run never loads boto3 unless it talks to AWS.
 """
@@ -33,16 +34,18 @@ from cis.services.pacing import SendPacer
 if TYPE_CHECKING:
     from cis.adapters.aws import AwsClients
     from cis.adapters.sqs import SqsInviteQueue
+    from cis.adapters.sqs_redrive import SqsDeadLetterQueue
     from cis.ports.feedback import DeliveryFeedbackStore, SuppressionList
     from cis.ports.message_store import MessageStore
     from cis.services.feedback import FeedbackService
     from cis.services.replies import RsvpService
 
 __all__ = [
-    "FeedbackRuntime", "LambdaRuntime", "LocalRsvpRuntime", "LocalRuntime",
+    "FeedbackRuntime", "LambdaRuntime", "LocalRsvpRuntime", "LocalRuntime", "LocalStore",
     "LocalSuppressionList", "RsvpRuntime", "aws_feedback_runtime", "aws_rsvp_runtime",
     "aws_runtime", "build_feedback_service", "build_rsvp_service", "build_service",
-    "local_queue", "local_rsvp_runtime", "local_runtime", "local_suppression_list",
+    "local_dead_letter_queue", "local_queue", "local_rsvp_runtime", "local_runtime",
+    "local_store", "local_suppression_list",
 ]
 
 
@@ -316,6 +319,33 @@ def local_queue(settings: LocalSettings) -> SqsInviteQueue:
     if not settings.queue_url:
         raise ConfigurationError(["no SQS queue URL"])
     return _aws_clients(settings).queue(settings.queue_url)
+
+
+@dataclass(slots=True)
+class LocalStore(_Closing):
+    """The repository an operator command reads and repairs (`cis stats`, `cis attendee`)."""
+
+    repository: InviteRepository
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def local_store(settings: LocalSettings) -> LocalStore:
+    """The SQLite file `settings.state`, or the DynamoDB table `dynamodb_table`, held open."""
+    repository, close_repository = _local_repository(settings)
+    return LocalStore(repository=repository,
+                      _closers=[close_repository] if close_repository else [])
+
+
+def local_dead_letter_queue(settings: LocalSettings) -> SqsDeadLetterQueue:
+    """The dead-letter queue of `settings.queue_url`, for `cis redrive`.
+
+    Raises:
+        cis.errors.ConfigurationError: no queue URL is set.
+
+    """
+    if not settings.queue_url:
+        raise ConfigurationError(["no SQS queue URL"])
+    return _aws_clients(settings).dead_letter_queue(settings.queue_url)
 
 
 def _aws_clients(settings: LocalSettings) -> AwsClients:

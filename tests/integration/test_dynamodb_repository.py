@@ -193,9 +193,12 @@ def test_statistics_items_hold_one_number_per_flat_counter_and_are_summed_on_rea
     assert len(items) > 1
     assert all(sort_key.startswith("statistics#") for sort_key in items)
     for item in items.values():
-        counters = {name for name, value in item.items() if "N" in value}
-        assert counters <= {"invites_sent", "rsvp:ACCEPTED", "origin:web", "requests_rejected"}
-        assert set(item) - counters == {"pk", "sk"}
+        numbers = {name for name, value in item.items() if "N" in value}
+        assert numbers <= {"invites_sent", "rsvp:ACCEPTED", "origin:web", "requests_rejected",
+                           "counter_writes"}
+        assert set(item) - numbers == {"pk", "sk"}
+    # Each write of counters a recount rebuilds is counted on its item; the rejection is not.
+    assert sum(int(item.get("counter_writes", {"N": "0"})["N"]) for item in items.values()) == 20
     total = dynamodb_repository.get_statistics(UID)
     assert (total.invites_sent, total.rsvp, total.by_origin, total.requests_rejected) == (
         20, {"ACCEPTED": 20}, {"web": 20}, 1)
@@ -424,7 +427,7 @@ def test_apply_statistics_is_one_call_and_nothing_to_add_makes_none(
     assert calls.names == ["UpdateItem"]
 
 
-def test_recount_reads_the_partition_with_one_query_and_replaces_the_statistics_item(
+def test_recount_adds_the_difference_to_its_own_item_and_writes_no_shard(
     dynamodb_repository: DynamoDBInviteRepository,
     dynamodb_client: DynamoDBClient,
     dynamodb_table: str,
@@ -433,21 +436,28 @@ def test_recount_reads_the_partition_with_one_query_and_replaces_the_statistics_
     dynamodb_repository.claim(make_claim("ann@example.org", "t1", T0))
     dynamodb_repository.settle([sent("ann@example.org", "t1")])
     dynamodb_repository.apply_statistics(UID, {"origin:ghost": 4, statistics.DUPLICATES_SKIPPED: 2})
+    shards = statistics_items(dynamodb_client, dynamodb_table)
     calls.clear()
 
     rebuilt = dynamodb_repository.recount(UID)
 
-    # The rebuilt counters replace every shard in one transaction.
-    assert calls.names == ["Query", "TransactWriteItems"]
-    assert list(statistics_items(dynamodb_client, dynamodb_table)) == ["statistics"]
-    item = raw_item(dynamodb_client, dynamodb_table, "event#launch-2026", "statistics")
-    assert "origin:ghost" not in item
-    assert item["duplicates_skipped"] == {"N": "2"}
+    # The counters, then the records, then one transaction: the difference on the recount's
+    # item, on condition that it and each of the 16 shards took no counting write meanwhile.
+    assert calls.names == ["Query", "Query", "TransactWriteItems"]
+    actions = calls.calls[2][1]["TransactItems"]
+    assert [next(iter(action)) for action in actions] == ["Update"] + ["ConditionCheck"] * 16
+    assert actions[0]["Update"]["Key"]["sk"] == {"S": "statistics"}
+    assert "ConditionExpression" in actions[0]["Update"]
+    items = statistics_items(dynamodb_client, dynamodb_table)
+    assert {sk: item for sk, item in items.items() if sk != "statistics"} == shards
+    assert items["statistics"]["origin:ghost"] == {"N": "-4"}
+    assert "duplicates_skipped" not in items["statistics"]  # kept where it was
     assert rebuilt.by_origin == {"unspecified": 1}
+    assert rebuilt.duplicates_skipped == 2
     assert dynamodb_repository.get_statistics(UID) == rebuilt
     calls.clear()
     assert dynamodb_repository.recount(UID) == rebuilt
-    assert calls.names == ["Query", "PutItem"]  # nothing to delete: one write
+    assert calls.names == ["Query", "Query"]  # nothing left to repair: nothing written
 
 
 def test_reply_with_counters_is_one_transaction_of_attendee_update_and_statistics_add(
@@ -871,6 +881,7 @@ def test_recount_follows_query_pages(
         }
 
     page_end = {"pk": {"S": f"event#{UID}"}, "sk": {"S": "attendee#a@example.org"}}
+    stubber.add_response("query", {"Items": []})  # the counters: none yet
     stubber.add_response(
         "query", {"Items": [attendee("a@example.org")], "LastEvaluatedKey": page_end}
     )
@@ -879,14 +890,15 @@ def test_recount_follows_query_pages(
         {"Items": [attendee("b@example.org")]},
         expected_params={
             "TableName": "stubbed",
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": "pk"},
-            "ExpressionAttributeValues": {":pk": {"S": f"event#{UID}"}},
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
+            "ExpressionAttributeValues": {":pk": {"S": f"event#{UID}"},
+                                          ":prefix": {"S": "attendee#"}},
             "ConsistentRead": True,
             "ExclusiveStartKey": page_end,
         },
     )
-    stubber.add_response("put_item", {})
+    stubber.add_response("transact_write_items", {})
 
     rebuilt = repository.recount(UID)
 

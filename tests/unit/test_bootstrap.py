@@ -23,9 +23,11 @@ from cis.bootstrap import (
     aws_runtime,
     build_rsvp_service,
     build_service,
+    local_dead_letter_queue,
     local_queue,
     local_rsvp_runtime,
     local_runtime,
+    local_store,
 )
 from cis.config import LocalSettings
 from cis.errors import ConfigurationError, RepositoryError
@@ -142,6 +144,25 @@ def test_a_malformed_smtp_url_is_a_configuration_error_before_anything_is_opened
     assert not (tmp_path / "cis.db").exists()
     with pytest.raises(ConfigurationError, match="no SQS queue URL"):
         local_queue(settings)
+
+
+def test_an_operator_command_reads_the_state_file_or_the_table_and_a_dead_letter_queue(
+    tmp_path: Path,
+) -> None:
+    from cis.adapters.sqs_redrive import SqsDeadLetterQueue
+
+    with local_store(LocalSettings(state=tmp_path / "cis.db")) as store:
+        assert isinstance(store.repository, SqliteInviteRepository)
+    table = LocalSettings(dynamodb_table="cis-invites", region="eu-west-1",
+                          queue_url="https://sqs.eu-west-1.amazonaws.com/1/invites-dlq")
+    with local_store(table) as store:
+        assert isinstance(store.repository, DynamoDBInviteRepository)
+        assert store.repository.table_name == "cis-invites"
+    dead_letters = local_dead_letter_queue(table)
+    assert isinstance(dead_letters, SqsDeadLetterQueue)
+    assert dead_letters.queue_url == "https://sqs.eu-west-1.amazonaws.com/1/invites-dlq"
+    with pytest.raises(ConfigurationError, match="no SQS queue URL"):
+        local_dead_letter_queue(LocalSettings())
 
 
 def test_a_local_reply_run_applies_replies_to_the_state_file(tmp_path: Path) -> None:

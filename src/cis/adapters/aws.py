@@ -14,6 +14,7 @@ from cis.adapters.sqs import SqsInviteQueue
 if TYPE_CHECKING:
     from cis.adapters.lambda_intake import LambdaEventSourceIntake
     from cis.adapters.s3 import S3MessageStore
+    from cis.adapters.sqs_redrive import SqsDeadLetterQueue
 
 __all__ = ["LONG_POLL_SECONDS", "AwsClients", "client_config"]
 
@@ -74,6 +75,13 @@ class AwsClients:
         return SqsInviteQueue(
             queue_url=queue_url, client=self.client("sqs", read_timeout=LONG_POLL_SECONDS + 5)
         )
+
+    def dead_letter_queue(self, queue_url: str) -> SqsDeadLetterQueue:
+        """The dead-letter queue at `queue_url`, to move its messages back to their source."""
+        from cis.adapters.sqs_redrive import SqsDeadLetterQueue  # `cis redrive` only
+
+        return SqsDeadLetterQueue(
+            queue_url=queue_url, client=self.client("sqs", read_timeout=LONG_POLL_SECONDS + 5))
 
     def intake(self, function_name: str) -> LambdaEventSourceIntake:
         """The SQS event source of the Lambda function `function_name`, to pause it."""

@@ -16,6 +16,7 @@ from cis.cli import exit_status
 from cis.cli.inputs import UsageError
 from cis.cli.lifecycle_commands import add_lifecycle_commands
 from cis.cli.local_commands import add_local_commands
+from cis.cli.operator_commands import add_operator_commands
 from cis.cli.queue_commands import add_queue_commands
 from cis.cli.sending_runtime import PermanentFailure
 from cis.cli.suppression_commands import add_suppression_commands
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lifecycle_commands(commands)
     add_queue_commands(commands)
     add_suppression_commands(commands)
+    add_operator_commands(commands)
     return parser
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from cis.adapters.sqlite import SqliteInviteRepository
 from cis.bootstrap import local_rsvp_runtime
 from cis.cli import exit_status
 from cis.cli.identity import resolve_identity
@@ -32,11 +31,11 @@ from cis.cli.options import (
     add_mail_target,
     add_state,
     local_settings,
-    require_state,
     where_mail_goes,
 )
 from cis.cli.progress import Progress
 from cis.cli.sending_runtime import sending_runtime
+from cis.cli.stores import add_store, event_uid, open_store
 from cis.cli.versions import check_version
 from cis.config import LocalSettings
 from cis.domain.model import Event, Invitee, InviteRequest
@@ -141,9 +140,10 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     send.set_defaults(run=run_send)
 
     stats = commands.add_parser("stats", help="show an event's statistics",
-                                description="Show the statistics of one event.")
-    stats.add_argument("event_uid", metavar="EVENT_UID")
-    add_state(stats)
+                                description="Show the statistics of one event, from the "
+                                "state file or the deployed DynamoDB table.")
+    stats.add_argument("event_uid", metavar="EVENT_UID", type=event_uid)
+    add_store(stats)
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.add_argument("--recount", action="store_true",
                        help="rebuild the statistics from the attendee records first")
@@ -326,8 +326,7 @@ def _report(summary: SendSummary, event: Event, args: argparse.Namespace, out: T
 
 def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print the event's statistics (after a recount with --recount) and its current version."""
-    require_state(args.state, "run `cis send` first")
-    with SqliteInviteRepository(path=args.state) as repository:
+    with open_store(args, "run `cis send` first") as repository:
         stats = (repository.recount(args.event_uid) if args.recount
                  else repository.get_statistics(args.event_uid))
         stored = repository.get_event(args.event_uid)

@@ -64,6 +64,15 @@ _DELIVERY_COUNTERS = {
 """The reports an attendee is counted for, once each however many of them arrive."""
 
 
+def rebuilt_from_records(name: str) -> bool:
+    """Whether a recount derives counter `name` from the attendee records (else keeps it).
+
+    A write that moves such a counter changes what a recount would compute; DynamoDB's
+    recount detects those writes to lose none of them.
+    """
+    return name not in EVENT_ONLY_COUNTERS
+
+
 def rsvp_counter(partstat: PartStat | str) -> str:
     """Name the counter of attendees whose current answer is `partstat`."""
     return RSVP_PREFIX + str(partstat)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from cis.adapters import keys
 from cis.adapters.dynamodb.items import (
     ATTENDEE_ATTRIBUTES,
+    COUNTER_WRITES_ATTRIBUTE,
     FENCE_ATTRIBUTE,
     MARKER_EXPIRY_ATTRIBUTE,
     delivery_entry,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLAIMABLE",
+    "COUNTER_WRITES",
     "OWNED",
     "REPLYABLE",
     "claim_update",
@@ -306,9 +308,14 @@ def lift_update(table_name: str, address: str, lifted_at: str) -> UpdateTypeDef:
 
 
 def statistics_update(
-    table_name: str, event_uid: str, counters: Counters, *, shard: int
+    table_name: str, event_uid: str, counters: Counters, *, shard: int | None
 ) -> UpdateTypeDef | None:
-    """One `ADD` of every non-zero counter to one statistics shard of the event; None if none is."""
+    """One `ADD` of every non-zero counter to one statistics item of the event; None if none is.
+
+    `shard` None is the item only a recount adds to. A write moving a counter that a recount
+    rebuilds from the records also adds one to the item's `COUNTER_WRITES_ATTRIBUTE`, in the
+    same `ADD`: a recount that read the item writes only while that count is unchanged.
+    """
     # Counter names contain `:` and come from callers, so each gets a numbered placeholder.
     counters = {name: amount for name, amount in counters.items() if amount}
     if not counters:
@@ -320,6 +327,10 @@ def statistics_update(
         names[f"#c{position}"] = name
         values[f":c{position}"] = number(str(amount))
         clauses.append(f"#c{position} :c{position}")
+    if any(statistics.rebuilt_from_records(name) for name in counters):
+        names[COUNTER_WRITES] = COUNTER_WRITES_ATTRIBUTE
+        values[":one"] = number("1")
+        clauses.append(f"{COUNTER_WRITES} :one")
     return {
         "TableName": table_name,
         "Key": key_attributes(keys.statistics_item_key(event_uid, shard)),
@@ -327,6 +338,10 @@ def statistics_update(
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
+
+
+COUNTER_WRITES = "#writes"
+"""The placeholder of `COUNTER_WRITES_ATTRIBUTE` in every expression that names it."""
 
 
 def counter_updates(

@@ -202,10 +202,22 @@ FENCE_ATTRIBUTE = "version_fence"
 there that is not a counter."""
 
 
+COUNTER_WRITES_ATTRIBUTE = "counter_writes"
+"""On each statistics item: how many writes moved a counter a recount rebuilds from the
+records. It only grows, so a recount that finds it unchanged knows no such write landed."""
+
+_NOT_COUNTERS = frozenset({FENCE_ATTRIBUTE, COUNTER_WRITES_ATTRIBUTE})
+
+
 def counters_of(item: Item) -> dict[str, int]:
-    """Every Number attribute of a statistics item is a counter, but the version fence."""
+    """Every Number attribute of a statistics item is a counter, but the fence and write count."""
     return {name: int(value["N"]) for name, value in item.items()
-            if "N" in value and name != FENCE_ATTRIBUTE}
+            if "N" in value and name not in _NOT_COUNTERS}
+
+
+def counter_writes_of(item: Item | None) -> int | None:
+    """How many recounted-counter writes a statistics item took; None if it never took one."""
+    return _whole(item, COUNTER_WRITES_ATTRIBUTE) if item else None
 
 
 def fence_of(item: Item | None) -> int | None:

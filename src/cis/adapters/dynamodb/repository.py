@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -40,16 +40,15 @@ from cis.adapters.dynamodb.expressions import (
     unchanged_check,
 )
 from cis.adapters.dynamodb.items import (
-    FENCE_ATTRIBUTE,
     attendee_record,
     counters_of,
-    fence_of,
     key_attributes,
-    number,
     string,
     suppression_of,
     timestamp,
 )
+from cis.adapters.dynamodb.partition import partition_items
+from cis.adapters.dynamodb.recount import recount
 from cis.adapters.dynamodb.transactions import (
     MAX_TRANSACTION_ACTIONS,
     FenceTrips,
@@ -79,7 +78,7 @@ from cis.ports.repository import MARKER_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
     from cis.adapters.dynamodb.items import Item
 
@@ -425,83 +424,23 @@ class DynamoDBInviteRepository:
 
         An event never counted reads as zeros.
         """
-        parts = [counters_of(item) for item in self._partition(
-            event_uid, "get_statistics", sort_key_prefix=keys.STATISTICS_SORT_KEY)]
+        parts = [counters_of(item) for item in partition_items(
+            self.client, self.table_name, event_uid, "get_statistics",
+            sort_key_prefix=keys.STATISTICS_SORT_KEY)]
         return EventStatistics.from_counters(event_uid, statistics.merge(*parts))
 
     def recount(self, event_uid: str) -> EventStatistics:
-        """Query the event's partition once (attendees and statistics), rebuild, replace.
+        """Rebuild the counters from the records, losing no count written meanwhile.
 
-        The rebuilt counters go to one item and the shards are deleted (or left holding only
-        their version fence), in one transaction (up to `STATISTICS_SHARDS` + 1 actions).
-        Not atomic with the query: an `ADD` landing between the two is lost. A recount
-        repairs drift while the event is quiet; it is not meant to run beside live sending.
+        The difference is added on condition that no counter moved since it was read, and
+        read again when one did (`cis.adapters.dynamodb.recount`).
+
+        Raises:
+            RepositoryError: transient, when writers kept moving the counters (nothing
+                written), or as DynamoDB failed.
+
         """
-        records: list[AttendeeRecord] = []
-        stored: list[dict[str, int]] = []
-        shards: list[Item] = []
-        for item in self._partition(event_uid, "recount"):
-            sort_key = item["sk"].get("S", "")
-            if sort_key.startswith(keys.STATISTICS_SORT_KEY):
-                stored.append(counters_of(item))
-                if sort_key != keys.STATISTICS_SORT_KEY:
-                    shards.append(item)
-            elif sort_key.startswith(keys.ATTENDEE_PREFIX):
-                records.append(attendee_record(event_uid, item))
-        rebuilt = statistics.recount(records, statistics.merge(*stored))
-        new_item: dict[str, AttributeValueTypeDef] = {
-            **key_attributes(keys.statistics_item_key(event_uid)),
-            **{name: number(str(amount)) for name, amount in rebuilt.items()},
-        }
-        actions: list[TransactWriteItemTypeDef] = [
-            {"Put": {"TableName": self.table_name, "Item": new_item}}]
-        for shard in shards:
-            actions.append(self._emptied(shard))
-        with translated_errors("recount"):
-            if shards:
-                self.client.transact_write_items(TransactItems=actions)
-            else:
-                self.client.put_item(TableName=self.table_name, Item=new_item)
-        return EventStatistics.from_counters(event_uid, rebuilt)
-
-    def _emptied(self, shard: Item) -> TransactWriteItemTypeDef:
-        """A recount's action on a shard: deleted, or its counters dropped but its fence."""
-        fence = fence_of(shard)
-        key = {"pk": shard["pk"], "sk": shard["sk"]}
-        if fence is None:
-            return {"Delete": {"TableName": self.table_name, "Key": key}}
-        return {"Put": {"TableName": self.table_name,
-                        "Item": {**key, FENCE_ATTRIBUTE: number(str(fence))}}}
-
-    def _partition(
-        self, event_uid: str, operation: str, *, sort_key_prefix: str | None = None
-    ) -> Iterator[Item]:
-        """Every item of the event's partition, or those whose sort key has the prefix."""
-        condition = "#pk = :pk"
-        names = {"#pk": "pk"}
-        values: dict[str, AttributeValueTypeDef] = {":pk": string(keys.event_pk(event_uid))}
-        if sort_key_prefix is not None:
-            condition += " AND begins_with(#sk, :prefix)"
-            names["#sk"] = "sk"
-            values[":prefix"] = string(sort_key_prefix)
-        start: Item | None = None
-        while True:
-            arguments: dict[str, Any] = {}
-            if start:
-                arguments["ExclusiveStartKey"] = start
-            with translated_errors(operation):
-                page = self.client.query(
-                    TableName=self.table_name,
-                    KeyConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                    ConsistentRead=True,
-                    **arguments,
-                )
-            yield from page["Items"]
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
+        return recount(self.client, self.table_name, event_uid)
 
     def _settlement_actions(
         self, settlements: Sequence[Settlement], trips: FenceTrips, positions: Sequence[int]
