@@ -151,7 +151,7 @@ def test_file_made_before_last_reply_at_and_versions_gains_the_columns_and_keeps
         before = repository.get_attendee(UID, "ann@example.org")
         applied = repository.apply_reply(accepted("ann@example.org", at=at))
 
-    assert attendee_columns(path)[-6:] == [
+    assert attendee_columns(path)[-7:] == [
         "last_reply_at", "sequence", "standing", "claim_sequence", "answer_sequence",
         "replies_dropped", "deliveries"]
     assert before is not None

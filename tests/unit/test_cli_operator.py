@@ -16,6 +16,7 @@ from cis.adapters.sqs_redrive import Moved
 from cis.cli import operator_commands
 from cis.cli.attendee_view import SHOWN_HISTORY, attendee_lines
 from cis.domain import statistics
+from cis.domain.delivery import DeliveryEvent, DeliveryStatus
 from cis.domain.model import (
     AttendeeKey,
     AttendeeRecord,
@@ -87,6 +88,23 @@ def test_attendee_shows_the_record_with_its_history(
         "  history (1):",
         "    2026-11-28T09:30:00+00:00  NEEDS-ACTION  cis:invite",
     ]
+
+
+def test_attendee_says_what_the_mail_system_reported_last_about_the_last_message() -> None:
+    record = AttendeeRecord(
+        key=AttendeeKey.of(UID, "ann@example.org"), email="ann@example.org", name=None,
+        partstat=PartStat.NEEDS_ACTION, origin=None, state=InviteState.SENT,
+        delivery_id="ses-2", replies_dropped=0, deliveries=(
+            DeliveryEvent(DeliveryStatus.DELIVERED, FROZEN_NOW, "ses-1", "d1"),
+            DeliveryEvent(DeliveryStatus.BOUNCED, FROZEN_NOW + dt.timedelta(minutes=2),
+                          "ses-2", "b2", detail="Permanent/General"),
+            DeliveryEvent(DeliveryStatus.DELAYED, FROZEN_NOW + dt.timedelta(minutes=1),
+                          "ses-2", "y2")))
+
+    lines = attendee_lines(record, None)
+
+    assert "  delivery     bounced (3 reports from the mail system; --json lists them)" in lines
+    assert not any(line.startswith("  replies dropped") for line in lines)
 
 
 def test_attendee_escapes_what_could_drive_the_terminal(

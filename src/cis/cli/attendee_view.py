@@ -25,7 +25,7 @@ SHOWN_HISTORY = 50
 _SHOWN_FIRST = frozenset({
     "key", "email", "name", "state", "partstat", "origin", "sequence", "standing",
     "sent_at", "delivery_id", "failure_reason", "history", "last_reply_at", "claim_token",
-    "lease_expires_at", "claim_sequence", "answer_sequence",
+    "lease_expires_at", "claim_sequence", "answer_sequence", "deliveries",
 })
 """The record's fields the text names on lines of their own; any other is listed after."""
 
@@ -64,12 +64,18 @@ def attendee_lines(record: AttendeeRecord, event: EventRecord | None) -> list[st
         lines.append(_line("sent at", _when(record.sent_at)))
     if record.delivery_id:
         lines.append(_line("delivery id", printable(record.delivery_id)))
+    if record.deliveries:
+        status = record.delivery_status
+        latest = "no report about the last message" if status is None else status.value
+        count = len(record.deliveries)
+        lines.append(_line("delivery", f"{latest} ({count} report{'s' * (count != 1)} from "
+                                       "the mail system; --json lists them)"))
     if record.failure_reason:
         lines.append(_line("failure", printable(record.failure_reason)))
     for field in dataclasses.fields(record):
         if field.name not in _SHOWN_FIRST:
             value = plain(getattr(record, field.name))
-            if value not in (None, "", [], {}):
+            if value not in (None, "", [], {}, 0):
                 lines.append(_line(field.name.replace("_", " "), printable(str(value))))
     lines.extend(_history(record))
     return lines
