@@ -124,10 +124,15 @@ def _publish(metrics: list[Metric]) -> None:
 
     Not through `logging`: with the JSON log format Lambda's formatter would wrap the document
     in a record of its own, and CloudWatch extracts metrics only from a line that is the
-    document itself.
+    document itself. Only inside Lambda (which names the function in the environment): a
+    host that runs the handler otherwise (a script, a bench, a worker of its own) has no
+    CloudWatch reading its stdout, and would get a line of JSON per batch in its output.
     """
+    function_name = os.environ.get(FUNCTION_NAME, "").strip()
+    if not function_name:
+        return
     document = emf_document(
-        metrics, function_name=os.environ.get(FUNCTION_NAME, "").strip() or "local",
+        metrics, function_name=function_name,
         timestamp_ms=int(time.time() * 1000),
         level=level_kept_by(os.environ.get(LAMBDA_LOG_LEVEL, "")))
     sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")

@@ -138,7 +138,7 @@ def test_a_halted_batch_says_so_in_its_metric_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "ERROR")
-    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "cis-InviteFunction-1")
     mailer = InMemoryMailer()
     mailer.fail("ann@example.org", MailerError("SES SendingPausedException: paused",
                                                transient=True, account_level=True))
@@ -148,7 +148,19 @@ def test_a_halted_batch_says_so_in_its_metric_line(
     assert values(document)["MailerHalted"] == 1
     assert values(document)["Retried"] == 2
     assert document["level"] == "ERROR"  # kept under an application log level of ERROR
-    assert document["FunctionName"] == "local"  # not on Lambda: no function name to use
+    assert document["FunctionName"] == "cis-InviteFunction-1"
+
+
+def test_off_lambda_the_handlers_write_no_metric_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A script, bench or worker of its own running the handler has no CloudWatch reading its
+    # stdout: a line of JSON per batch would only clutter what it prints.
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    make_handler(lambda: memory_runtime(InMemoryMailer()))(
+        sqs_event(body("ann@example.org")), None)
+    make_rsvp_handler(lambda: RsvpRuntime(build_rsvp_service()))(sqs_event("not json"), None)
+    assert capsys.readouterr().out == ""
 
 
 def test_the_rsvp_handler_writes_one_metric_line_per_batch(
