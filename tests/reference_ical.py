@@ -141,7 +141,7 @@ def _vevent(
     vevent.add("organizer", _address(rsvp_email, event.organizer))
     attendee = _address(invitee.email, invitee.name)
     attendee.params["CUTYPE"] = "INDIVIDUAL"
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
+    attendee.params["ROLE"] = str(invitee.role)
     attendee.params["PARTSTAT"] = str(invitee.partstat)
     attendee.params["RSVP"] = "TRUE" if standing is Standing.INVITED else "FALSE"
     vevent.add("attendee", attendee)

@@ -20,7 +20,7 @@ from icalendar import Parameters, vCalAddress, vDatetime, vInt, vText, vUTCOffse
 from icalendar.parser import Contentline, Contentlines
 from icalendar.timezone.tzid import get_equivalent_tzids
 
-from cis.domain.model import Event, EventStatus, Invitee, PartStat, Standing
+from cis.domain.model import Event, EventStatus, Invitee, PartStat, Role, Standing
 from cis.domain.rendering import ical_lines
 from cis.domain.rendering.ical import WRITTEN_AS_UTC, render_calendar
 from cis.domain.rendering.vtimezone import vtimezone_for
@@ -74,7 +74,8 @@ def calendars(draw: st.DrawFn) -> Calendar:
     )
     invitee = Invitee(email=draw(odd_addresses if draw(now_and_then) else addresses),
                       name=draw(st.none() | caller_text),
-                      partstat=draw(st.sampled_from(PartStat)))
+                      partstat=draw(st.sampled_from(PartStat)),
+                      role=draw(st.sampled_from(Role)))
     rsvp_email = draw(odd_addresses if draw(now_and_then) else
                       st.sampled_from([RSVP_EMAIL, "r@ex.org"]) | addresses)
     return event, invitee, rsvp_email, draw(stamps), draw(st.sampled_from(Standing))

@@ -20,7 +20,7 @@ import vobject
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from cis.domain.model import Event, Invitee, Standing
+from cis.domain.model import Event, Invitee, Role, Standing
 from cis.domain.rendering.ical import render_calendar
 from cis.domain.rendering.imip import Invitation, compose_invitation
 from cis.domain.rendering.text import (
@@ -178,7 +178,8 @@ def invitations(draw: st.DrawFn) -> Case:
         location=draw(st.none() | caller_text),
         organizer=draw(caller_text),
     )
-    invitee = Invitee(email=draw(addresses), name=draw(st.none() | caller_text))
+    invitee = Invitee(email=draw(addresses), name=draw(st.none() | caller_text),
+                      role=draw(st.sampled_from(Role)))
     return event, invitee, draw(st.sampled_from(Standing))
 
 
@@ -305,6 +306,7 @@ def test_independent_parser_reads_back_the_text_the_domain_promises(case: Case) 
         assert vevent.status.value == "CANCELLED"
     assert vevent.attendee.value == f"mailto:{invitee.email}"
     assert vevent.attendee.params["RSVP"] == ["TRUE" if standing is Standing.INVITED else "FALSE"]
+    assert vevent.attendee.params["ROLE"] == [str(invitee.role)]
     name = common_name(invitee.name or "")
     assert vevent.attendee.params.get("CN") == ([name] if name else None)
     organizer = common_name(event.organizer)

@@ -83,6 +83,7 @@ FIELDS: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("request", "name"): names | st.none(),
     ("request", "partstat"): st.sampled_from(["ACCEPTED", "accepted", "NEEDS-ACTION", "X", ""]),
     ("request", "origin"): st.sampled_from(["web", "web\n", "a" * 64, "a" * 65, "_x", ""]),
+    ("request", "role"): st.sampled_from(["CHAIR", "chair", "OPT-PARTICIPANT", "X", ""]),
     ("request", "action"): st.sampled_from(["invite", "remove", "resend", "Remove", "cancel", ""])
     | st.none() | st.booleans() | st.integers(),
     ("event", "uid"): uids,
@@ -162,6 +163,8 @@ def valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
         "partstat": st.sampled_from(["NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE",
                                      "DELEGATED"]),
         "origin": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,20}", fullmatch=True) | st.none(),
+        "role": st.sampled_from(["REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT",
+                                 "CHAIR"]),
         "action": st.sampled_from(["invite", "remove"]),
     }
     for name, values in optional.items():
@@ -293,7 +296,7 @@ def test_a_key_named_twice_gets_the_same_answer_from_both(
     assert_same_answer(json.dumps(data).replace(json.dumps(marker), twice))
 
 
-INVITEE_FIELDS = ("uid", "email", "name", "partstat", "origin")
+INVITEE_FIELDS = ("uid", "email", "name", "partstat", "origin", "role")
 
 
 def problem_of(check: Any, *args: Any) -> tuple[str | None, str] | None:

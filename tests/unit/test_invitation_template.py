@@ -23,7 +23,15 @@ from icalendar.parser import Contentline
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
 from cis.bootstrap import build_service
-from cis.domain.model import Event, EventStatus, Invitee, InviteRequest, PartStat, Standing
+from cis.domain.model import (
+    Event,
+    EventStatus,
+    Invitee,
+    InviteRequest,
+    PartStat,
+    Role,
+    Standing,
+)
 from cis.domain.rendering import invitation_template
 from cis.domain.rendering.imip import compose_invitation
 from cis.domain.rendering.invitation_template import InvitationTemplate
@@ -76,7 +84,8 @@ addresses = st.builds(
     dot_atoms | st.sampled_from(["example.org", "mail.example.co.uk", "[127.0.0.1]", "bücher.de"]),
 )
 names = st.none() | st.just("") | ascii_text | any_text
-invitees = st.builds(Invitee, email=addresses, name=names, partstat=st.sampled_from(PartStat))
+invitees = st.builds(Invitee, email=addresses, name=names, partstat=st.sampled_from(PartStat),
+                     role=st.sampled_from(Role))
 
 uuid_hex = st.uuids().map(lambda u: u.hex)
 email_ids = st.one_of(

@@ -23,6 +23,7 @@ from cis.domain.model import (
     HistoryEntry,
     InviteState,
     PartStat,
+    Role,
     history_status,
 )
 from cis.errors import RepositoryError
@@ -54,6 +55,7 @@ _SCHEMA = (
         standing TEXT,
         claim_sequence INTEGER,
         answer_sequence INTEGER NOT NULL DEFAULT 0,
+        role TEXT,
         PRIMARY KEY (pk, sk)
     )
     """,
@@ -93,17 +95,18 @@ _ADDED_ATTENDEE_COLUMNS = (
     ("standing", "TEXT"),
     ("claim_sequence", "INTEGER"),
     ("answer_sequence", "INTEGER NOT NULL DEFAULT 0"),
+    ("role", "TEXT"),
 )
 
 _ATTENDEE_COLUMNS = (
     "event_uid, address, email, name, partstat, origin, state, claim_token, "
     "lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at, "
-    "sequence, standing, claim_sequence, answer_sequence"
+    "sequence, standing, claim_sequence, answer_sequence, role"
 )
 
 _UPSERT_ATTENDEE = (
     f"INSERT OR REPLACE INTO attendees (pk, sk, {_ATTENDEE_COLUMNS}) "  # noqa: S608 - constant
-    f"VALUES ({', '.join(['?'] * 20)})"
+    f"VALUES ({', '.join(['?'] * 21)})"
 )
 
 _SELECT_ATTENDEE = f"SELECT {_ATTENDEE_COLUMNS} FROM attendees"  # noqa: S608 - constant
@@ -234,6 +237,7 @@ class SqliteInviteRepository(
                 None if record.standing is None else str(record.standing),
                 record.claim_sequence,
                 record.answer_sequence,
+                str(record.role),
             ),
         )
 
@@ -343,7 +347,7 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
 def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
     (event_uid, address, email, name, partstat, origin, state, claim_token,
      lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at,
-     sequence, standing, claim_sequence, answer_sequence) = row
+     sequence, standing, claim_sequence, answer_sequence, role) = row
     sent_sequence, sent_standing = stored_version(InviteState(state), sequence, standing)
     return AttendeeRecord(
         key=AttendeeKey(event_uid, address),
@@ -367,6 +371,8 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
         standing=sent_standing,
         claim_sequence=claim_sequence,
         answer_sequence=answer_sequence or 0,
+        # A row written before roles were stored was invited as REQ-PARTICIPANT.
+        role=Role(role) if role else Role.REQ_PARTICIPANT,
     )
 
 

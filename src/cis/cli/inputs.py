@@ -13,7 +13,7 @@ from cis.domain.model import Event, EventStatus, Invitee
 from cis.messages.invite_validator import MessageProblems, validate_event, validate_request
 
 REQUIRED_COLUMNS = ("email",)
-OPTIONAL_COLUMNS = ("name", "origin")
+OPTIONAL_COLUMNS = ("name", "origin", "role")
 
 
 class UsageError(Exception):
@@ -61,7 +61,7 @@ def read_event(path: Path, *, default_status: EventStatus | None = None) -> Even
 def read_attendees(path: Path, event_uid: str) -> Iterator[AttendeeRow]:
     """Check the header now, then stream the rows, so a list of any length uses flat memory.
 
-    The header must name an `email` column; `name` and `origin` are optional. A row with an
+    The header must name an `email` column; `name`, `origin` and `role` are optional. A row with an
     invalid address becomes a problem row with its line number rather than stopping the run.
     """
     try:
@@ -108,7 +108,7 @@ def _check_columns(path: Path, columns: list[str]) -> None:
     if unknown:
         raise UsageError(
             f"{path}:1: unknown column(s) {', '.join(repr(c) for c in unknown)}; "
-            f"expected email, and optionally name and origin"
+            f"expected email, and optionally name, origin and role"
         )
 
 

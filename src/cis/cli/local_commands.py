@@ -76,10 +76,10 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     """Register send, stats and render."""
     send = commands.add_parser(
         "send", help="invite every attendee of a CSV to an event",
-        description="Invite every attendee of ATTENDEES.csv (columns: email, optional name and "
-        "origin) to the event in EVENT.json. Running it again sends nothing new; rows added "
-        "since are invited. State is a SQLite file; mail goes to an outbox folder of .eml "
-        "files, or to an SMTP server with --smtp.",
+        description="Invite every attendee of ATTENDEES.csv (columns: email, optional name, "
+        "origin and role) to the event in EVENT.json. Running it again sends nothing new; "
+        "rows added since are invited. State is a SQLite file; mail goes to an outbox folder "
+        "of .eml files, or to an SMTP server with --smtp.",
     )
     send.add_argument("event", type=Path, metavar="EVENT.json")
     send.add_argument("attendees", type=Path, metavar="ATTENDEES.csv")
@@ -235,7 +235,8 @@ def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in COUNTERS_SHOWN:
         if name in _ALWAYS_SHOWN or data[name]:
             out.write(f"  {name.replace('_', ' '):<20} {data[name]}\n")
-    for title, bucket in (("RSVP", stats.rsvp), ("by origin", stats.by_origin)):
+    for title, bucket in (("RSVP", stats.rsvp), ("by origin", stats.by_origin),
+                          ("by role", stats.by_role)):
         if bucket:
             out.write(f"  {title}:\n")
             for key, amount in sorted(bucket.items()):

@@ -99,4 +99,4 @@ def resend_request(attendee: AttendeeRecord, record: EventRecord) -> InviteReque
 
 def _invitee(attendee: AttendeeRecord, partstat: PartStat) -> Invitee:
     return Invitee(email=attendee.email, name=attendee.name, partstat=partstat,
-                   origin=attendee.origin)
+                   origin=attendee.origin, role=attendee.role)

@@ -35,6 +35,15 @@ class ItipMethod(StrEnum):
     CANCEL = "CANCEL"
 
 
+class Role(StrEnum):
+    """An attendee's part in the event (RFC 5545 section 3.2.16, ROLE)."""
+
+    REQ_PARTICIPANT = "REQ-PARTICIPANT"
+    OPT_PARTICIPANT = "OPT-PARTICIPANT"
+    NON_PARTICIPANT = "NON-PARTICIPANT"
+    CHAIR = "CHAIR"
+
+
 class InviteAction(StrEnum):
     """What a request asks for its attendee (message format v1 `request.action`)."""
 
@@ -106,6 +115,7 @@ class Invitee:
     name: str | None = None
     partstat: PartStat = PartStat.NEEDS_ACTION
     origin: str | None = None
+    role: Role = Role.REQ_PARTICIPANT
 
     @property
     def address_key(self) -> str:
@@ -232,6 +242,8 @@ class AttendeeRecord:
     claim_sequence: int | None = None
     #: Answers count from this SEQUENCE on: the version whose new time asked for a new one.
     answer_sequence: int = 0
+    #: The attendee's ROLE, as the last invitation claimed for them gave it.
+    role: Role = Role.REQ_PARTICIPANT
 
     @property
     def message_id(self) -> str | None:

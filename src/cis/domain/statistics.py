@@ -1,7 +1,7 @@
 """Statistics rules: which counters each outcome moves, and how to rebuild them from records.
 
-Counters are flat names (`invites_sent`, `rsvp:ACCEPTED`, `origin:web`) so that every store can
-add to them atomically in one write, without first creating nested maps.
+Counters are flat names (`invites_sent`, `rsvp:ACCEPTED`, `origin:web`, `role:CHAIR`) so that
+every store can add to them atomically in one write, without first creating nested maps.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from cis.domain.model import (
     InviteAction,
     InviteState,
     PartStat,
+    Role,
     Standing,
 )
 
@@ -38,6 +39,7 @@ NOTHING_TO_SEND = "nothing_to_send"
 RSVP_PREFIX = "rsvp:"
 ORIGIN_PREFIX = "origin:"
 UNSPECIFIED_ORIGIN = "unspecified"
+ROLE_PREFIX = "role:"
 
 #: Counters that no attendee record can prove; a recount keeps their stored values.
 EVENT_ONLY_COUNTERS = frozenset({
@@ -58,9 +60,23 @@ def origin_counter(origin: str | None) -> str:
     return ORIGIN_PREFIX + (origin or UNSPECIFIED_ORIGIN)
 
 
-def on_sent(partstat: PartStat, origin: str | None) -> Counters:
+def role_counter(role: Role | str) -> str:
+    """Name the counter of attendees invited in `role`."""
+    return ROLE_PREFIX + str(role)
+
+
+def on_sent(partstat: PartStat, origin: str | None,
+            role: Role = Role.REQ_PARTICIPANT) -> Counters:
     """Count one invitation handed to the mailer."""
-    return {INVITES_SENT: 1, rsvp_counter(partstat): 1, origin_counter(origin): 1}
+    return {INVITES_SENT: 1, rsvp_counter(partstat): 1, origin_counter(origin): 1,
+            role_counter(role): 1}
+
+
+def on_role_change(old: Role, new: Role) -> Counters:
+    """Move one attendee already invited from one role to another (a later invitation's)."""
+    if old == new:
+        return {}
+    return {role_counter(old): -1, role_counter(new): 1}
 
 
 def on_failed() -> Counters:
@@ -118,7 +134,7 @@ def merge(*parts: Counters) -> dict[str, int]:
 def recount(records: Iterable[AttendeeRecord], stored: Counters) -> dict[str, int]:
     """Rebuild an event's counters from its attendee records.
 
-    Invitations sent (an attendee sent anything), their RSVP buckets and origins, and
+    Invitations sent (an attendee sent anything), their RSVP buckets, origins and roles, and
     attendees whose last attempt failed for good are derived from the records; the counters
     no record can prove (rejected requests, skipped duplicates, versions sent after the
     first) keep `stored` values.
@@ -128,7 +144,7 @@ def recount(records: Iterable[AttendeeRecord], stored: Counters) -> dict[str, in
     }
     for record in records:
         if record.sequence is not None:  # sent something: invited once, answering since
-            rebuilt = merge(rebuilt, on_sent(record.partstat, record.origin))
+            rebuilt = merge(rebuilt, on_sent(record.partstat, record.origin, record.role))
         if record.state is InviteState.FAILED:
             rebuilt = merge(rebuilt, on_failed())
     return rebuilt
@@ -151,6 +167,7 @@ class EventStatistics:
     resends_sent: int = 0
     stale_requests: int = 0
     nothing_to_send: int = 0
+    by_role: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_counters(cls, event_uid: str, counters: Counters) -> EventStatistics:
@@ -169,6 +186,7 @@ class EventStatistics:
             resends_sent=counters.get(RESENDS_SENT, 0),
             stale_requests=counters.get(STALE_REQUESTS, 0),
             nothing_to_send=counters.get(NOTHING_TO_SEND, 0),
+            by_role=_bucket(counters, ROLE_PREFIX),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -187,6 +205,7 @@ class EventStatistics:
             "nothing_to_send": self.nothing_to_send,
             "rsvp": dict(sorted(self.rsvp.items())),
             "by_origin": dict(sorted(self.by_origin.items())),
+            "by_role": dict(sorted(self.by_role.items())),
         }
 
 

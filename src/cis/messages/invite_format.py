@@ -19,7 +19,15 @@ import json
 from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo
 
-from cis.domain.model import Event, FanOut, InviteAction, InviteRequest, QueueMessage, Resend
+from cis.domain.model import (
+    Event,
+    FanOut,
+    InviteAction,
+    InviteRequest,
+    QueueMessage,
+    Resend,
+    Role,
+)
 from cis.errors import InvalidRequestError
 from cis.messages.invite_rules import (
     MAX_BODY_BYTES,
@@ -183,12 +191,14 @@ def _encoding_problem(text: bytes) -> str | None:
 def encode_request(request: InviteRequest) -> str:
     """Write one attendee's request as a v1 body (used by producers); `parse_body` reads it back.
 
-    `action` is written only when it is not INVITE: an invitation's body holds no `action`
-    (held byte for byte by test_an_invitation_encodes_byte_for_byte).
+    `action` is written only when it is not INVITE, and `role` only when it is not
+    REQ-PARTICIPANT: an invitation's body holds neither, and reads the same to every reader
+    of v1 (held byte for byte by test_an_invitation_encodes_byte_for_byte).
     """
     event = request.event
     invitee = request.invitee
     action = None if request.action is InviteAction.INVITE else str(request.action)
+    role = None if invitee.role is Role.REQ_PARTICIPANT else str(invitee.role)
     return _dumps({
         "request": _drop_none({
             "uid": event.uid,
@@ -196,6 +206,7 @@ def encode_request(request: InviteRequest) -> str:
             "name": invitee.name,
             "partstat": str(invitee.partstat),
             "origin": invitee.origin,
+            "role": role,
             "action": action,
         }),
         "event": event_object(event),

@@ -34,6 +34,7 @@ from cis.domain.model import (
     PartStat,
     QueueMessage,
     Resend,
+    Role,
 )
 from cis.errors import InvalidRequestError
 from cis.messages.invite_rules import (
@@ -90,6 +91,9 @@ class RequestV1(BaseModel):
                                description="The attendee's initial participation status.")
     origin: Annotated[str, StringConstraints(pattern=ORIGIN_PATTERN)] | None = Field(
         default=None, description="A free label such as `web` or `api`, counted in statistics.")
+    role: Role = Field(default=Role.REQ_PARTICIPANT,
+                       description="The attendee's ROLE, written in the ATTENDEE line, stored "
+                       "and counted by role.")
     action: Literal["invite", "remove"] = Field(
         default="invite",
         description="`invite`: send the event at its sequence (an invitation, an update, or the "

@@ -308,6 +308,7 @@ def domain_invitee(fields: Mapping[str, Any]) -> Invitee:
         name=fields["name"],
         partstat=fields["partstat"],
         origin=fields["origin"],
+        role=fields["role"],
     )
 
 

@@ -26,6 +26,7 @@ from cis.domain.model import (
     InviteRequest,
     PartStat,
     QueueMessage,
+    Role,
 )
 from cis.messages.invite_rules import (
     MAX_NESTING,
@@ -245,6 +246,7 @@ _INVITEE: Fields = {
     "name": (_optional(_NAME), None),
     "partstat": (_choice(PartStat), PartStat.NEEDS_ACTION),
     "origin": (_optional(_text(pattern=(ORIGIN_PATTERN, ORIGIN_WORDS))), None),
+    "role": (_choice(Role), Role.REQ_PARTICIPANT),
 }
 _REQUEST = _object({**_INVITEE, "action": (_choice(InviteAction), InviteAction.INVITE)})
 # The `cis` command's CSV row names an invitee to invite and nothing more.
@@ -255,7 +257,7 @@ _RESEND_REQUEST = _object({
     "email": (_ADDRESS, _REQUIRED),
     "action": (_choice(InviteAction), _REQUIRED),
 }, refused=dict.fromkeys(
-    ("name", "partstat", "origin"),
+    ("name", "partstat", "origin", "role"),
     "is not a field of a resend, which takes only uid, email and action"))
 _EVENT = _object({
     "uid": (_UID, _REQUIRED),

@@ -14,6 +14,7 @@ from cis.domain.model import (
     HistoryEntry,
     InviteState,
     PartStat,
+    Role,
     history_status,
 )
 from cis.errors import RepositoryError
@@ -43,6 +44,7 @@ ATTENDEE_ATTRIBUTES = (
     "standing",
     "claim_sequence",
     "answer_sequence",
+    "role",
 )
 
 MARKER_EXPIRY_ATTRIBUTE = "expires_at"
@@ -128,7 +130,23 @@ def attendee_record(event_uid: str, item: Item) -> AttendeeRecord:
         standing=standing,
         claim_sequence=_whole(item, "claim_sequence"),
         answer_sequence=_whole(item, "answer_sequence") or 0,
+        role=role_of(item),
     )
+
+
+def role_attribute(role: Role) -> str | None:
+    """The `role` attribute of an attendee item; none for REQ-PARTICIPANT, the default.
+
+    So an item of a default attendee is the size it was before roles were stored, and an
+    item written before then reads as what its invitation said.
+    """
+    return None if role is Role.REQ_PARTICIPANT else str(role)
+
+
+def role_of(item: Item) -> Role:
+    """The role an attendee item records (see `role_attribute`)."""
+    text = _text(item, "role")
+    return Role.REQ_PARTICIPANT if text is None else Role(text)
 
 
 FENCE_ATTRIBUTE = "version_fence"

@@ -110,7 +110,7 @@ def _vevent(
     sequence = integer(event.sequence)
     organizer = _address("ORGANIZER", rsvp_email, event.organizer)
     attendee = _address(
-        "ATTENDEE", invitee.email, invitee.name, CUTYPE="INDIVIDUAL", ROLE="REQ-PARTICIPANT",
+        "ATTENDEE", invitee.email, invitee.name, CUTYPE="INDIVIDUAL", ROLE=str(invitee.role),
         PARTSTAT=str(invitee.partstat), RSVP=rsvp(standing),
     )
     lines = [

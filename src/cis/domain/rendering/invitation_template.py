@@ -179,8 +179,8 @@ class InvitationTemplate:
             f"DTSTAMP:{utc.year:04}{utc.month:02}{utc.day:02}"
             f"T{utc.hour:02}{utc.minute:02}{utc.second:02}Z\r\n"
         ).encode("ascii")
-        attendee = _attendee_line(calendar_name, str(invitee.partstat), invitee.email,
-                                  rsvp(self.standing))
+        attendee = _attendee_line(calendar_name, str(invitee.partstat), str(invitee.role),
+                                  invitee.email, rsvp(self.standing))
         is_ascii = calendar.is_ascii and attendee.isascii()
         if is_ascii:
             body = (calendar.head_7bit, stamp, calendar.middle_7bit, attendee,
@@ -333,12 +333,12 @@ def _base64_lines(data: bytes) -> bytes:
     return b"\r\n".join(_BASE64_LINE.findall(encoded)) + b"\r\n" if encoded else b""
 
 
-def _attendee_line(name: str, partstat: str, email: str, rsvp: str) -> bytes:
+def _attendee_line(name: str, partstat: str, role: str, email: str, rsvp: str) -> bytes:
     """The folded ATTENDEE content line with its CRLF, as `render_calendar` writes it."""
     params = parameter("CN", name) + ";" if name else ""
     line = (
         f"ATTENDEE;{params}CUTYPE=INDIVIDUAL;PARTSTAT={parameter_value(partstat)}"
-        f";ROLE=REQ-PARTICIPANT;RSVP={rsvp}:mailto:{email}"
+        f";ROLE={parameter_value(role)};RSVP={rsvp}:mailto:{email}"
     ).encode()
     return _fold(line) + b"\r\n"
 
