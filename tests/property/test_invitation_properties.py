@@ -35,7 +35,8 @@ from cis.domain.zones import iana_names
 from cis.messages.invite_format import address_problem
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
-HEADER_NAMES = ["Content-Type", "Date", "From", "MIME-Version", "Message-ID", "Subject", "To"]
+HEADER_NAMES = ["Content-Type", "Date", "From", "MIME-Version", "Message-ID", "Reply-To",
+                "Subject", "To"]
 SENDER_ADDRESS = "invites@example.com"
 TEMPLATE_TAGS = frozenset({"html", "head", "meta", "body", "p", "h2", "strong", "br"})
 OUR_ATTRIBUTES = frozenset({"charset", "href", "title", "rel", "colspan", "rowspan"})
@@ -249,6 +250,7 @@ def test_headers_are_ours_alone_and_the_message_goes_to_the_attendee(case: Case)
         assert message["To"].addresses[0].display_name == display_name(invitee.name or "")
     assert invitation.recipient == invitee.email
     assert [a.addr_spec for a in message["From"].addresses] == [SENDER_ADDRESS], message["From"]
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == [event.mailto]
     prefix = WORDING[MessageKind.of(event, standing)].subject_prefix
     subject = (prefix + header_text(event.summary)).rstrip()
     assert "=?" not in subject

@@ -3,7 +3,7 @@
 Layout, as Gmail itself sends invitations: `multipart/mixed` holding a `multipart/alternative`
 (text/plain, text/html, text/calendar with the calendar's method, REQUEST or CANCEL) and the
 same calendar attached as `invite.ics`. Serialised with CRLF everywhere, so DKIM signatures
-hold.
+hold. Reply-To names the organiser, while the calendar's ORGANIZER is the RSVP address.
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def compose_invitation(
 
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = from_address
+    message["Reply-To"] = organiser_address(event)
     message["To"] = _recipient(invitee)
     message["Subject"] = _subject(event, wording)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
@@ -128,6 +129,23 @@ def compose_invitation(
         recipient=invitee.email,
         data=message.as_bytes(policy=policy.SMTP),
     )
+
+
+def organiser_address(event: Event) -> Address:
+    """The Reply-To address: the organiser, named as the calendar names them.
+
+    A reply written by hand goes to the organiser; the calendar's ORGANIZER stays the RSVP
+    address, so the Accept and Decline buttons still answer cis.
+
+    Raises:
+        ValueError: the event's `mailto` is not an address (no `@`, or a line break).
+
+    """
+    username, at, domain = event.mailto.rpartition("@")
+    if not at or not username or not domain:
+        raise ValueError(f"event mailto is not an email address: {event.mailto!r}")
+    return Address(display_name=display_name(event.organizer), username=username,
+                   domain=domain)
 
 
 def _one_email_id(email_id: str | None, message_id: str | None) -> str:
