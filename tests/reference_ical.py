@@ -145,6 +145,15 @@ def _vevent(
     attendee.params["PARTSTAT"] = str(invitee.partstat)
     attendee.params["RSVP"] = "TRUE" if standing is Standing.INVITED else "FALSE"
     vevent.add("attendee", attendee)
+    if event.url:
+        vevent.add("url", event.url)
+    # RFC 5546 section 3.2.5: a CANCEL carries no VALARM.
+    if event.reminder_minutes is not None and standing is Standing.INVITED:
+        alarm = icalendar.Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", "Reminder")
+        alarm.add("trigger", -dt.timedelta(minutes=event.reminder_minutes))
+        vevent.add_component(alarm)
     return vevent
 
 

@@ -16,7 +16,16 @@ from collections.abc import Callable
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from icalendar import Parameters, vCalAddress, vDatetime, vInt, vText, vUTCOffset
+from icalendar import (
+    Parameters,
+    vCalAddress,
+    vDatetime,
+    vDuration,
+    vInt,
+    vText,
+    vUri,
+    vUTCOffset,
+)
 from icalendar.parser import Contentline, Contentlines
 from icalendar.timezone.tzid import get_equivalent_tzids
 
@@ -30,7 +39,9 @@ from tests.property.test_invitation_properties import (
     addresses,
     caller_text,
     event_times,
+    links,
     nasty_text,
+    reminders,
 )
 from tests.support import FROZEN_NOW, RSVP_EMAIL
 
@@ -71,6 +82,8 @@ def calendars(draw: st.DrawFn) -> Calendar:
         location=draw(st.none() | caller_text),
         sequence=draw(st.integers() if draw(now_and_then) else sequences),
         status=draw(st.sampled_from(EventStatus)),
+        url=draw(st.none() | links),
+        reminder_minutes=draw(st.none() | reminders),
     )
     invitee = Invitee(email=draw(odd_addresses if draw(now_and_then) else addresses),
                       name=draw(st.none() | caller_text),
@@ -137,6 +150,12 @@ def case(event: Event, invitee: Invitee = ANN, rsvp_email: str = RSVP_EMAIL,
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=-(2**31))))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026), Invitee(email="a\nb@ex.org")))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, end=SUMMER_2026)))
+# A link and a reminder: the URL's commas and semicolons are the URI's own, not escaped; the
+# VALARM only in a REQUEST.
+@example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, url="https://x.example/a,b;c?d=e"
+                             + "f" * 80, reminder_minutes=90)))
+@example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, url="http://x.example",
+                             reminder_minutes=0, sequence=1), standing=Standing.CANCELLED))
 # The cancellations: the whole event (STATUS:CANCELLED), and one attendee taken off an event
 # that goes on, whatever its own status (no STATUS), both asking for no answer.
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=2,
@@ -226,6 +245,27 @@ def test_lines_are_folded_as_icalendar_folds_them(line: str) -> None:
        | st.integers(-26 * 3600, 26 * 3600).map(lambda s: dt.timedelta(seconds=s)))
 def test_utc_offsets_are_written_as_icalendar_writes_them(offset: dt.timedelta) -> None:
     assert ical_lines.utc_offset(offset) == vUTCOffset(offset).to_ical()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(delta=st.timedeltas(min_value=dt.timedelta(days=-400), max_value=dt.timedelta(days=400))
+       | st.integers(-40_320, 40_320).map(lambda minutes: dt.timedelta(minutes=minutes)))
+def test_durations_are_written_as_icalendar_writes_them(delta: dt.timedelta) -> None:
+    assert ical_lines.duration(delta) == vDuration(delta).to_ical().decode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=any_text | links)
+def test_uris_are_written_and_refused_as_icalendar_does(value: str) -> None:
+    try:
+        expected: object = vUri(value).to_ical().decode()
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        actual: object = ical_lines.uri(value)
+    except ValueError as exc:
+        actual = str(exc)
+    assert actual == expected
 
 
 @settings(max_examples=1000, deadline=None)

@@ -72,6 +72,19 @@ def long_text(draw: st.DrawFn) -> str:
 
 caller_text = st.text() | nasty_text | long_text()
 
+# Links the validator takes: any RFC 3986 character the path, query and fragment may hold,
+# HTML's own specials (&, ') among them, and long enough to fold.
+URI_PATH_CHARACTERS = "abcXYZ019-._~:/?#[]@!$&'()*+,;=%20"
+links = st.builds(
+    "{}://{}{}/{}".format,
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.sampled_from(["meet.example.org", "zoom.example", "[2001:db8::1]", "a-b.example.co"]),
+    st.sampled_from(["", ":8443"]),
+    st.text(URI_PATH_CHARACTERS.replace("%20", ""), max_size=150).map(
+        lambda path: path.replace("%", "")),
+)
+reminders = st.integers(0, 40_320) | st.sampled_from([0, 15, 60, 1440, 40_320])
+
 # Markup a caller might send as description_html, hostile and harmless.
 HTML_PIECES = [
     "<p>", "</p>", "<b>", "</b>", "<a href=\"https://example.org\">", "</a>", "<br>", "<hr/>",
@@ -178,6 +191,8 @@ def invitations(draw: st.DrawFn) -> Case:
         description_html=draw(st.none() | html_text | caller_text),
         location=draw(st.none() | caller_text),
         organizer=draw(caller_text),
+        url=draw(st.none() | links),
+        reminder_minutes=draw(st.none() | reminders),
     )
     invitee = Invitee(email=draw(addresses), name=draw(st.none() | caller_text),
                       role=draw(st.sampled_from(Role)))
@@ -295,6 +310,9 @@ def test_independent_parser_reads_back_the_text_the_domain_promises(case: Case) 
     expected |= set() if standing is Standing.REMOVED else {"status"}
     expected |= {"description"} if event.description else set()
     expected |= {"location"} if event.location else set()
+    expected |= {"url"} if event.url else set()
+    invited = standing is Standing.INVITED
+    expected |= {"valarm"} if event.reminder_minutes is not None and invited else set()
     assert set(vevent.contents) == expected
     assert all(len(values) == 1 for values in vevent.contents.values())
     assert vevent.summary.value == plain_text(event.summary)
@@ -304,6 +322,11 @@ def test_independent_parser_reads_back_the_text_the_domain_promises(case: Case) 
         assert vevent.location.value == plain_text(event.location)
     assert vevent.uid.value == event.uid
     assert vevent.sequence.value == str(event.sequence)
+    if event.url:
+        assert vevent.url.value == event.url
+    if "valarm" in expected:
+        assert vevent.valarm.trigger.value == -dt.timedelta(minutes=event.reminder_minutes or 0)
+        assert vevent.valarm.action.value == "DISPLAY"
     if standing is Standing.CANCELLED:
         assert vevent.status.value == "CANCELLED"
     assert vevent.attendee.value == f"mailto:{invitee.email}"
@@ -335,6 +358,9 @@ def test_html_part_holds_no_markup_that_is_not_ours(case: Case) -> None:
     lowered = document.lower()
     assert "<script" not in lowered and "<style" not in lowered and "<img" not in lowered
     assert collector.heading == one_line(event.summary)
+    # The meeting link opens exactly the page given, and only an invitation or update shows it.
+    shows_link = bool(event.url) and standing is Standing.INVITED
+    assert (("href", event.url) in collector.attributes) is shows_link
 
 
 @settings(max_examples=100, deadline=None)

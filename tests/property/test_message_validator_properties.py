@@ -25,6 +25,7 @@ from cis.messages.invite_format import (
 )
 from cis.messages.invite_rules import MAX_BODY_BYTES, UID_PATTERN, WHITE_SPACE
 from cis.messages.invite_validator import MessageProblems, validate_event, validate_request
+from tests.property.test_invitation_properties import links
 from tests.property.test_message_properties import (
     UID,
     ZONES,
@@ -99,6 +100,12 @@ FIELDS: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("event", "sequence"): st.sampled_from([0, 1, -1, 2**31 - 1, 2**31, 2**70, -(2**70)])
     | st.integers() | st.floats() | st.booleans() | st.just("1"),
     ("event", "status"): st.sampled_from(["CONFIRMED", "confirmed", "CANCELLED", "Nope", ""]),
+    ("event", "url"): st.sampled_from([
+        "https://meet.example.org/a?b=c", "javascript:alert(1)", "https://u@x.example/",
+        "https://x.example/ a", "http://", "https://x.example/%2", ""]) | sized_text((2000,))
+    | st.none(),
+    ("event", "reminder_minutes"): st.sampled_from([0, 15, -1, 40_320, 40_321, 1.0, True, "5"])
+    | st.none(),
 }
 any_value = st.one_of(json_values, odd_text, huge_strings(), time_values)
 versions = st.sampled_from([1, 1.0, True, False, 0, 2, 1.5, "1", None, [], {}, 2**64 + 1])
@@ -183,6 +190,8 @@ def valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
                             max_size=40) | st.none(),
         "sequence": st.integers(0, 2**31 - 1),
         "status": st.sampled_from(["TENTATIVE", "CONFIRMED", "CANCELLED"]),
+        "url": links,
+        "reminder_minutes": st.integers(0, 40_320),
     }
     for name, values in event_optional.items():
         if draw(st.booleans()):

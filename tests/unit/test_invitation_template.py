@@ -40,6 +40,7 @@ from cis.messages.invite_format import parse_body
 from cis.ports.queue import QueueRecord
 from cis.services import template_cache as service_module
 from cis.services.invites import InviteService, Outcome
+from tests.property.test_invitation_properties import links, reminders
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, Clock, body, counter_ids, sample_event
 from tests.unit.test_invitation import berlin_event
 
@@ -131,6 +132,8 @@ def events(draw: st.DrawFn) -> Event:
         location=draw(st.none() | text),
         sequence=draw(st.integers(0, 1000)),
         status=draw(st.sampled_from(EventStatus)),
+        url=draw(st.none() | links),
+        reminder_minutes=draw(st.none() | reminders),
     )
 
 

@@ -105,6 +105,10 @@ class Event:
     location: str | None = None
     sequence: int = 0
     status: EventStatus = EventStatus.CONFIRMED
+    #: A link to the meeting (a video call, say), http or https: the calendar's URL.
+    url: str | None = None
+    #: Minutes before the start at which the attendee's calendar reminds them; None: no VALARM.
+    reminder_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

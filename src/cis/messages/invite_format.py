@@ -247,6 +247,8 @@ def event_object(event: Event) -> dict[str, Any]:
         "mailto": event.mailto,
         "sequence": event.sequence,
         "status": str(event.status),
+        "url": event.url,
+        "reminder_minutes": event.reminder_minutes,
     })
 
 

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from cis.domain.limits import MAX_LINK_LENGTH, MAX_REMINDER_MINUTES
 from cis.domain.model import (
     Event,
     EventStatus,
@@ -46,6 +47,7 @@ from cis.messages.invite_rules import (
     body_kind,
     check_address,
     check_event_times,
+    check_link,
     check_same_event,
     check_time_value,
     check_timezone,
@@ -125,6 +127,14 @@ class EventV1(BaseModel):
     mailto: Address = Field(description="The organiser's address (ASCII).")
     sequence: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     status: EventStatus = EventStatus.CONFIRMED
+    url: Annotated[str, AfterValidator(check_link)] | None = Field(
+        default=None, description="A link to the meeting (a video call, say): an absolute "
+        f"http or https URL of at most {MAX_LINK_LENGTH} characters, in the characters RFC 3986 "
+        "allows, with no user name or password. Written as the calendar's URL and shown in "
+        "the invitation's bodies.")
+    reminder_minutes: Annotated[int, Field(ge=0, le=MAX_REMINDER_MINUTES)] | None = Field(
+        default=None, description="Minutes before the start at which the attendee's "
+        "calendar reminds them (a VALARM with ACTION:DISPLAY); absent: no reminder.")
 
     @model_validator(mode="after")
     def _end_after_start(self) -> EventV1:

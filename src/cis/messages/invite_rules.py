@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cis.domain.links import link_problem
 from cis.domain.model import Event, Invitee, Resend
 from cis.domain.zones import iana_zone
 
@@ -111,6 +112,14 @@ def check_address(value: str) -> str:
     problem = address_problem(value)
     if problem:
         raise ValueError(f"not a valid email address: {problem}")
+    return value
+
+
+def check_link(value: str) -> str:
+    """The meeting link itself, when an invitation may carry it (`link_problem`)."""
+    problem = link_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -298,6 +307,8 @@ def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datet
         location=fields["location"],
         sequence=fields["sequence"],
         status=fields["status"],
+        url=fields["url"],
+        reminder_minutes=fields["reminder_minutes"],
     )
 
 

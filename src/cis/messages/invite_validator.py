@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
+from cis.domain.limits import MAX_REMINDER_MINUTES
 from cis.domain.model import (
     Event,
     EventStatus,
@@ -40,6 +41,7 @@ from cis.messages.invite_rules import (
     Problem,
     body_kind,
     check_address,
+    check_link,
     check_order,
     check_same_event,
     check_time_value,
@@ -273,6 +275,8 @@ _EVENT = _object({
     "mailto": (_ADDRESS, _REQUIRED),
     "sequence": (_integer(ge=0, le=2**31 - 1), 0),
     "status": (_choice(EventStatus), EventStatus.CONFIRMED),
+    "url": (_optional(_text(then=check_link)), None),
+    "reminder_minutes": (_optional(_integer(ge=0, le=MAX_REMINDER_MINUTES)), None),
 }, across=_event_times)
 _ATTENDEE_MESSAGE = _object({
     "version": (_version, 1),

@@ -5,15 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from cis.domain.limits import reminder_problem
+from cis.domain.links import link_problem
 from cis.domain.model import Event, EventStatus, Invitee, Standing
 from cis.domain.rendering.ical_lines import (
     cal_address,
     content_line,
     date_time,
+    duration,
     integer,
     serialise,
     text,
     uid_text,
+    uri,
 )
 from cis.domain.rendering.text import common_name, plain_text
 from cis.domain.rendering.vtimezone import vtimezone_for, wall_clock
@@ -104,6 +108,7 @@ def _vevent(
     for the same one every time; the byte-for-byte tests in test_ical_equivalence.py hold
     both orders.
     """
+    _check_link_and_reminder(event)
     stamp = _date_time_line("DTSTAMP", dtstamp.astimezone(dt.UTC))
     starts = _date_time_line("DTSTART", _when(start, event))
     ends = _date_time_line("DTEND", _when(end, event))
@@ -131,8 +136,42 @@ def _vevent(
     status = written_status(event, standing)
     if status is not None:
         lines.append(content_line("STATUS", text(str(status))))
-    lines += ["TRANSP:OPAQUE", "END:VEVENT"]
+    lines.append("TRANSP:OPAQUE")
+    if event.url:
+        lines.append(content_line("URL", uri(event.url)))
+    if event.reminder_minutes is not None and standing is Standing.INVITED:
+        lines += _alarm(event.reminder_minutes)
+    lines.append("END:VEVENT")
     return lines
+
+
+def _check_link_and_reminder(event: Event) -> None:
+    """Refuse a link or reminder the validator would refuse (a library caller's own Event)."""
+    problem = link_problem(event.url) if event.url is not None else None
+    if problem is not None:
+        raise ValueError(f"event url {problem}")
+    if event.reminder_minutes is not None:
+        problem = reminder_problem(event.reminder_minutes)
+        if problem is not None:
+            raise ValueError(f"event reminder_minutes {problem}")
+
+
+REMINDER_TEXT = "Reminder"
+"""The VALARM's DESCRIPTION, which RFC 5545 requires of a DISPLAY alarm."""
+
+
+def _alarm(minutes: int) -> list[str]:
+    """A DISPLAY alarm `minutes` before the start (RFC 5545 section 3.6.6).
+
+    Only a REQUEST carries one: RFC 5546 section 3.2.5 allows no VALARM in a CANCEL.
+    """
+    return [
+        "BEGIN:VALARM",
+        "ACTION:DISPLAY",
+        content_line("DESCRIPTION", text(REMINDER_TEXT)),
+        content_line("TRIGGER", duration(-dt.timedelta(minutes=minutes))),
+        "END:VALARM",
+    ]
 
 
 def rsvp(standing: Standing) -> str:

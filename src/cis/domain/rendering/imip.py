@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import Address
@@ -113,8 +114,11 @@ def compose_invitation(
     message["Message-ID"] = f"<{email_id}@{from_address.domain}>"
     message["MIME-Version"] = "1.0"
 
-    message.set_content(_text_body(event, wording), subtype="plain", charset="utf-8")
-    message.add_alternative(_html_body(event, wording), subtype="html", charset="utf-8")
+    # A cancellation or a removal shows no link: nobody should join what they are not in.
+    # render_calendar has refused a link that is not http or https (`link_problem`).
+    link = event.url if standing is Standing.INVITED else None
+    message.set_content(_text_body(event, wording, link), subtype="plain", charset="utf-8")
+    message.add_alternative(_html_body(event, wording, link), subtype="html", charset="utf-8")
     message.add_alternative(
         calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
         cte="7bit" if calendar.isascii() else "quoted-printable",
@@ -179,6 +183,19 @@ def _tidy_parts(message: EmailMessage, email_id: str) -> None:
             part.set_boundary(f"=_cis_{digest}_{depth}")
 
 
+LINK_LABEL = "Meeting link"
+"""The words before the event's link in the bodies."""
+
+
+def _html_link(link: str | None) -> str:
+    """The link as a paragraph of its own, its address shown as it opens."""
+    if not link:
+        return ""
+    escaped = html.escape(link, quote=True)
+    return (f'<p><strong>{LINK_LABEL}:</strong> <a href="{escaped}" '
+            f'rel="noopener noreferrer">{escaped}</a></p>\n')
+
+
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -198,7 +215,9 @@ def when_text(event: Event) -> str:
     return f"{day(start)}, {start:%H:%M} to {day(end)}, {end:%H:%M} ({zone})"
 
 
-def _text_body(event: Event, wording: Wording) -> str:
+
+
+def _text_body(event: Event, wording: Wording, link: str | None) -> str:
     lines = [
         f"{one_line(event.organizer)} {wording.headline}: {one_line(event.summary)}",
         "",
@@ -206,13 +225,15 @@ def _text_body(event: Event, wording: Wording) -> str:
     ]
     if event.location:
         lines.append(f"Where: {one_line(event.location)}")
+    if link:
+        lines.append(f"{LINK_LABEL}: {link}")
     if event.description:
         lines += ["", plain_text(event.description)]
     lines += ["", wording.closing]
     return "\n".join(lines) + "\n"
 
 
-def _html_body(event: Event, wording: Wording) -> str:
+def _html_body(event: Event, wording: Wording, link: str | None) -> str:
     """The HTML part: the caller's text escaped or sanitised, cis's own words as they are."""
     if event.description_html:
         description = sanitise_html(event.description_html)
@@ -230,6 +251,7 @@ def _html_body(event: Event, wording: Wording) -> str:
         f"<h2>{escape_html(one_line(event.summary))}</h2>\n"
         f"<p><strong>When:</strong> {escape_html(when_text(event))}</p>\n"
         f"{where}"
+        f"{_html_link(link)}"
         f"{description}\n"
         f"<p>{wording.closing}</p>\n"
         "</body></html>\n"
