@@ -109,7 +109,7 @@ def render_calendar(
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "REQUEST" if standing is Standing.INVITED else "CANCEL")
-    if event.timezone:
+    if event.timezone and not event.all_day:
         calendar.add_component(vtimezone_for(event.timezone, event.start))
     calendar.add_component(_vevent(event, invitee, rsvp_email, dtstamp, start, end, standing))
     serialised: bytes = calendar.to_ical()
@@ -123,8 +123,12 @@ def _vevent(
     vevent = icalendar.Event()
     vevent.add("uid", event.uid)
     vevent.add("dtstamp", dtstamp.astimezone(dt.UTC))
-    vevent.add("dtstart", _when(start, event))
-    vevent.add("dtend", _when(end, event))
+    if event.all_day:  # DATE values, in no zone
+        vevent.add("dtstart", start.date())
+        vevent.add("dtend", end.date())
+    else:
+        vevent.add("dtstart", _when(start, event))
+        vevent.add("dtend", _when(end, event))
     vevent.add("summary", _Text(plain_text(event.summary)))
     if event.description:
         vevent.add("description", _Text(plain_text(event.description)))

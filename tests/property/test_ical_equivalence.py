@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from hypothesis import example, given, settings
@@ -37,6 +38,7 @@ from tests import reference_ical
 from tests.property.test_invitation_properties import (
     ZONES,
     addresses,
+    all_day_times,
     caller_text,
     event_times,
     links,
@@ -85,6 +87,8 @@ def calendars(draw: st.DrawFn) -> Calendar:
         url=draw(st.none() | links),
         reminder_minutes=draw(st.none() | reminders),
     )
+    if draw(st.integers(0, 4)) == 0:
+        event = replace(event, **draw(all_day_times()))
     invitee = Invitee(email=draw(odd_addresses if draw(now_and_then) else addresses),
                       name=draw(st.none() | caller_text),
                       partstat=draw(st.sampled_from(PartStat)),
@@ -150,6 +154,10 @@ def case(event: Event, invitee: Invitee = ANN, rsvp_email: str = RSVP_EMAIL,
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=-(2**31))))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026), Invitee(email="a\nb@ex.org")))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, end=SUMMER_2026)))
+# An all-day event: DATE values, no VTIMEZONE.
+@example(calendar=case(replace(zoned("Europe/Berlin", SUMMER_2026), timezone=None, all_day=True,
+                               start=dt.datetime(2027, 5, 1, tzinfo=UTC),
+                               end=dt.datetime(2027, 5, 4, tzinfo=UTC))))
 # A link and a reminder: the URL's commas and semicolons are the URI's own, not escaped; the
 # VALARM only in a REQUEST.
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, url="https://x.example/a,b;c?d=e"

@@ -11,6 +11,7 @@ import email
 import functools
 import re
 import zoneinfo
+from dataclasses import replace
 from email import policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -84,6 +85,16 @@ links = st.builds(
         lambda path: path.replace("%", "")),
 )
 reminders = st.integers(0, 40_320) | st.sampled_from([0, 15, 60, 1440, 40_320])
+
+
+@st.composite
+def all_day_times(draw: st.DrawFn) -> dict[str, object]:
+    """An all-day event's times: midnight UTC of its first day and of the day after its last."""
+    first = draw(st.dates(min_value=dt.date(1970, 1, 1), max_value=dt.date(2199, 12, 1)))
+    start = dt.datetime.combine(first, dt.time(), dt.UTC)
+    days = draw(st.integers(1, 3) | st.integers(1, 400))
+    return {"start": start, "end": start + dt.timedelta(days=days), "timezone": None,
+            "all_day": True}
 
 # Markup a caller might send as description_html, hostile and harmless.
 HTML_PIECES = [
@@ -194,6 +205,8 @@ def invitations(draw: st.DrawFn) -> Case:
         url=draw(st.none() | links),
         reminder_minutes=draw(st.none() | reminders),
     )
+    if draw(st.integers(0, 3)) == 0:
+        event = replace(event, **draw(all_day_times()))
     invitee = Invitee(email=draw(addresses), name=draw(st.none() | caller_text),
                       role=draw(st.sampled_from(Role)))
     return event, invitee, draw(st.sampled_from(Standing))
@@ -322,6 +335,10 @@ def test_independent_parser_reads_back_the_text_the_domain_promises(case: Case) 
         assert vevent.location.value == plain_text(event.location)
     assert vevent.uid.value == event.uid
     assert vevent.sequence.value == str(event.sequence)
+    if event.all_day:  # DATE values: the first day, and the day after the last
+        assert (vevent.dtstart.value, vevent.dtend.value) == (event.start.date(),
+                                                              event.end.date())
+        assert "vtimezone" not in calendar.contents
     if event.url:
         assert vevent.url.value == event.url
     if "valarm" in expected:

@@ -75,6 +75,8 @@ def spaced(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.tuples(edge_space, strategy, edge_space).map("".join)
 
 
+dates = st.sampled_from(["2026-12-01", "2026-12-02", "2026-11-30", "20261201", "2026-02-29",
+                         "1969-12-31", "2199-12-31"])
 names = spaced(st.sampled_from(["Ann", "", "Ann\nLee", "Ann\tLee", "Smith, John"])) | sized_text(
     (255, 256))
 uids = st.sampled_from([UID, UID + "\n", UID.upper(), "", "a" * 255, "a" * 256, "-x", "a b"])
@@ -91,8 +93,8 @@ FIELDS: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("event", "summary"): sized_text((1000,)) | names,
     ("event", "description"): sized_text((20_000,)) | st.none(),
     ("event", "description_html"): sized_text((100_000,)) | st.none(),
-    ("event", "dtstart"): time_values,
-    ("event", "dtend"): time_values,
+    ("event", "dtstart"): time_values | dates,
+    ("event", "dtend"): time_values | dates,
     ("event", "timezone"): zone_names | sized_text((64,)) | st.none(),
     ("event", "location"): sized_text((1000,)) | st.none(),
     ("event", "organizer"): names,
@@ -142,8 +144,13 @@ instants = st.integers(86_400, 7258118399 - 2 * 86_400)  # no offset moves a wal
 
 @st.composite
 def event_times(draw: st.DrawFn) -> dict[str, Any]:
-    form = draw(st.sampled_from(["int", "float", "utc", "offset", "wall"]))
+    form = draw(st.sampled_from(["int", "float", "utc", "offset", "wall", "date"]))
     start = draw(instants)
+    if form == "date":  # an all-day event: dates alone, in no zone
+        first = dt.date(1970, 1, 1) + dt.timedelta(days=start // 86_400)
+        days = dt.timedelta(days=draw(st.integers(1, 30)))
+        return {"dtstart": first.isoformat(), "dtend": (first + days).isoformat(),
+                "timezone": None}
     # Wall times are read in the zone: a gap longer than any clock change keeps them ordered.
     end = start + draw(st.integers(3 * 3600 if form == "wall" else 1, 86_400))
     zone = draw(st.none() | st.sampled_from(ZONES))

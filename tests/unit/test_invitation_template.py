@@ -40,7 +40,7 @@ from cis.messages.invite_format import parse_body
 from cis.ports.queue import QueueRecord
 from cis.services import template_cache as service_module
 from cis.services.invites import InviteService, Outcome
-from tests.property.test_invitation_properties import links, reminders
+from tests.property.test_invitation_properties import all_day_times, links, reminders
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, Clock, body, counter_ids, sample_event
 from tests.unit.test_invitation import berlin_event
 
@@ -119,14 +119,16 @@ def events(draw: st.DrawFn) -> Event:
     zone = zoneinfo.ZoneInfo(zone_name) if zone_name else dt.UTC
     start = draw(st.datetimes(min_value=dt.datetime(1971, 1, 1),
                               max_value=dt.datetime(2100, 1, 1))).replace(tzinfo=zone)
+    times = {"start": start, "timezone": zone_name,
+             "end": start + draw(st.timedeltas(dt.timedelta(minutes=1), dt.timedelta(days=3)))}
+    if draw(st.integers(0, 3)) == 0:
+        times = draw(all_day_times())
     return Event(
         uid=draw(dot_atoms | text),
         summary=draw(text),
-        start=start,
-        end=start + draw(st.timedeltas(dt.timedelta(minutes=1), dt.timedelta(days=3))),
         organizer=draw(text),
         mailto="organiser@example.org",
-        timezone=zone_name,
+        **times,  # type: ignore[arg-type]
         description=draw(st.none() | text),
         description_html=draw(st.none() | text | st.just("<p>Hi <b>there</b></p>")),
         location=draw(st.none() | text),

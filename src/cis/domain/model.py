@@ -91,7 +91,11 @@ def normalise_address(address: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A calendar event as the organiser described it; times are timezone-aware."""
+    """A calendar event as the organiser described it; times are timezone-aware.
+
+    An all-day event (`all_day`) has no zone: `start` is midnight UTC of its first day and
+    `end` midnight UTC of the day after its last (RFC 5545 DATE values, the end exclusive).
+    """
 
     uid: str
     summary: str
@@ -109,6 +113,8 @@ class Event:
     url: str | None = None
     #: Minutes before the start at which the attendee's calendar reminds them; None: no VALARM.
     reminder_minutes: int | None = None
+    #: The event takes whole days, written as dates (DTSTART;VALUE=DATE), in no zone.
+    all_day: bool = False
 
 
 @dataclass(frozen=True, slots=True)

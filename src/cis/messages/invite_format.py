@@ -239,8 +239,8 @@ def event_object(event: Event) -> dict[str, Any]:
         "summary": event.summary,
         "description": event.description,
         "description_html": event.description_html,
-        "dtstart": _iso(event.start, event.timezone),
-        "dtend": _iso(event.end, event.timezone),
+        "dtstart": _time_value(event.start, event),
+        "dtend": _time_value(event.end, event),
         "timezone": event.timezone,
         "location": event.location,
         "organizer": event.organizer,
@@ -250,6 +250,13 @@ def event_object(event: Event) -> dict[str, Any]:
         "url": event.url,
         "reminder_minutes": event.reminder_minutes,
     })
+
+
+def _time_value(value: dt.datetime, event: Event) -> str:
+    """A time of the event as v1 writes it: a date alone for an all-day event, else `_iso`."""
+    if event.all_day:
+        return value.astimezone(dt.UTC).date().isoformat()
+    return _iso(value, event.timezone)
 
 
 def _iso(value: dt.datetime, timezone: str | None) -> str:

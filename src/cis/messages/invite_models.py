@@ -42,6 +42,7 @@ from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
     BodyKind,
+    FieldProblem,
     Location,
     Problem,
     body_kind,
@@ -58,7 +59,6 @@ from cis.messages.invite_rules import (
     event_uid_of,
     not_one_attendee,
     single_line,
-    to_datetime,
 )
 
 __all__ = [
@@ -143,11 +143,8 @@ class EventV1(BaseModel):
 
     def to_domain(self) -> Event:
         """The domain event, with aware datetimes in the event's zone (or UTC)."""
-        return domain_event(
-            self.__dict__,
-            start=to_datetime(self.dtstart, self.timezone, "dtstart"),
-            end=to_datetime(self.dtend, self.timezone, "dtend"),
-        )
+        start, end, whole_days = check_event_times(self.dtstart, self.dtend, self.timezone)
+        return domain_event(self.__dict__, start=start, end=end, all_day=whole_days)
 
 
 class InviteMessageV1(BaseModel):
@@ -289,7 +286,8 @@ def first_problem(exc: ValidationError) -> tuple[str, str]:
     field its message names first (`dtend must be after dtstart` on `event.dtend`), where the
     validator places it.
     """
-    problems = [_placed(_untagged(tuple(error["loc"])), error["msg"])
+    problems = [_placed(_untagged(tuple(error["loc"])), error["msg"],
+                        error.get("ctx", {}).get("error"))
                 for error in exc.errors(include_url=False)]
     return describe(problems)
 
@@ -302,8 +300,10 @@ def _untagged(location: Location) -> Location:
     return location[1:] if location and location[0] in _TAGS else location
 
 
-def _placed(location: Location, message: str) -> Problem:
+def _placed(location: Location, message: str, error: object = None) -> Problem:
     reason = message.removeprefix("Value error, ")
+    if isinstance(error, FieldProblem):  # a check across fields names the field it concerns
+        return (*location, *error.location), str(error)
     named = reason.split(" ", 1)[0]
     if location == ("event",) and named in ("dtstart", "dtend"):
         return ("event", named), reason

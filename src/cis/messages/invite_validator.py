@@ -37,8 +37,10 @@ from cis.messages.invite_rules import (
     UID_WORDS,
     WHITE_SPACE,
     BodyKind,
+    FieldProblem,
     Location,
     Problem,
+    all_day,
     body_kind,
     check_address,
     check_link,
@@ -215,17 +217,25 @@ def _object(fields: Fields, across: Callable[[dict[str, Any]], None] | None = No
 
 
 def _event_times(event: dict[str, Any]) -> None:
-    """Resolve the times in the event's zone (as `start` and `end`); the end comes after."""
+    """Resolve the times in the event's zone (as `start` and `end`); the end comes after.
+
+    Dates alone, with no zone, make an all-day event (`all_day`).
+    """
+    try:
+        event["all_day"] = all_day(event["dtstart"], event["dtend"], event["timezone"])
+    except FieldProblem as exc:
+        raise _Bad((exc.location, str(exc))) from None
     problems: list[Problem] = []
     for name, key in (("dtstart", "start"), ("dtend", "end")):
         try:
-            event[key] = to_datetime(event[name], event["timezone"], name)
+            event[key] = to_datetime(event[name], event["timezone"], name,
+                                     all_day=event["all_day"])
         except ValueError as exc:
             problems.append(((name,), str(exc)))
     if problems:
         raise _Bad(*problems)
     try:
-        check_order(event["start"], event["end"])
+        check_order(event["start"], event["end"], all_day=event["all_day"])
     except ValueError as exc:
         raise _Bad((("dtend",), str(exc))) from None
 
@@ -328,7 +338,7 @@ def _one_attendee(data: Any) -> InviteRequest:
 
 
 def _domain_event(event: dict[str, Any]) -> Event:
-    return domain_event(event, start=event["start"], end=event["end"])
+    return domain_event(event, start=event["start"], end=event["end"], all_day=event["all_day"])
 
 
 class _Repeated(dict[str, Any]):

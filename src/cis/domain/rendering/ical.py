@@ -12,6 +12,7 @@ from cis.domain.rendering.ical_lines import (
     cal_address,
     content_line,
     date_time,
+    date_value,
     duration,
     integer,
     serialise,
@@ -74,7 +75,9 @@ def render_calendar(
         "CALSCALE:GREGORIAN",
         content_line("METHOD", str(standing.method)),
     ]
-    if event.timezone:
+    if event.all_day:
+        _check_all_day(event, start, end)
+    elif event.timezone:
         lines += vtimezone_for(event.timezone, event.start).content_lines()
     lines += _vevent(event, invitee, rsvp_email, dtstamp, start, end, standing)
     lines.append("END:VCALENDAR")
@@ -110,8 +113,11 @@ def _vevent(
     """
     _check_link_and_reminder(event)
     stamp = _date_time_line("DTSTAMP", dtstamp.astimezone(dt.UTC))
-    starts = _date_time_line("DTSTART", _when(start, event))
-    ends = _date_time_line("DTEND", _when(end, event))
+    if event.all_day:
+        starts, ends = _date_line("DTSTART", start), _date_line("DTEND", end)
+    else:
+        starts = _date_time_line("DTSTART", _when(start, event))
+        ends = _date_time_line("DTEND", _when(end, event))
     sequence = integer(event.sequence)
     organizer = _address("ORGANIZER", rsvp_email, event.organizer)
     attendee = _address(
@@ -200,6 +206,21 @@ def _date_time_line(name: str, moment: dt.datetime) -> str:
     # Converted, not relabelled: some of those zones were not on UTC before 1970 (Accra,
     # Reykjavik), where icalendar wrote their wall clock with a Z.
     return content_line(name, date_time(moment.astimezone(dt.UTC), utc=True))
+
+
+def _check_all_day(event: Event, start: dt.datetime, end: dt.datetime) -> None:
+    """Refuse an all-day event whose times are not whole days in no zone (see `Event`)."""
+    if event.timezone is not None:
+        raise ValueError(f"all-day event {event.uid!r} names a time zone; its dates have none")
+    for name, moment in (("start", start), ("end", end)):
+        if moment.time() != dt.time():
+            raise ValueError(f"all-day event {event.uid!r} must {name} at midnight UTC, "
+                             f"the first moment of a date ({moment.isoformat()})")
+
+
+def _date_line(name: str, moment: dt.datetime) -> str:
+    """A DATE line: the day `moment` (midnight UTC) begins, ``;VALUE=DATE``."""
+    return content_line(name, date_value(moment.date()), {"VALUE": "DATE"})
 
 
 def _address(name: str, email: str, common: str | None, **parameters: str) -> str:

@@ -18,6 +18,7 @@ __all__ = [
     "cal_address",
     "content_line",
     "date_time",
+    "date_value",
     "duration",
     "fold",
     "integer",
@@ -172,6 +173,11 @@ def date_time(moment: dt.datetime, *, utc: bool) -> str:
         f"T{moment.hour:02}{moment.minute:02}{moment.second:02}"
     )
     return written + "Z" if utc else written
+
+
+def date_value(day: dt.date) -> str:
+    """A DATE: ``20270501``."""
+    return f"{day.year:04}{day.month:02}{day.day:02}"
 
 
 def utc_offset(offset: dt.timedelta) -> str:

@@ -201,14 +201,27 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+def day_text(day: dt.date) -> str:
+    """A date for people, independent of the machine's locale: ``Sat 1 May 2027``."""
+    weekday, month = _WEEKDAYS[day.weekday()], _MONTHS[day.month - 1]
+    return f"{weekday} {day.day} {month} {day.year}"
+
+
 def when_text(event: Event) -> str:
-    """The event's time for people, in its own zone, independent of the machine's locale."""
+    """The event's time for people, in its own zone, independent of the machine's locale.
+
+    An all-day event says its dates alone, its last day the one before its (exclusive) end.
+    """
     start, end = event.start, event.end
+    if event.all_day:
+        last = (end - dt.timedelta(days=1)).date()
+        if last <= start.date():
+            return f"{day_text(start.date())} (all day)"
+        return f"{day_text(start.date())} to {day_text(last)} (all day)"
     zone = event.timezone or "UTC"
 
     def day(moment: dt.datetime) -> str:
-        weekday, month = _WEEKDAYS[moment.weekday()], _MONTHS[moment.month - 1]
-        return f"{weekday} {moment.day} {month} {moment.year}"
+        return day_text(moment.date())
 
     if start.date() == end.date():
         return f"{day(start)}, {start:%H:%M} to {end:%H:%M} ({zone})"
