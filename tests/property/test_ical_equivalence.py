@@ -44,6 +44,7 @@ from tests.property.test_invitation_properties import (
     links,
     nasty_text,
     reminders,
+    series_for,
 )
 from tests.support import FROZEN_NOW, RSVP_EMAIL
 
@@ -89,6 +90,8 @@ def calendars(draw: st.DrawFn) -> Calendar:
     )
     if draw(st.integers(0, 4)) == 0:
         event = replace(event, **draw(all_day_times()))
+    if draw(st.integers(0, 2)) == 0:
+        event = replace(event, **series_for(draw, event))
     invitee = Invitee(email=draw(odd_addresses if draw(now_and_then) else addresses),
                       name=draw(st.none() | caller_text),
                       partstat=draw(st.sampled_from(PartStat)),
@@ -154,6 +157,13 @@ def case(event: Event, invitee: Invitee = ANN, rsvp_email: str = RSVP_EMAIL,
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=-(2**31))))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026), Invitee(email="a\nb@ex.org")))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, end=SUMMER_2026)))
+# A weekly series across a clock change with an exception, and one whose zone's rules change
+# within its span (Brazil, 2017 to 2020): the VTIMEZONE describes every year of it.
+@example(calendar=case(zoned("Europe/Berlin", dt.datetime(2027, 3, 8, 9, tzinfo=UTC),
+                             rrule="FREQ=WEEKLY;COUNT=10;BYDAY=MO",
+                             exdates=(dt.datetime(2027, 3, 29, 8, tzinfo=UTC),))))
+@example(calendar=case(zoned("America/Sao_Paulo", dt.datetime(2017, 6, 5, 13, tzinfo=UTC),
+                             rrule="FREQ=WEEKLY;UNTIL=20200601T130000Z;BYDAY=MO")))
 # An all-day event: DATE values, no VTIMEZONE.
 @example(calendar=case(replace(zoned("Europe/Berlin", SUMMER_2026), timezone=None, all_day=True,
                                start=dt.datetime(2027, 5, 1, tzinfo=UTC),

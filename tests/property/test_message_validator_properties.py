@@ -108,6 +108,15 @@ FIELDS: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     | st.none(),
     ("event", "reminder_minutes"): st.sampled_from([0, 15, -1, 40_320, 40_321, 1.0, True, "5"])
     | st.none(),
+    ("event", "rrule"): st.sampled_from([
+        "FREQ=DAILY;COUNT=3", "FREQ=WEEKLY;BYDAY=TU;COUNT=3", "FREQ=WEEKLY;BYDAY=MO",
+        "FREQ=HOURLY;COUNT=2", "freq=daily;count=2", "FREQ=DAILY;COUNT=1000", "RRULE:FREQ=DAILY",
+        "FREQ=MONTHLY;BYMONTHDAY=31;COUNT=2", "FREQ=DAILY;UNTIL=20261205T000000Z",
+        "FREQ=DAILY;UNTIL=20261205", "FREQ=YEARLY;COUNT=20", "", "FREQ=DAILY;;COUNT=2"])
+    | sized_text((500,)) | st.none(),
+    ("event", "exdates"): st.lists(time_values | dates | st.sampled_from(
+        ["2026-12-02T10:00:00", "2026-12-01T10:00:00"]), max_size=3)
+    | st.sampled_from([[], "2026-12-02T10:00:00", ["2026-12-02T10:00:00"] * 2]) | st.none(),
 }
 any_value = st.one_of(json_values, odd_text, huge_strings(), time_values)
 versions = st.sampled_from([1, 1.0, True, False, 0, 2, 1.5, "1", None, [], {}, 2**64 + 1])
@@ -203,6 +212,20 @@ def valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
     for name, values in event_optional.items():
         if draw(st.booleans()):
             event[name] = draw(values)
+    if event["timezone"] is None and draw(st.booleans()):
+        # A daily series in UTC or of whole days: no clock change to fall in.
+        count = draw(st.integers(2, 5))
+        event["rrule"] = f"FREQ=DAILY;COUNT={count}"
+        first = dt.datetime.fromisoformat(str(event["dtstart"])) if isinstance(
+            event["dtstart"], str) else dt.datetime.fromtimestamp(event["dtstart"], dt.UTC)
+        if isinstance(event["dtstart"], str) and len(event["dtstart"]) == 10:
+            event["exdates"] = [(first + dt.timedelta(days=1)).date().isoformat()]
+            event["dtend"] = (first + dt.timedelta(days=1)).date().isoformat()
+        elif first.tzinfo is not None:
+            event["exdates"] = [(first + dt.timedelta(days=1)).isoformat()]
+            length = dt.timedelta(seconds=draw(st.integers(1, 3600)))
+            event["dtend"] = (first + length).isoformat() if isinstance(
+                event["dtend"], str) else event["dtstart"] + length.total_seconds()
     body: dict[str, Any] = {"request": request, "event": event}
     if draw(st.booleans()):
         body["version"] = draw(st.sampled_from([1, 1.0, True]))

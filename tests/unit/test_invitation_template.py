@@ -40,7 +40,12 @@ from cis.messages.invite_format import parse_body
 from cis.ports.queue import QueueRecord
 from cis.services import template_cache as service_module
 from cis.services.invites import InviteService, Outcome
-from tests.property.test_invitation_properties import all_day_times, links, reminders
+from tests.property.test_invitation_properties import (
+    all_day_times,
+    links,
+    reminders,
+    series_for,
+)
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, Clock, body, counter_ids, sample_event
 from tests.unit.test_invitation import berlin_event
 
@@ -123,7 +128,7 @@ def events(draw: st.DrawFn) -> Event:
              "end": start + draw(st.timedeltas(dt.timedelta(minutes=1), dt.timedelta(days=3)))}
     if draw(st.integers(0, 3)) == 0:
         times = draw(all_day_times())
-    return Event(
+    event = Event(
         uid=draw(dot_atoms | text),
         summary=draw(text),
         organizer=draw(text),
@@ -137,6 +142,9 @@ def events(draw: st.DrawFn) -> Event:
         url=draw(st.none() | links),
         reminder_minutes=draw(st.none() | reminders),
     )
+    if draw(st.integers(0, 2)) == 0:
+        event = replace(event, **series_for(draw, event))
+    return event
 
 
 def outcome(call: Callable[[], object]) -> object:

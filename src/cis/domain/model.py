@@ -115,6 +115,10 @@ class Event:
     reminder_minutes: int | None = None
     #: The event takes whole days, written as dates (DTSTART;VALUE=DATE), in no zone.
     all_day: bool = False
+    #: The RRULE of a recurring event, as `cis.domain.recurrence` writes it; None: one time.
+    rrule: str | None = None
+    #: The starts of the occurrences left out (EXDATE), as `start` is written.
+    exdates: tuple[dt.datetime, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,6 +249,8 @@ def event_object(event: Event) -> dict[str, Any]:
         "status": str(event.status),
         "url": event.url,
         "reminder_minutes": event.reminder_minutes,
+        "rrule": event.rrule,
+        "exdates": [_time_value(moment, event) for moment in event.exdates] or None,
     })
 
 

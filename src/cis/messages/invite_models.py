@@ -37,6 +37,7 @@ from cis.domain.model import (
     Resend,
     Role,
 )
+from cis.domain.recurrence import MAX_EXDATES
 from cis.errors import InvalidRequestError
 from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
@@ -49,7 +50,9 @@ from cis.messages.invite_rules import (
     check_address,
     check_event_times,
     check_link,
+    check_rule,
     check_same_event,
+    check_series,
     check_time_value,
     check_timezone,
     describe,
@@ -135,16 +138,28 @@ class EventV1(BaseModel):
     reminder_minutes: Annotated[int, Field(ge=0, le=MAX_REMINDER_MINUTES)] | None = Field(
         default=None, description="Minutes before the start at which the attendee's "
         "calendar reminds them (a VALARM with ACTION:DISPLAY); absent: no reminder.")
+    rrule: Annotated[str, AfterValidator(check_rule)] | None = Field(
+        default=None, description="An RRULE value (RFC 5545 section 3.3.10) such as "
+        "`FREQ=WEEKLY;BYDAY=MO;COUNT=10`, of the forms Outlook, Gmail and Apple Calendar "
+        "expand alike, ending (COUNT or UNTIL) within ten years of dtstart, which must be its "
+        "first occurrence.")
+    exdates: Annotated[list[TimeValue], Field(max_length=MAX_EXDATES)] | None = Field(
+        default=None, description="Occurrences left out (EXDATE), each written the way "
+        "dtstart is: epoch seconds, ISO 8601 (read in `timezone` without an offset), or a "
+        "date for an all-day event. Each must start an occurrence of `rrule`.")
 
     @model_validator(mode="after")
     def _end_after_start(self) -> EventV1:
-        check_event_times(self.dtstart, self.dtend, self.timezone)
+        self.to_domain()
         return self
 
     def to_domain(self) -> Event:
         """The domain event, with aware datetimes in the event's zone (or UTC)."""
         start, end, whole_days = check_event_times(self.dtstart, self.dtend, self.timezone)
-        return domain_event(self.__dict__, start=start, end=end, all_day=whole_days)
+        exdates = check_series(self.rrule, self.exdates, start=start, end=end,
+                               timezone=self.timezone, all_day=whole_days)
+        return domain_event(self.__dict__, start=start, end=end, all_day=whole_days,
+                            exdates=exdates)
 
 
 class InviteMessageV1(BaseModel):

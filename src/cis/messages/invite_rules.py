@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from cis.domain.links import link_problem
 from cis.domain.model import Event, Invitee, Resend
+from cis.domain.recurrence import SeriesError, parse_rule, series
 from cis.domain.zones import iana_zone
 
 MAX_BODY_BYTES = 256 * 1024
@@ -121,6 +122,45 @@ def check_link(value: str) -> str:
     if problem:
         raise ValueError(problem)
     return value
+
+
+def check_rule(value: str) -> str:
+    """The RRULE as cis writes it, when it is a rule cis sends (`parse_rule`)."""
+    return parse_rule(value).text()
+
+
+def check_series(rrule: str | None, exdates: Sequence[Any] | None, *, start: dt.datetime,
+                 end: dt.datetime, timezone: str | None,
+                 all_day: bool) -> tuple[dt.datetime, ...]:
+    """The starts of the occurrences left out, when the rule and its exceptions make a series.
+
+    Each of `exdates` is written the way dtstart is (a date for an all-day event), and must
+    start an occurrence; the rule must suit the event's times (see `cis.domain.recurrence`).
+
+    Raises:
+        FieldProblem: placed on `rrule`, `dtend`, `exdates` or one of them.
+
+    """
+    if rrule is None:
+        if exdates:
+            raise FieldProblem(("exdates",), "are only for a recurring event: give rrule too")
+        return ()
+    moments: list[dt.datetime] = []
+    for index, value in enumerate(exdates or ()):
+        if all_day and not is_date(value):
+            raise FieldProblem(("exdates", index),
+                               "must be a date (2027-05-08), as dtstart is: an all-day event")
+        try:
+            moments.append(to_datetime(value, timezone, "exdate", all_day=all_day))
+        except ValueError as exc:
+            raise FieldProblem(("exdates", index), str(exc)) from None
+    try:
+        series(rrule, start, end, timezone, all_day, moments)
+    except SeriesError as exc:
+        raise FieldProblem(exc.location, str(exc)) from None
+    except ValueError as exc:
+        raise FieldProblem(("rrule",), str(exc)) from None
+    return tuple(moments)
 
 
 def check_timezone(value: str) -> str:
@@ -348,7 +388,7 @@ def event_uid_of(data: Any) -> str | None:
 
 
 def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datetime,
-                 all_day: bool = False) -> Event:
+                 all_day: bool = False, exdates: tuple[dt.datetime, ...] = ()) -> Event:
     """The domain event from a checked v1 `event` object, its times already resolved.
 
     The one mapping from wire fields to the domain, for the validator and the models alike.
@@ -369,6 +409,8 @@ def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datet
         url=fields["url"],
         reminder_minutes=fields["reminder_minutes"],
         all_day=all_day,
+        rrule=fields["rrule"],
+        exdates=exdates,
     )
 
 

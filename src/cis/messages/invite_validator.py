@@ -29,6 +29,7 @@ from cis.domain.model import (
     QueueMessage,
     Role,
 )
+from cis.domain.recurrence import MAX_EXDATES
 from cis.messages.invite_rules import (
     MAX_NESTING,
     ORIGIN_PATTERN,
@@ -45,7 +46,9 @@ from cis.messages.invite_rules import (
     check_address,
     check_link,
     check_order,
+    check_rule,
     check_same_event,
+    check_series,
     check_time_value,
     check_timezone,
     describe,
@@ -162,6 +165,28 @@ def _integer(*, ge: int, le: int) -> Check:
     return check
 
 
+def _array(check: Check, *, max_items: int, items: str) -> Check:
+    """A JSON array of at most `max_items` values, each held to `check` at its index."""
+
+    def checked(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise _one("must be an array")
+        if len(value) > max_items:
+            raise _one(f"must hold at most {max_items} {items}")
+        problems: list[Problem] = []
+        result = []
+        for index, item in enumerate(value):
+            try:
+                result.append(check(item))
+            except _Bad as bad:
+                problems.extend(((index, *where), message) for where, message in bad.problems)
+        if problems:
+            raise _Bad(*problems)
+        return result
+
+    return checked
+
+
 def _version(value: Any) -> int:
     # 1, 1.0 and true all mean version 1: JSON writers differ in how they spell a number.
     if isinstance(value, int | float) and value == 1:
@@ -238,6 +263,12 @@ def _event_times(event: dict[str, Any]) -> None:
         check_order(event["start"], event["end"], all_day=event["all_day"])
     except ValueError as exc:
         raise _Bad((("dtend",), str(exc))) from None
+    try:
+        event["exdate_moments"] = check_series(
+            event["rrule"], event["exdates"], start=event["start"], end=event["end"],
+            timezone=event["timezone"], all_day=event["all_day"])
+    except FieldProblem as exc:
+        raise _Bad((exc.location, str(exc))) from None
 
 
 def _same_event(message: dict[str, Any]) -> None:
@@ -287,6 +318,8 @@ _EVENT = _object({
     "status": (_choice(EventStatus), EventStatus.CONFIRMED),
     "url": (_optional(_text(then=check_link)), None),
     "reminder_minutes": (_optional(_integer(ge=0, le=MAX_REMINDER_MINUTES)), None),
+    "rrule": (_optional(_text(then=check_rule)), None),
+    "exdates": (_optional(_array(_TIME, max_items=MAX_EXDATES, items="dates")), None),
 }, across=_event_times)
 _ATTENDEE_MESSAGE = _object({
     "version": (_version, 1),
@@ -338,7 +371,8 @@ def _one_attendee(data: Any) -> InviteRequest:
 
 
 def _domain_event(event: dict[str, Any]) -> Event:
-    return domain_event(event, start=event["start"], end=event["end"], all_day=event["all_day"])
+    return domain_event(event, start=event["start"], end=event["end"], all_day=event["all_day"],
+                        exdates=event["exdate_moments"])
 
 
 class _Repeated(dict[str, Any]):

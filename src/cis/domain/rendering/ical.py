@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from cis.domain.limits import reminder_problem
 from cis.domain.links import link_problem
 from cis.domain.model import Event, EventStatus, Invitee, Standing
+from cis.domain.recurrence import event_series, parse_rule
 from cis.domain.rendering.ical_lines import (
     cal_address,
     content_line,
@@ -22,6 +23,7 @@ from cis.domain.rendering.ical_lines import (
 )
 from cis.domain.rendering.text import common_name, plain_text
 from cis.domain.rendering.vtimezone import vtimezone_for, wall_clock
+from cis.domain.zones import iana_zone
 
 PRODID = "-//cis//Calendar Invite Server//EN"
 
@@ -75,10 +77,12 @@ def render_calendar(
         "CALSCALE:GREGORIAN",
         content_line("METHOD", str(standing.method)),
     ]
+    recurrence = event_series(event)
     if event.all_day:
         _check_all_day(event, start, end)
     elif event.timezone:
-        lines += vtimezone_for(event.timezone, event.start).content_lines()
+        through = recurrence.last_end if recurrence else None
+        lines += vtimezone_for(event.timezone, event.start, through).content_lines()
     lines += _vevent(event, invitee, rsvp_email, dtstamp, start, end, standing)
     lines.append("END:VCALENDAR")
     return serialise(lines)
@@ -132,6 +136,7 @@ def _vevent(
         stamp,
         content_line("UID", uid_text(event.uid)),
         content_line("SEQUENCE", sequence),
+        *_recurrence_lines(event),
         attendee,
     ]
     if event.description:
@@ -206,6 +211,26 @@ def _date_time_line(name: str, moment: dt.datetime) -> str:
     # Converted, not relabelled: some of those zones were not on UTC before 1970 (Accra,
     # Reykjavik), where icalendar wrote their wall clock with a Z.
     return content_line(name, date_time(moment.astimezone(dt.UTC), utc=True))
+
+
+def _recurrence_lines(event: Event) -> list[str]:
+    """RRULE and one EXDATE line per occurrence left out, each written as DTSTART is.
+
+    `render_calendar` has checked the series (`event_series`): each EXDATE is an
+    occurrence, a wall-clock time the zone shows once, within the years the VTIMEZONE
+    describes; Google Calendar writes EXDATEs one a line too.
+    """
+    if event.rrule is None:
+        return []
+    lines = [content_line("RRULE", parse_rule(event.rrule).text())]
+    for moment in event.exdates:
+        if event.all_day:
+            lines.append(_date_line("EXDATE", moment.astimezone(dt.UTC)))
+        elif event.timezone:
+            lines.append(_date_time_line("EXDATE", moment.astimezone(iana_zone(event.timezone))))
+        else:
+            lines.append(_date_time_line("EXDATE", moment.astimezone(dt.UTC)))
+    return lines
 
 
 def _check_all_day(event: Event, start: dt.datetime, end: dt.datetime) -> None:

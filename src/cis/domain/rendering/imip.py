@@ -19,6 +19,7 @@ from email.utils import format_datetime, parseaddr
 
 from cis.domain.model import Event, Invitee, Standing
 from cis.domain.rendering.ical import render_calendar
+from cis.domain.rendering.recurrence_text import repeats_text
 from cis.domain.rendering.text import (
     DISPLAY_NAME_WIDTH,
     display_name,
@@ -236,6 +237,9 @@ def _text_body(event: Event, wording: Wording, link: str | None) -> str:
         "",
         f"When: {when_text(event)}",
     ]
+    repeats = repeats_text(event)
+    if repeats:
+        lines.append(f"Repeats: {repeats}")
     if event.location:
         lines.append(f"Where: {one_line(event.location)}")
     if link:
@@ -258,6 +262,9 @@ def _html_body(event: Event, wording: Wording, link: str | None) -> str:
         f"<p><strong>Where:</strong> {escape_html(one_line(event.location))}</p>\n"
         if event.location else ""
     )
+    repeats = repeats_text(event)
+    if repeats:
+        where = f"<p><strong>Repeats:</strong> {escape_html(repeats)}</p>\n{where}"
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n"
         f"<p>{escape_html(one_line(event.organizer))} {wording.headline}:</p>\n"
