@@ -29,12 +29,14 @@ class AttendeeRow:
     problem: str | None = None
 
 
-def read_event(path: Path, *, default_status: EventStatus | None = None) -> Event:
+def read_event(path: Path, *, default_status: EventStatus | None = None,
+               err: TextIO | None = None) -> Event:
     """Read EVENT.json: the `event` object of message format v1 (or a whole v1 message).
 
     The event is checked as `parse_body` checks a message's event; a problem names the file
     and the field (`event.timezone`). `default_status` stands for a `status` left out (`cis
-    cancel` takes a missing status as CANCELLED).
+    cancel` takes a missing status as CANCELLED). A text longer than its limit is cut, and
+    `err` is told which.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -53,9 +55,13 @@ def read_event(path: Path, *, default_status: EventStatus | None = None) -> Even
     if default_status is not None and isinstance(data, dict) and "status" not in data:
         data = {**data, "status": str(default_status)}
     try:
-        return validate_event(data)
+        event = validate_event(data)
     except MessageProblems as exc:
         raise UsageError(f"{path}: {exc.field}: {exc.reason}") from None
+    if event.shortened and err is not None:
+        err.write(f"{path}: longer than cis sends, cut to its limit with a mark: "
+                  f"{', '.join('event.' + name for name in event.shortened)}\n")
+    return event
 
 
 def read_attendees(path: Path, event_uid: str) -> Iterator[AttendeeRow]:

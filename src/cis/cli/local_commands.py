@@ -120,7 +120,7 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 def run_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Invite the CSV's attendees; exit 1 when any row was rejected, failed or left pending."""
-    event = read_event(args.event)
+    event = read_event(args.event, err=err)
     rows = read_attendees(args.attendees, event.uid)
     settings = local_settings(args, err)
     summary = SendSummary()
@@ -247,7 +247,7 @@ def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 COUNTERS_SHOWN = (
     "invites_sent", "updates_sent", "cancellations_sent", "attendees_removed", "resends_sent",
     "invites_failed", "requests_rejected", "duplicates_skipped", "stale_requests",
-    "nothing_to_send",
+    "nothing_to_send", "texts_shortened",
 )
 """The counters `cis stats` prints; those of an invitation's later life only once non-zero."""
 _ALWAYS_SHOWN = frozenset(
@@ -278,7 +278,7 @@ def run_rsvp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print the invitation bytes exactly as they would be sent."""
-    event = read_event(args.event)
+    event = read_event(args.event, err=err)
     identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
     row = attendee_row(1, {"email": args.to, "name": args.name}, event.uid)
     if row.invitee is None:

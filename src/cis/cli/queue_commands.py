@@ -123,7 +123,7 @@ def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Enqueue a request per valid row (invalid rows reported, exit 1), or one fan-out."""
     from cis.services.producer import enqueue_invites
 
-    event = read_event(args.event)
+    event = read_event(args.event, err=err)
     queue = local_queue(_aws_settings(args))
     if args.attendees is None:
         from cis.services.producer import enqueue_messages

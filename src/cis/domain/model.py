@@ -119,6 +119,9 @@ class Event:
     rrule: str | None = None
     #: The starts of the occurrences left out (EXDATE), as `start` is written.
     exdates: tuple[dt.datetime, ...] = ()
+    #: The texts cut to their limits when the event was read (`cis.domain.shortening`), to
+    #: be counted; not part of what the event is (a body written from it holds the cut text).
+    shortened: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

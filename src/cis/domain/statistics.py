@@ -36,6 +36,8 @@ RESENDS_SENT = "resends_sent"
 STALE_REQUESTS = "stale_requests"
 NOTHING_TO_SEND = "nothing_to_send"
 """Cancellations, removals and resends for attendees never sent anything."""
+TEXTS_SHORTENED = "texts_shortened"
+"""Messages sent with a summary, location or description cis cut to its limit."""
 RSVP_PREFIX = "rsvp:"
 ORIGIN_PREFIX = "origin:"
 UNSPECIFIED_ORIGIN = "unspecified"
@@ -46,7 +48,7 @@ EVENT_ONLY_COUNTERS = frozenset({
     REQUESTS_REJECTED, DUPLICATES_SKIPPED,
     REPLIES_APPLIED, REPLIES_RECORDED, REPLIES_REJECTED, REPLIES_IGNORED, COUNTER_PROPOSALS,
     UPDATES_SENT, CANCELLATIONS_SENT, ATTENDEES_REMOVED, RESENDS_SENT, STALE_REQUESTS,
-    NOTHING_TO_SEND,
+    NOTHING_TO_SEND, TEXTS_SHORTENED,
 })
 
 
@@ -115,6 +117,11 @@ def on_nothing_to_send() -> Counters:
     return {NOTHING_TO_SEND: 1}
 
 
+def on_shortened() -> Counters:
+    """Count one message sent with a text cut to its limit (see `cis.domain.shortening`)."""
+    return {TEXTS_SHORTENED: 1}
+
+
 def on_rsvp_change(old: PartStat, new: PartStat) -> Counters:
     """Move one attendee from one RSVP bucket to another."""
     if old == new:
@@ -168,6 +175,7 @@ class EventStatistics:
     stale_requests: int = 0
     nothing_to_send: int = 0
     by_role: Mapping[str, int] = field(default_factory=dict)
+    texts_shortened: int = 0
 
     @classmethod
     def from_counters(cls, event_uid: str, counters: Counters) -> EventStatistics:
@@ -187,6 +195,7 @@ class EventStatistics:
             stale_requests=counters.get(STALE_REQUESTS, 0),
             nothing_to_send=counters.get(NOTHING_TO_SEND, 0),
             by_role=_bucket(counters, ROLE_PREFIX),
+            texts_shortened=counters.get(TEXTS_SHORTENED, 0),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -203,6 +212,7 @@ class EventStatistics:
             "resends_sent": self.resends_sent,
             "stale_requests": self.stale_requests,
             "nothing_to_send": self.nothing_to_send,
+            "texts_shortened": self.texts_shortened,
             "rsvp": dict(sorted(self.rsvp.items())),
             "by_origin": dict(sorted(self.by_origin.items())),
             "by_role": dict(sorted(self.by_role.items())),

@@ -25,7 +25,14 @@ from pydantic import (
     model_validator,
 )
 
-from cis.domain.limits import MAX_LINK_LENGTH, MAX_REMINDER_MINUTES
+from cis.domain.limits import (
+    MAX_DESCRIPTION_HTML_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_LINK_LENGTH,
+    MAX_LOCATION_LENGTH,
+    MAX_REMINDER_MINUTES,
+    MAX_SUMMARY_LENGTH,
+)
 from cis.domain.model import (
     Event,
     EventStatus,
@@ -38,6 +45,7 @@ from cis.domain.model import (
     Role,
 )
 from cis.domain.recurrence import MAX_EXDATES
+from cis.domain.shortening import HTML_MARK, LINE_MARK, TEXT_MARK
 from cis.errors import InvalidRequestError
 from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
@@ -112,19 +120,25 @@ class EventV1(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     uid: Uid
-    summary: Annotated[str, StringConstraints(min_length=1, max_length=1000),
-                       AfterValidator(single_line)]
-    description: Annotated[str, StringConstraints(max_length=20_000)] | None = Field(
-        default=None, description="Plain text.")
-    description_html: Annotated[str, StringConstraints(max_length=100_000)] | None = Field(
-        default=None, description="HTML; sanitised to a safe subset before it is sent.")
+    summary: Annotated[str, StringConstraints(min_length=1), AfterValidator(single_line)] = (
+        Field(description=f"One line. Longer than {MAX_SUMMARY_LENGTH} characters, it is cut "
+              f"at a space and ends in '{LINE_MARK.strip()}'."))
+    description: str | None = Field(
+        default=None, description=f"Plain text. Longer than {MAX_DESCRIPTION_LENGTH} "
+        f"characters, it is cut at a paragraph, line or word and ends in "
+        f"'{TEXT_MARK.strip()}' on a line of its own.")
+    description_html: str | None = Field(
+        default=None, description="HTML; sanitised to a safe subset before it is sent. "
+        f"Longer than {MAX_DESCRIPTION_HTML_LENGTH} characters, it is cut between tags and "
+        f"ends in {HTML_MARK}.")
     dtstart: TimeValue
     dtend: TimeValue
     timezone: Annotated[str, StringConstraints(max_length=64),
                         AfterValidator(check_timezone)] | None = Field(
         default=None, description="IANA time zone name; the invitation then carries TZID.")
-    location: Annotated[str, StringConstraints(max_length=1000),
-                        AfterValidator(single_line)] | None = None
+    location: Annotated[str, AfterValidator(single_line)] | None = Field(
+        default=None, description=f"One line. Longer than {MAX_LOCATION_LENGTH} characters, "
+        f"it is cut at a space and ends in '{LINE_MARK.strip()}'.")
     organizer: Annotated[Name, AfterValidator(single_line)] = Field(
         description="The organiser's display name.")
     mailto: Address = Field(description="The organiser's address (ASCII).")

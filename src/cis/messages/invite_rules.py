@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from cis.domain.links import link_problem
 from cis.domain.model import Event, Invitee, Resend
 from cis.domain.recurrence import SeriesError, parse_rule, series
+from cis.domain.shortening import shorten_event
 from cis.domain.zones import iana_zone
 
 MAX_BODY_BYTES = 256 * 1024
@@ -392,8 +393,9 @@ def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datet
     """The domain event from a checked v1 `event` object, its times already resolved.
 
     The one mapping from wire fields to the domain, for the validator and the models alike.
+    A text longer than its limit is cut there (`shorten_event`), and named in `shortened`.
     """
-    return Event(
+    return shorten_event(Event(
         uid=fields["uid"],
         summary=fields["summary"],
         start=start,
@@ -411,7 +413,7 @@ def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datet
         all_day=all_day,
         rrule=fields["rrule"],
         exdates=exdates,
-    )
+    ))
 
 
 def domain_invitee(fields: Mapping[str, Any]) -> Invitee:

@@ -304,13 +304,14 @@ _RESEND_REQUEST = _object({
     "is not a field of a resend, which takes only uid, email and action"))
 _EVENT = _object({
     "uid": (_UID, _REQUIRED),
-    "summary": (_text(non_empty=True, max_length=1000, then=single_line), _REQUIRED),
-    "description": (_optional(_text(max_length=20_000)), None),
-    "description_html": (_optional(_text(max_length=100_000)), None),
+    # Texts longer than their limits are cut when the event is built (`shorten_event`).
+    "summary": (_text(non_empty=True, then=single_line), _REQUIRED),
+    "description": (_optional(_text()), None),
+    "description_html": (_optional(_text()), None),
     "dtstart": (_TIME, _REQUIRED),
     "dtend": (_TIME, _REQUIRED),
     "timezone": (_optional(_text(max_length=64, then=check_timezone)), None),
-    "location": (_optional(_text(max_length=1000, then=single_line)), None),
+    "location": (_optional(_text(then=single_line)), None),
     "organizer": (_text(strip=True, non_empty=True, max_length=256, then=single_line),
                   _REQUIRED),
     "mailto": (_ADDRESS, _REQUIRED),

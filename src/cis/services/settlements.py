@@ -41,7 +41,8 @@ def sent_settlement(claimed: Claimed, request: InviteRequest, delivery_id: str) 
 
     The first message to an attendee counts the invitation (its answer, origin and role),
     and is fenced by its version (see `MarkSent.fence`); a later one counts what it was: an
-    update, a cancellation, a removal or a resend.
+    update, a cancellation, a removal or a resend. A message whose event had a text cut
+    when its body was read counts that too (`texts_shortened`).
     """
     claim, invitee = claimed.claim, request.invitee
     if claimed.first:
@@ -51,6 +52,8 @@ def sent_settlement(claimed: Claimed, request: InviteRequest, delivery_id: str) 
         entry = HistoryEntry(status=request.standing.method, at=claim.now,
                              source=_source(request, claim))
         counters = statistics.on_later_message(request.action, request.standing)
+    if request.event.shortened:
+        counters = statistics.merge(counters, statistics.on_shortened())
     return MarkSent(claim.key, claim.token, delivery_id=delivery_id, at=claim.now,
                     history=entry, counters=counters, sequence=request.event.sequence,
                     standing=request.standing,
