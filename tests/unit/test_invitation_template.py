@@ -424,3 +424,19 @@ def test_render_bench_runs_on_a_tiny_list_and_prints_its_four_ways(
         assert way in output
     assert "byte-identical for 12 attendees" in output
     assert "composed 0 of 12" in output
+
+
+def test_render_bench_runs_on_a_series_with_a_link_a_reminder_and_roles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import render as render_bench
+
+    series = Path(__file__).parents[2] / "examples" / "event-series.json"
+    status = render_bench.main(["--attendees", "12", "--slow-sample", "2", "--repeats", "1",
+                                "--names", "mixed", "--event", str(series)])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "One event (standup-2027@example.org)" in output
+    assert "byte-identical for 12 attendees" in output
+    assert "composed 0 of 12" in output
