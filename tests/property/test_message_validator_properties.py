@@ -156,8 +156,9 @@ def event_times(draw: st.DrawFn) -> dict[str, Any]:
     form = draw(st.sampled_from(["int", "float", "utc", "offset", "wall", "date"]))
     start = draw(instants)
     if form == "date":  # an all-day event: dates alone, in no zone
-        first = dt.date(1970, 1, 1) + dt.timedelta(days=start // 86_400)
         days = dt.timedelta(days=draw(st.integers(1, 30)))
+        first = min(dt.date(1970, 1, 1) + dt.timedelta(days=start // 86_400),
+                    dt.date(2199, 12, 31) - days)  # both in the years a date may name
         return {"dtstart": first.isoformat(), "dtend": (first + days).isoformat(),
                 "timezone": None}
     # Wall times are read in the zone: a gap longer than any clock change keeps them ordered.
