@@ -21,6 +21,8 @@ from headlines import Headline, read
 BENCH = Path(__file__).resolve().parent
 RUNS: tuple[tuple[str, list[str]], ...] = (
     ("render", ["render.py"]),
+    ("render_series", ["render.py", "--names", "mixed", "--event",
+                       str(BENCH.parent / "examples" / "event-series.json")]),
     ("aws_cost", ["aws_cost.py"]),
     ("cold_start", ["cold_start.py"]),
     ("bulk_send", ["bulk_send.py", "--n", "100000", "--small", "10000", "--mailer", "null",

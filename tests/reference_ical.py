@@ -12,11 +12,13 @@ in `src` may import this module.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import icalendar
 from icalendar.prop import vRecur
 
 from cis.domain.model import Event, Invitee, Standing
+from cis.domain.recurrence import event_series
 from cis.domain.rendering import vtimezone
 from cis.domain.rendering.text import common_name, plain_text
 from cis.domain.rendering.vtimezone import wall_clock
@@ -51,14 +53,15 @@ class _RecurInOutlookOrder(vRecur):
     )
 
 
-def vtimezone_for(tzid: str, around: dt.datetime) -> icalendar.Timezone:
+def vtimezone_for(tzid: str, around: dt.datetime,
+                  through: dt.datetime | None = None) -> icalendar.Timezone:
     """The domain's VTIMEZONE for ``tzid`` around ``around``, as icalendar components.
 
     Raises:
         ValueError: ``tzid`` is not a time zone that zoneinfo knows.
 
     """
-    description = vtimezone.vtimezone_for(tzid, around)
+    description = vtimezone.vtimezone_for(tzid, around, through)
     timezone = icalendar.Timezone()
     timezone.add("TZID", description.tzid)
     for observance in description.observances:
@@ -109,8 +112,11 @@ def render_calendar(
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "REQUEST" if standing is Standing.INVITED else "CANCEL")
-    if event.timezone:
-        calendar.add_component(vtimezone_for(event.timezone, event.start))
+    # The series' span (how many years the VTIMEZONE describes) is the domain's to say.
+    recurrence = event_series(event)
+    if event.timezone and not event.all_day:
+        through = recurrence.last_end if recurrence else None
+        calendar.add_component(vtimezone_for(event.timezone, event.start, through))
     calendar.add_component(_vevent(event, invitee, rsvp_email, dtstamp, start, end, standing))
     serialised: bytes = calendar.to_ical()
     return serialised
@@ -123,14 +129,27 @@ def _vevent(
     vevent = icalendar.Event()
     vevent.add("uid", event.uid)
     vevent.add("dtstamp", dtstamp.astimezone(dt.UTC))
-    vevent.add("dtstart", _when(start, event))
-    vevent.add("dtend", _when(end, event))
+    if event.all_day:  # DATE values, in no zone
+        vevent.add("dtstart", start.date())
+        vevent.add("dtend", end.date())
+    else:
+        vevent.add("dtstart", _when(start, event))
+        vevent.add("dtend", _when(end, event))
     vevent.add("summary", _Text(plain_text(event.summary)))
     if event.description:
         vevent.add("description", _Text(plain_text(event.description)))
     if event.location:
         vevent.add("location", _Text(plain_text(event.location)))
     vevent.add("sequence", event.sequence)
+    if event.rrule is not None:
+        vevent.add("rrule", _RecurInOutlookOrder(vRecur.from_ical(event.rrule)))
+        for moment in event.exdates:
+            if event.all_day:
+                vevent.add("exdate", moment.astimezone(dt.UTC).date())
+            elif event.timezone:
+                vevent.add("exdate", moment.astimezone(ZoneInfo(event.timezone)))
+            else:
+                vevent.add("exdate", moment.astimezone(dt.UTC))
     # RFC 5546 section 3.2.5: STATUS is CANCELLED in a CANCEL of the whole event, and
     # absent from one that uninvites some attendees; a CANCEL asks for no answer.
     if standing is Standing.INVITED:
@@ -141,10 +160,19 @@ def _vevent(
     vevent.add("organizer", _address(rsvp_email, event.organizer))
     attendee = _address(invitee.email, invitee.name)
     attendee.params["CUTYPE"] = "INDIVIDUAL"
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
+    attendee.params["ROLE"] = str(invitee.role)
     attendee.params["PARTSTAT"] = str(invitee.partstat)
     attendee.params["RSVP"] = "TRUE" if standing is Standing.INVITED else "FALSE"
     vevent.add("attendee", attendee)
+    if event.url:
+        vevent.add("url", event.url)
+    # RFC 5546 section 3.2.5: a CANCEL carries no VALARM.
+    if event.reminder_minutes is not None and standing is Standing.INVITED:
+        alarm = icalendar.Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", "Reminder")
+        alarm.add("trigger", -dt.timedelta(minutes=event.reminder_minutes))
+        vevent.add_component(alarm)
     return vevent
 
 

@@ -31,7 +31,7 @@ from moto.ses.models import ses_backends
 import cis.lambda_handler
 from cis.adapters.dynamodb import DynamoDBInviteRepository
 from cis.adapters.sqs import SqsInviteQueue
-from cis.domain.model import Event, Invitee, InviteState
+from cis.domain.model import Event, Invitee, InviteState, Role
 from cis.errors import BatchIncompleteError, InvalidEventError
 from cis.lambda_handler import Handler, LambdaRuntime, aws_runtime, make_handler
 from cis.services.producer import enqueue_invites
@@ -453,6 +453,108 @@ def test_an_event_that_is_not_from_sqs_fails_clearly(stack: Stack) -> None:
         stack.handler()({"key1": "value1"}, None)
 
     assert stack.sent() == []
+
+
+# --- what an invitation can describe ------------------------------------------------------------
+
+
+def send_bodies(stack: Stack, bodies: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put raw v1 bodies on the queue, as any producer may, and take them off again."""
+    count = 0
+    for body in bodies:
+        stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(body))
+        count += 1
+    return receive(stack, count)
+
+
+def series_body(stack: Stack, email: str, **request: Any) -> dict[str, Any]:
+    return {"request": {"uid": stack.event.uid, "email": email, **request},
+            "event": {"uid": stack.event.uid, "summary": "Team stand-up",
+                      "description": "Notes. " * 3000,
+                      "dtstart": "2027-03-08T10:00:00", "dtend": "2027-03-08T10:15:00",
+                      "timezone": "Europe/Berlin", "rrule": "FREQ=WEEKLY;BYDAY=MO;COUNT=8",
+                      "exdates": ["2027-03-29T10:00:00"],
+                      "url": "https://meet.example.org/standup", "reminder_minutes": 10,
+                      "organizer": "Smith, John", "mailto": "john.smith@example.org"}}
+
+
+def calendar_sent_to(stack: Stack, address: str) -> str:
+    for stored in stack.sent():
+        message = _parse(stored.raw_data)
+        if _to_address(message) == address:
+            part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+            return str(part.get_content()).replace("\r\n ", "")
+    raise AssertionError(f"nothing sent to {address}")
+
+
+def test_a_series_with_link_reminder_roles_and_a_long_text_is_sent_stored_and_counted(
+    stack: Stack,
+) -> None:
+    messages = send_bodies(stack, [
+        series_body(stack, "ann@example.org", role="CHAIR"),
+        series_body(stack, "bob@example.org", role="OPT-PARTICIPANT"),
+    ])
+
+    result = stack.handler()(lambda_event(stack, messages), None)
+
+    assert result == {"batchItemFailures": []}
+    calendar = calendar_sent_to(stack, "ann@example.org")
+    for line in ("RRULE:FREQ=WEEKLY;COUNT=8;BYDAY=MO",
+                 "EXDATE;TZID=Europe/Berlin:20270329T100000",
+                 "URL:https://meet.example.org/standup", "TRIGGER:-PT10M", "ROLE=CHAIR"):
+        assert line in calendar
+    assert "ROLE=OPT-PARTICIPANT" in calendar_sent_to(stack, "bob@example.org")
+    for stored in stack.sent():
+        message = _parse(stored.raw_data)
+        assert [a.addr_spec for a in message["Reply-To"].addresses] == [
+            "john.smith@example.org"]
+    ann = stack.repository.get_attendee(stack.event.uid, "ann@example.org")
+    assert ann is not None and ann.role is Role.CHAIR
+    statistics = stack.repository.get_statistics(stack.event.uid)
+    assert statistics.by_role == {"CHAIR": 1, "OPT-PARTICIPANT": 1}
+    assert (statistics.invites_sent, statistics.texts_shortened,
+            statistics.requests_rejected) == (2, 2, 0)
+    assert stack.repository.recount(stack.event.uid) == statistics
+
+
+def test_an_all_day_event_is_sent_as_dates(stack: Stack) -> None:
+    body = series_body(stack, "ann@example.org")
+    body["event"] = {**body["event"], "dtstart": "2027-05-01", "dtend": "2027-05-04",
+                     "timezone": None, "rrule": None, "exdates": None}
+    result = stack.handler()(lambda_event(stack, send_bodies(stack, [body])), None)
+    assert result == {"batchItemFailures": []}
+    calendar = calendar_sent_to(stack, "ann@example.org")
+    assert "DTSTART;VALUE=DATE:20270501" in calendar
+    assert "DTEND;VALUE=DATE:20270504" in calendar
+    assert "VTIMEZONE" not in calendar
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"rrule": "FREQ=MONTHLY;BYDAY=2MO;COUNT=3"},
+     "event.rrule: BYDAY: 2MO: write the week of the month as BYSETPOS"),
+    ({"exdates": ["2027-03-30T10:00:00"]},
+     "event.exdates.0: 2027-03-30T10:00:00+02:00 is not an occurrence of the rule"),
+    ({"url": "https://meet.example.org@evil.example/"},
+     "event.url: must not hold a user name or password before the host"),
+])
+def test_what_calendars_would_read_differently_is_rejected_once_and_the_rest_sent(
+    stack: Stack, caplog: pytest.LogCaptureFixture, change: dict[str, Any], reason: str,
+) -> None:
+    bad = series_body(stack, "ann@example.org")
+    bad["event"].update(change)
+    messages = send_bodies(stack, [bad, series_body(stack, "bob@example.org")])
+
+    with caplog.at_level(logging.INFO, logger="cis"):
+        result = stack.handler()(lambda_event(stack, messages), None)
+
+    assert result == {"batchItemFailures": []}  # refused for good: never handed back
+    assert stack.sent_to() == {"bob@example.org": 1}
+    statistics = stack.repository.get_statistics(stack.event.uid)
+    assert (statistics.invites_sent, statistics.requests_rejected) == (1, 1)
+    outcomes = [json.loads(r.getMessage()) for r in caplog.records
+                if r.getMessage().startswith('{"message": "invite outcome"')]
+    assert [o["outcome"] for o in outcomes] == ["rejected", "sent"]
+    assert outcomes[0]["reason"].startswith(reason)
 
 
 # --- cost: AWS API calls per invite -------------------------------------------------------------

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -27,11 +28,13 @@ from cis.domain.model import (
     AttendeeKey,
     ClaimOutcome,
     HistoryEntry,
+    Invitee,
     InviteState,
     MarkSent,
     PartStat,
     Release,
     ReplyChange,
+    Role,
     Settlement,
 )
 from cis.errors import RepositoryError
@@ -178,6 +181,27 @@ def test_sent_attendee_item_holds_history_as_a_list_of_maps_and_no_claim(
     assert not {"claim_token", "lease_expires_at", "lease_expires_epoch", "name"} & item.keys()
 
 
+def test_a_role_is_an_attribute_only_when_it_is_not_the_default(
+    dynamodb_repository: DynamoDBInviteRepository,
+    dynamodb_client: DynamoDBClient,
+    dynamodb_table: str,
+) -> None:
+    chair = replace(make_claim("ann@example.org", "t1", T0), invitee=Invitee(
+        "ann@example.org", role=Role.CHAIR))
+    dynamodb_repository.claim(chair)
+    dynamodb_repository.claim(make_claim("bob@example.org", "t2", T0))
+
+    ann = raw_item(dynamodb_client, dynamodb_table, "event#launch-2026",
+                   "attendee#ann@example.org")
+    bob = raw_item(dynamodb_client, dynamodb_table, "event#launch-2026",
+                   "attendee#bob@example.org")
+    assert ann["role"] == {"S": "CHAIR"}
+    assert "role" not in bob  # an item written before roles were stored reads the same
+    assert dynamodb_repository.get_attendee(UID, "ann@example.org").role is Role.CHAIR
+    assert dynamodb_repository.get_attendee(UID, "bob@example.org").role is (
+        Role.REQ_PARTICIPANT)
+
+
 def test_statistics_items_hold_one_number_per_flat_counter_and_are_summed_on_read(
     dynamodb_repository: DynamoDBInviteRepository,
     dynamodb_client: DynamoDBClient,
@@ -194,14 +218,15 @@ def test_statistics_items_hold_one_number_per_flat_counter_and_are_summed_on_rea
     assert all(sort_key.startswith("statistics#") for sort_key in items)
     for item in items.values():
         numbers = {name for name, value in item.items() if "N" in value}
-        assert numbers <= {"invites_sent", "rsvp:ACCEPTED", "origin:web", "requests_rejected",
-                           "counter_writes"}
+        assert numbers <= {"invites_sent", "rsvp:ACCEPTED", "origin:web", "role:REQ-PARTICIPANT",
+                           "requests_rejected", "counter_writes"}
         assert set(item) - numbers == {"pk", "sk"}
     # Each write of counters a recount rebuilds is counted on its item; the rejection is not.
     assert sum(int(item.get("counter_writes", {"N": "0"})["N"]) for item in items.values()) == 20
     total = dynamodb_repository.get_statistics(UID)
     assert (total.invites_sent, total.rsvp, total.by_origin, total.requests_rejected) == (
         20, {"ACCEPTED": 20}, {"web": 20}, 1)
+    assert total.by_role == {"REQ-PARTICIPANT": 20}
 
 
 def test_an_event_counted_before_its_counters_were_sharded_reads_the_sum_of_both(

@@ -27,6 +27,7 @@ from cis.domain.model import (
     MarkSent,
     PartStat,
     ReplyChange,
+    Role,
     Standing,
 )
 from cis.errors import RepositoryError
@@ -151,9 +152,9 @@ def test_file_made_before_last_reply_at_and_versions_gains_the_columns_and_keeps
         before = repository.get_attendee(UID, "ann@example.org")
         applied = repository.apply_reply(accepted("ann@example.org", at=at))
 
-    assert attendee_columns(path)[-7:] == [
+    assert attendee_columns(path)[-8:] == [
         "last_reply_at", "sequence", "standing", "claim_sequence", "answer_sequence",
-        "replies_dropped", "deliveries"]
+        "replies_dropped", "deliveries", "role"]
     assert before is not None
     assert (before.state, before.delivery_id, before.last_reply_at) == (
         InviteState.SENT, "ses-1", None
@@ -162,6 +163,10 @@ def test_file_made_before_last_reply_at_and_versions_gains_the_columns_and_keeps
     assert (before.sequence, before.standing, before.answer_sequence) == (
         0, Standing.INVITED, 0)
     assert before.deliveries == ()
+    # Invited before roles were stored: its invitation said REQ-PARTICIPANT.
+    assert before.role is Role.REQ_PARTICIPANT
+    with SqliteInviteRepository(path=path) as counting:
+        assert counting.recount(UID).by_role == {"REQ-PARTICIPANT": 1}
     assert applied is True
     with SqliteInviteRepository(path=path) as reopened:  # the second open migrates nothing
         record = reopened.get_attendee(UID, "ann@example.org")

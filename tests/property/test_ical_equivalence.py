@@ -12,15 +12,25 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from icalendar import Parameters, vCalAddress, vDatetime, vInt, vText, vUTCOffset
+from icalendar import (
+    Parameters,
+    vCalAddress,
+    vDatetime,
+    vDuration,
+    vInt,
+    vText,
+    vUri,
+    vUTCOffset,
+)
 from icalendar.parser import Contentline, Contentlines
 from icalendar.timezone.tzid import get_equivalent_tzids
 
-from cis.domain.model import Event, EventStatus, Invitee, PartStat, Standing
+from cis.domain.model import Event, EventStatus, Invitee, PartStat, Role, Standing
 from cis.domain.rendering import ical_lines
 from cis.domain.rendering.ical import WRITTEN_AS_UTC, render_calendar
 from cis.domain.rendering.vtimezone import vtimezone_for
@@ -28,9 +38,13 @@ from tests import reference_ical
 from tests.property.test_invitation_properties import (
     ZONES,
     addresses,
+    all_day_times,
     caller_text,
     event_times,
+    links,
     nasty_text,
+    reminders,
+    series_for,
 )
 from tests.support import FROZEN_NOW, RSVP_EMAIL
 
@@ -71,10 +85,17 @@ def calendars(draw: st.DrawFn) -> Calendar:
         location=draw(st.none() | caller_text),
         sequence=draw(st.integers() if draw(now_and_then) else sequences),
         status=draw(st.sampled_from(EventStatus)),
+        url=draw(st.none() | links),
+        reminder_minutes=draw(st.none() | reminders),
     )
+    if draw(st.integers(0, 4)) == 0:
+        event = replace(event, **draw(all_day_times()))
+    if draw(st.integers(0, 2)) == 0:
+        event = replace(event, **series_for(draw, event))
     invitee = Invitee(email=draw(odd_addresses if draw(now_and_then) else addresses),
                       name=draw(st.none() | caller_text),
-                      partstat=draw(st.sampled_from(PartStat)))
+                      partstat=draw(st.sampled_from(PartStat)),
+                      role=draw(st.sampled_from(Role)))
     rsvp_email = draw(odd_addresses if draw(now_and_then) else
                       st.sampled_from([RSVP_EMAIL, "r@ex.org"]) | addresses)
     return event, invitee, rsvp_email, draw(stamps), draw(st.sampled_from(Standing))
@@ -136,6 +157,23 @@ def case(event: Event, invitee: Invitee = ANN, rsvp_email: str = RSVP_EMAIL,
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=-(2**31))))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026), Invitee(email="a\nb@ex.org")))
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, end=SUMMER_2026)))
+# A weekly series across a clock change with an exception, and one whose zone's rules change
+# within its span (Brazil, 2017 to 2020): the VTIMEZONE describes every year of it.
+@example(calendar=case(zoned("Europe/Berlin", dt.datetime(2027, 3, 8, 9, tzinfo=UTC),
+                             rrule="FREQ=WEEKLY;COUNT=10;BYDAY=MO",
+                             exdates=(dt.datetime(2027, 3, 29, 8, tzinfo=UTC),))))
+@example(calendar=case(zoned("America/Sao_Paulo", dt.datetime(2017, 6, 5, 13, tzinfo=UTC),
+                             rrule="FREQ=WEEKLY;UNTIL=20200601T130000Z;BYDAY=MO")))
+# An all-day event: DATE values, no VTIMEZONE.
+@example(calendar=case(replace(zoned("Europe/Berlin", SUMMER_2026), timezone=None, all_day=True,
+                               start=dt.datetime(2027, 5, 1, tzinfo=UTC),
+                               end=dt.datetime(2027, 5, 4, tzinfo=UTC))))
+# A link and a reminder: the URL's commas and semicolons are the URI's own, not escaped; the
+# VALARM only in a REQUEST.
+@example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, url="https://x.example/a,b;c?d=e"
+                             + "f" * 80, reminder_minutes=90)))
+@example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, url="http://x.example",
+                             reminder_minutes=0, sequence=1), standing=Standing.CANCELLED))
 # The cancellations: the whole event (STATUS:CANCELLED), and one attendee taken off an event
 # that goes on, whatever its own status (no STATUS), both asking for no answer.
 @example(calendar=case(zoned("Europe/Berlin", SUMMER_2026, sequence=2,
@@ -225,6 +263,27 @@ def test_lines_are_folded_as_icalendar_folds_them(line: str) -> None:
        | st.integers(-26 * 3600, 26 * 3600).map(lambda s: dt.timedelta(seconds=s)))
 def test_utc_offsets_are_written_as_icalendar_writes_them(offset: dt.timedelta) -> None:
     assert ical_lines.utc_offset(offset) == vUTCOffset(offset).to_ical()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(delta=st.timedeltas(min_value=dt.timedelta(days=-400), max_value=dt.timedelta(days=400))
+       | st.integers(-40_320, 40_320).map(lambda minutes: dt.timedelta(minutes=minutes)))
+def test_durations_are_written_as_icalendar_writes_them(delta: dt.timedelta) -> None:
+    assert ical_lines.duration(delta) == vDuration(delta).to_ical().decode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=any_text | links)
+def test_uris_are_written_and_refused_as_icalendar_does(value: str) -> None:
+    try:
+        expected: object = vUri(value).to_ical().decode()
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        actual: object = ical_lines.uri(value)
+    except ValueError as exc:
+        actual = str(exc)
+    assert actual == expected
 
 
 @settings(max_examples=1000, deadline=None)

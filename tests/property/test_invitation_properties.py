@@ -11,16 +11,19 @@ import email
 import functools
 import re
 import zoneinfo
+from dataclasses import replace
 from email import policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
 
 import pytest
 import vobject
+from dateutil import rrule as dateutil_rrule
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from cis.domain.model import Event, Invitee, Standing
+from cis.domain.model import Event, Invitee, Role, Standing
+from cis.domain.recurrence import WEEKDAY_CODES, event_series
 from cis.domain.rendering.ical import render_calendar
 from cis.domain.rendering.imip import Invitation, compose_invitation
 from cis.domain.rendering.text import (
@@ -35,7 +38,8 @@ from cis.domain.zones import iana_names
 from cis.messages.invite_format import address_problem
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, sample_event
 
-HEADER_NAMES = ["Content-Type", "Date", "From", "MIME-Version", "Message-ID", "Subject", "To"]
+HEADER_NAMES = ["Content-Type", "Date", "From", "MIME-Version", "Message-ID", "Reply-To",
+                "Subject", "To"]
 SENDER_ADDRESS = "invites@example.com"
 TEMPLATE_TAGS = frozenset({"html", "head", "meta", "body", "p", "h2", "strong", "br"})
 OUR_ATTRIBUTES = frozenset({"charset", "href", "title", "rel", "colspan", "rowspan"})
@@ -70,6 +74,58 @@ def long_text(draw: st.DrawFn) -> str:
 
 
 caller_text = st.text() | nasty_text | long_text()
+
+# Links the validator takes: any RFC 3986 character the path, query and fragment may hold,
+# HTML's own specials (&, ') among them, and long enough to fold.
+URI_PATH_CHARACTERS = "abcXYZ019-._~:/?#[]@!$&'()*+,;=%20"
+links = st.builds(
+    "{}://{}{}/{}".format,
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.sampled_from(["meet.example.org", "zoom.example", "[2001:db8::1]", "a-b.example.co"]),
+    st.sampled_from(["", ":8443"]),
+    st.text(URI_PATH_CHARACTERS.replace("%20", ""), max_size=150).map(
+        lambda path: path.replace("%", "")),
+)
+reminders = st.integers(0, 40_320) | st.sampled_from([0, 15, 60, 1440, 40_320])
+
+
+def series_for(draw: st.DrawFn, event: Event) -> dict[str, object]:
+    """An RRULE (and maybe EXDATEs) the event's times make a valid series of; {} if none fits.
+
+    The rule is one of each kind cis takes, its COUNT short, its first occurrence the event's
+    start; a start whose series would hit a clock change, or overlap itself, takes none.
+    """
+    local = event.start.astimezone(zoneinfo.ZoneInfo(event.timezone)) if (
+        event.timezone and not event.all_day) else event.start.astimezone(dt.UTC)
+    day, weekday = local.day, WEEKDAY_CODES[local.weekday()]
+    others = draw(st.sets(st.sampled_from(WEEKDAY_CODES), max_size=3)) - {weekday}
+    position = (day - 1) // 7 + 1 if day <= 28 else None
+    count = draw(st.integers(1, 12))
+    choices = [f"FREQ=DAILY;INTERVAL={draw(st.integers(1, 3))};COUNT={count}",
+               f"FREQ=WEEKLY;BYDAY={','.join([weekday, *sorted(others)])};COUNT={count}"]
+    if day <= 28:
+        choices += [f"FREQ=MONTHLY;BYMONTHDAY={day};COUNT={count}",
+                    f"FREQ=YEARLY;COUNT={min(count, 9)}",
+                    f"FREQ=MONTHLY;BYDAY={weekday};BYSETPOS={position};COUNT={count}"]
+    rule = draw(st.sampled_from(choices))
+    try:
+        found = event_series(replace(event, rrule=rule, exdates=()))
+    except ValueError:
+        return {}
+    assert found is not None
+    left_out = draw(st.lists(st.sampled_from(found.starts), unique=True,
+                             max_size=len(found.starts) - 1))
+    return {"rrule": rule, "exdates": tuple(left_out)}
+
+
+@st.composite
+def all_day_times(draw: st.DrawFn) -> dict[str, object]:
+    """An all-day event's times: midnight UTC of its first day and of the day after its last."""
+    first = draw(st.dates(min_value=dt.date(1970, 1, 1), max_value=dt.date(2199, 12, 1)))
+    start = dt.datetime.combine(first, dt.time(), dt.UTC)
+    days = draw(st.integers(1, 3) | st.integers(1, 400))
+    return {"start": start, "end": start + dt.timedelta(days=days), "timezone": None,
+            "all_day": True}
 
 # Markup a caller might send as description_html, hostile and harmless.
 HTML_PIECES = [
@@ -177,8 +233,15 @@ def invitations(draw: st.DrawFn) -> Case:
         description_html=draw(st.none() | html_text | caller_text),
         location=draw(st.none() | caller_text),
         organizer=draw(caller_text),
+        url=draw(st.none() | links),
+        reminder_minutes=draw(st.none() | reminders),
     )
-    invitee = Invitee(email=draw(addresses), name=draw(st.none() | caller_text))
+    if draw(st.integers(0, 3)) == 0:
+        event = replace(event, **draw(all_day_times()))
+    if draw(st.integers(0, 2)) == 0:
+        event = replace(event, **series_for(draw, event))
+    invitee = Invitee(email=draw(addresses), name=draw(st.none() | caller_text),
+                      role=draw(st.sampled_from(Role)))
     return event, invitee, draw(st.sampled_from(Standing))
 
 
@@ -248,6 +311,7 @@ def test_headers_are_ours_alone_and_the_message_goes_to_the_attendee(case: Case)
         assert message["To"].addresses[0].display_name == display_name(invitee.name or "")
     assert invitation.recipient == invitee.email
     assert [a.addr_spec for a in message["From"].addresses] == [SENDER_ADDRESS], message["From"]
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == [event.mailto]
     prefix = WORDING[MessageKind.of(event, standing)].subject_prefix
     subject = (prefix + header_text(event.summary)).rstrip()
     assert "=?" not in subject
@@ -292,8 +356,14 @@ def test_independent_parser_reads_back_the_text_the_domain_promises(case: Case) 
     expected |= set() if standing is Standing.REMOVED else {"status"}
     expected |= {"description"} if event.description else set()
     expected |= {"location"} if event.location else set()
+    expected |= {"url"} if event.url else set()
+    expected |= {"rrule"} if event.rrule else set()
+    expected |= {"exdate"} if event.exdates else set()
+    invited = standing is Standing.INVITED
+    expected |= {"valarm"} if event.reminder_minutes is not None and invited else set()
     assert set(vevent.contents) == expected
-    assert all(len(values) == 1 for values in vevent.contents.values())
+    assert all(len(values) == 1 for name, values in vevent.contents.items() if name != "exdate")
+    assert len(vevent.contents.get("exdate", [])) == len(event.exdates)
     assert vevent.summary.value == plain_text(event.summary)
     if event.description:
         assert vevent.description.value == plain_text(event.description)
@@ -301,10 +371,20 @@ def test_independent_parser_reads_back_the_text_the_domain_promises(case: Case) 
         assert vevent.location.value == plain_text(event.location)
     assert vevent.uid.value == event.uid
     assert vevent.sequence.value == str(event.sequence)
+    if event.all_day:  # DATE values: the first day, and the day after the last
+        assert (vevent.dtstart.value, vevent.dtend.value) == (event.start.date(),
+                                                              event.end.date())
+        assert "vtimezone" not in calendar.contents
+    if event.url:
+        assert vevent.url.value == event.url
+    if "valarm" in expected:
+        assert vevent.valarm.trigger.value == -dt.timedelta(minutes=event.reminder_minutes or 0)
+        assert vevent.valarm.action.value == "DISPLAY"
     if standing is Standing.CANCELLED:
         assert vevent.status.value == "CANCELLED"
     assert vevent.attendee.value == f"mailto:{invitee.email}"
     assert vevent.attendee.params["RSVP"] == ["TRUE" if standing is Standing.INVITED else "FALSE"]
+    assert vevent.attendee.params["ROLE"] == [str(invitee.role)]
     name = common_name(invitee.name or "")
     assert vevent.attendee.params.get("CN") == ([name] if name else None)
     organizer = common_name(event.organizer)
@@ -331,6 +411,9 @@ def test_html_part_holds_no_markup_that_is_not_ours(case: Case) -> None:
     lowered = document.lower()
     assert "<script" not in lowered and "<style" not in lowered and "<img" not in lowered
     assert collector.heading == one_line(event.summary)
+    # The meeting link opens exactly the page given, and only an invitation or update shows it.
+    shows_link = bool(event.url) and standing is Standing.INVITED
+    assert (("href", event.url) in collector.attributes) is shows_link
 
 
 @settings(max_examples=100, deadline=None)
@@ -491,3 +574,65 @@ def test_sub_second_times_read_back_truncated_and_an_event_inside_one_second_is_
     read_start, read_end = read_times(event)
     assert (read_start, read_end) == (whole_start, whole_end)
     assert read_end > read_start
+
+
+def read_occurrences(event: Event) -> list[dt.datetime]:
+    """The starts a reader sees: vobject reads the calendar, dateutil expands its RRULE.
+
+    Zoned times go through the calendar's own VTIMEZONE, as in `read_times`; the EXDATEs
+    read are left out. Nothing of cis's expansion is used.
+    """
+    invitation = render(event, Invitee(email="ann@example.org"))
+    text = decoded(part_of_type(parse(invitation), "text/calendar")).decode("utf-8")
+    calendar = vobject.readOne(text)
+    zone = calendar.vtimezone.gettzinfo() if "vtimezone" in calendar.contents else None
+
+    def instant(value: dt.datetime | dt.date, params: dict[str, list[str]]) -> dt.datetime:
+        if not isinstance(value, dt.datetime):
+            return dt.datetime.combine(value, dt.time(), dt.UTC)
+        # vobject keeps a DTSTART's TZID as X-VOBJ-ORIGINAL-TZID, an EXDATE's as TZID.
+        zoned = "X-VOBJ-ORIGINAL-TZID" in params or "TZID" in params
+        return value.replace(tzinfo=zone) if zoned else value
+
+    vevent = calendar.vevent
+    start = instant(vevent.dtstart.value, vevent.dtstart.params)
+    rule = dateutil_rrule.rrulestr(vevent.rrule.value, dtstart=start.replace(tzinfo=None)
+                                   if event.all_day else start)
+    left_out = {instant(value, prop.params).astimezone(dt.UTC)
+                for prop in vevent.contents.get("exdate", []) for value in prop.value}
+    starts = [moment.replace(tzinfo=dt.UTC) if event.all_day else moment for moment in rule]
+    return [moment for moment in starts if moment.astimezone(dt.UTC) not in left_out]
+
+
+@st.composite
+def series_events(draw: st.DrawFn) -> Event:
+    """A recurring event in any zone, often starting days before a clock change."""
+    start, _, zone = draw(event_times())
+    event = zoned_event(start, start + dt.timedelta(minutes=draw(st.integers(1, 120))), zone)
+    if draw(st.integers(0, 4)) == 0:
+        event = replace(event, **draw(all_day_times()))
+        event = replace(event, end=event.start + dt.timedelta(days=1))
+    fields = series_for(draw, event)
+    assume(fields)
+    return replace(event, **fields)
+
+
+@settings(max_examples=150, deadline=None)
+@given(series_events())
+def test_independent_readers_expand_a_series_to_the_wall_clock_time_on_each_day(
+    event: Event,
+) -> None:
+    """dateutil, from what vobject reads, finds each occurrence at dtstart's wall-clock time.
+
+    The occurrences are computed from the event alone: the start's wall clock (or date) on
+    each date the rule gives, read in the event's zone; the EXDATEs given are left out.
+    """
+    zone = zoneinfo.ZoneInfo(event.timezone) if event.timezone and not event.all_day else dt.UTC
+    local = event.start.astimezone(zone)
+    assert event.rrule is not None
+    dates = dateutil_rrule.rrulestr(event.rrule, dtstart=local.replace(tzinfo=None))
+    expected = [moment.replace(tzinfo=zone) for moment in dates]
+    left_out = {moment.astimezone(dt.UTC) for moment in event.exdates}
+    expected = [m for m in expected if m.astimezone(dt.UTC) not in left_out]
+    assert [m.astimezone(dt.UTC) for m in read_occurrences(event)] == [
+        m.astimezone(dt.UTC) for m in expected]

@@ -87,6 +87,15 @@ FIELD_VALUES: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("event", "sequence"): st.integers() | st.floats() | st.booleans(),
     ("event", "status"): st.sampled_from(["CONFIRMED", "confirmed", "CANCELLED", "Nope"]),
     ("request", "partstat"): st.sampled_from(["ACCEPTED", "accepted", "NEEDS-ACTION", "X"]),
+    ("request", "role"): st.sampled_from(["CHAIR", "chair", "NON-PARTICIPANT", "X"]),
+    ("event", "rrule"): st.sampled_from(["FREQ=WEEKLY;BYDAY=TU;COUNT=5", "FREQ=WEEKLY",
+                                         "FREQ=DAILY;COUNT=2", "FREQ=SECONDLY;COUNT=2"])
+    | odd_text,
+    ("event", "exdates"): st.lists(time_values, max_size=3) | st.sampled_from(
+        [["2026-12-15T10:00:00"], ["2026-12-15T10:00:00"] * 2, []]),
+    ("event", "url"): st.sampled_from(["https://x.example/", "javascript:x", "http://a@b.c/"])
+    | odd_text,
+    ("event", "reminder_minutes"): st.integers() | st.floats() | st.booleans(),
 }
 replacement_values = st.one_of(
     json_values, odd_text, huge_strings(), time_values, zone_names,
@@ -96,10 +105,15 @@ replacement_values = st.one_of(
 
 
 def _valid_body() -> dict[str, Any]:
+    # Every optional field set, so that mutations reach each one: a weekly series (Tuesdays,
+    # as 2026-12-01 is one) with one exception, a link, a reminder and a role.
     return {
-        "request": {"uid": UID, "email": "ann@example.org", "name": "Ann Lee", "origin": "web"},
+        "request": {"uid": UID, "email": "ann@example.org", "name": "Ann Lee", "origin": "web",
+                    "role": "CHAIR"},
         "event": event_json(UID, description_html="<p>Hi</p>", sequence=1,
-                            status="CONFIRMED"),
+                            status="CONFIRMED", url="https://meet.example.org/launch",
+                            reminder_minutes=15, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=5",
+                            exdates=["2026-12-08T10:00:00"]),
     }
 
 

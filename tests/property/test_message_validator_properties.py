@@ -25,6 +25,7 @@ from cis.messages.invite_format import (
 )
 from cis.messages.invite_rules import MAX_BODY_BYTES, UID_PATTERN, WHITE_SPACE
 from cis.messages.invite_validator import MessageProblems, validate_event, validate_request
+from tests.property.test_invitation_properties import links
 from tests.property.test_message_properties import (
     UID,
     ZONES,
@@ -79,6 +80,8 @@ def spaced(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.tuples(edge_space, strategy, edge_space).map("".join)
 
 
+dates = st.sampled_from(["2026-12-01", "2026-12-02", "2026-11-30", "20261201", "2026-02-29",
+                         "1969-12-31", "2199-12-31"])
 names = spaced(st.sampled_from(["Ann", "", "Ann\nLee", "Ann\tLee", "Smith, John"])) | sized_text(
     (255, 256))
 uids = st.sampled_from([UID, UID + "\n", UID.upper(), "", "a" * 255, "a" * 256, "-x", "a b"])
@@ -88,14 +91,15 @@ FIELDS: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("request", "name"): names | st.none(),
     ("request", "partstat"): st.sampled_from(["ACCEPTED", "accepted", "NEEDS-ACTION", "X", ""]),
     ("request", "origin"): st.sampled_from(["web", "web\n", "a" * 64, "a" * 65, "_x", ""]),
+    ("request", "role"): st.sampled_from(["CHAIR", "chair", "OPT-PARTICIPANT", "X", ""]),
     ("request", "action"): st.sampled_from(["invite", "remove", "resend", "Remove", "cancel", ""])
     | st.none() | st.booleans() | st.integers(),
     ("event", "uid"): uids,
     ("event", "summary"): sized_text((1000,)) | names,
     ("event", "description"): sized_text((20_000,)) | st.none(),
     ("event", "description_html"): sized_text((100_000,)) | st.none(),
-    ("event", "dtstart"): time_values,
-    ("event", "dtend"): time_values,
+    ("event", "dtstart"): time_values | dates,
+    ("event", "dtend"): time_values | dates,
     ("event", "timezone"): zone_names | sized_text((64,)) | st.none(),
     ("event", "location"): sized_text((1000,)) | st.none(),
     ("event", "organizer"): names,
@@ -103,6 +107,21 @@ FIELDS: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("event", "sequence"): st.sampled_from([0, 1, -1, 2**31 - 1, 2**31, 2**70, -(2**70)])
     | st.integers() | st.floats() | st.booleans() | st.just("1"),
     ("event", "status"): st.sampled_from(["CONFIRMED", "confirmed", "CANCELLED", "Nope", ""]),
+    ("event", "url"): st.sampled_from([
+        "https://meet.example.org/a?b=c", "javascript:alert(1)", "https://u@x.example/",
+        "https://x.example/ a", "http://", "https://x.example/%2", ""]) | sized_text((2000,))
+    | st.none(),
+    ("event", "reminder_minutes"): st.sampled_from([0, 15, -1, 40_320, 40_321, 1.0, True, "5"])
+    | st.none(),
+    ("event", "rrule"): st.sampled_from([
+        "FREQ=DAILY;COUNT=3", "FREQ=WEEKLY;BYDAY=TU;COUNT=3", "FREQ=WEEKLY;BYDAY=MO",
+        "FREQ=HOURLY;COUNT=2", "freq=daily;count=2", "FREQ=DAILY;COUNT=1000", "RRULE:FREQ=DAILY",
+        "FREQ=MONTHLY;BYMONTHDAY=31;COUNT=2", "FREQ=DAILY;UNTIL=20261205T000000Z",
+        "FREQ=DAILY;UNTIL=20261205", "FREQ=YEARLY;COUNT=20", "", "FREQ=DAILY;;COUNT=2"])
+    | sized_text((500,)) | st.none(),
+    ("event", "exdates"): st.lists(time_values | dates | st.sampled_from(
+        ["2026-12-02T10:00:00", "2026-12-01T10:00:00"]), max_size=3)
+    | st.sampled_from([[], "2026-12-02T10:00:00", ["2026-12-02T10:00:00"] * 2]) | st.none(),
 }
 any_value = st.one_of(json_values, odd_text, huge_strings(), time_values)
 versions = st.sampled_from([1, 1.0, True, False, 0, 2, 1.5, "1", None, [], {}, 2**64 + 1])
@@ -139,8 +158,14 @@ instants = st.integers(86_400, 7258118399 - 2 * 86_400)  # no offset moves a wal
 
 @st.composite
 def event_times(draw: st.DrawFn) -> dict[str, Any]:
-    form = draw(st.sampled_from(["int", "float", "utc", "offset", "wall"]))
+    form = draw(st.sampled_from(["int", "float", "utc", "offset", "wall", "date"]))
     start = draw(instants)
+    if form == "date":  # an all-day event: dates alone, in no zone
+        days = dt.timedelta(days=draw(st.integers(1, 30)))
+        first = min(dt.date(1970, 1, 1) + dt.timedelta(days=start // 86_400),
+                    dt.date(2199, 12, 31) - days)  # both in the years a date may name
+        return {"dtstart": first.isoformat(), "dtend": (first + days).isoformat(),
+                "timezone": None}
     # Wall times are read in the zone: a gap longer than any clock change keeps them ordered.
     end = start + draw(st.integers(3 * 3600 if form == "wall" else 1, 86_400))
     zone = draw(st.none() | st.sampled_from(ZONES))
@@ -167,6 +192,8 @@ def valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
         "partstat": st.sampled_from(["NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE",
                                      "DELEGATED"]),
         "origin": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,20}", fullmatch=True) | st.none(),
+        "role": st.sampled_from(["REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT",
+                                 "CHAIR"]),
         "action": st.sampled_from(["invite", "remove"]),
     }
     for name, values in optional.items():
@@ -185,10 +212,26 @@ def valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
                             max_size=40) | st.none(),
         "sequence": st.integers(0, 2**31 - 1),
         "status": st.sampled_from(["TENTATIVE", "CONFIRMED", "CANCELLED"]),
+        "url": links,
+        "reminder_minutes": st.integers(0, 40_320),
     }
     for name, values in event_optional.items():
         if draw(st.booleans()):
             event[name] = draw(values)
+    if event["timezone"] is None and draw(st.booleans()):
+        # A daily series in UTC or of whole days: no clock change to fall in.
+        count = draw(st.integers(2, 5))
+        event["rrule"] = f"FREQ=DAILY;COUNT={count}"
+        first = dt.datetime.fromisoformat(str(event["dtstart"])) if isinstance(
+            event["dtstart"], str) else dt.datetime.fromtimestamp(event["dtstart"], dt.UTC)
+        if isinstance(event["dtstart"], str) and len(event["dtstart"]) == 10:
+            event["exdates"] = [(first + dt.timedelta(days=1)).date().isoformat()]
+            event["dtend"] = (first + dt.timedelta(days=1)).date().isoformat()
+        elif first.tzinfo is not None:
+            event["exdates"] = [(first + dt.timedelta(days=1)).isoformat()]
+            length = dt.timedelta(seconds=draw(st.integers(1, 3600)))
+            event["dtend"] = (first + length).isoformat() if isinstance(
+                event["dtend"], str) else event["dtstart"] + length.total_seconds()
     body: dict[str, Any] = {"request": request, "event": event}
     if draw(st.booleans()):
         body["version"] = draw(st.sampled_from([1, 1.0, True]))
@@ -298,7 +341,7 @@ def test_a_key_named_twice_gets_the_same_answer_from_both(
     assert_same_answer(json.dumps(data).replace(json.dumps(marker), twice))
 
 
-INVITEE_FIELDS = ("uid", "email", "name", "partstat", "origin")
+INVITEE_FIELDS = ("uid", "email", "name", "partstat", "origin", "role")
 
 
 def problem_of(check: Any, *args: Any) -> tuple[str | None, str] | None:

@@ -86,3 +86,44 @@ def test_a_long_summary_after_the_subject_s_words_is_one_header_in_every_message
     template = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL, standing=standing)
     assert template.render(invitee, now=FROZEN_NOW, email_id="msg-0001") == invitation
     assert template.fallbacks == 0
+
+
+# Reply-To: a reply written by hand reaches the organiser, the buttons still reach cis.
+
+
+def test_a_reply_by_hand_goes_to_the_organiser_and_the_buttons_to_the_rsvp_address() -> None:
+    message = parse(render(sample_event(), Invitee("ann@example.org")))
+    (reply_to,) = message["Reply-To"].addresses
+    assert (reply_to.display_name, reply_to.addr_spec) == (
+        "Smith, John", "john.smith@example.org")
+    calendar = next(p for p in message.walk()
+                    if p.get_content_type() == "text/calendar").get_content()
+    assert 'ORGANIZER;CN="Smith, John":mailto:rsvp@example.com' in calendar.replace("\r\n ", "")
+
+
+@pytest.mark.parametrize("organizer", [
+    LONG_NAME, "Smith\r\nBcc: victim@example.net", "=?utf-8?q?x=0D=0ABcc=3A_v=40x.net?=",
+    "Zoë \"Boss\" <boss@evil.example>"])
+@pytest.mark.parametrize("standing", list(Standing))
+def test_reply_to_names_the_organiser_s_address_alone_whatever_their_name(
+    organizer: str, standing: Standing,
+) -> None:
+    event = sample_event(organizer=organizer, sequence=1)
+    invitee = Invitee("ann@example.org")
+    invitation = compose_invitation(event, invitee, sender=SENDER, rsvp_email=RSVP_EMAIL,
+                                    now=FROZEN_NOW, email_id="m", standing=standing)
+    message = parse(invitation)
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == ["john.smith@example.org"]
+    assert "Bcc" not in message
+    template = InvitationTemplate(event, sender=SENDER, rsvp_email=RSVP_EMAIL, standing=standing)
+    assert template.render(invitee, now=FROZEN_NOW, email_id="m") == invitation
+    assert template.fallbacks == 0
+
+
+@pytest.mark.parametrize("mailto", ["organiser", "@example.org", "a@b.org\r\nBcc: x@y.org"])
+def test_an_organiser_address_no_header_can_hold_is_refused_by_name(mailto: str) -> None:
+    # Only a library caller's own Event gets here: the parser refuses such a mailto first.
+    with pytest.raises(ValueError, match=r"mailto|CR or LF"):
+        render(sample_event(mailto=mailto), Invitee("ann@example.org"))
+    with pytest.raises(ValueError, match=r"mailto|CR or LF"):
+        InvitationTemplate(sample_event(mailto=mailto), sender=SENDER, rsvp_email=RSVP_EMAIL)

@@ -74,16 +74,18 @@ def test_message_has_the_imip_layout_gmail_and_outlook_expect() -> None:
     assert attachment.get_payload(decode=True) == calendar_part.get_payload(decode=True)
 
 
-def test_headers_are_from_to_subject_date_message_id_and_mime_version() -> None:
+def test_headers_are_from_reply_to_to_subject_date_message_id_and_mime_version() -> None:
     message = parse(render())
     assert message["From"] == '"Smith, John via Invites" <invites@example.com>'
+    assert message["Reply-To"] == '"Smith, John" <john.smith@example.org>'
     assert message["To"] == "Ann Lee <Ann.Lee@Example.org>"
     assert message["Subject"] == "Product launch"
     assert message["Date"] == "Sat, 28 Nov 2026 09:30:00 +0000"
     assert message["Message-ID"] == "<msg-0001@example.com>"
     assert message["MIME-Version"] == "1.0"
     assert sorted(message.keys()) == sorted(
-        ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type"])
+        ["From", "Reply-To", "To", "Subject", "Date", "Message-ID", "MIME-Version",
+         "Content-Type"])
 
 
 def test_every_line_of_the_message_ends_with_crlf() -> None:

@@ -23,7 +23,15 @@ from icalendar.parser import Contentline
 
 from cis.adapters.memory import InMemoryInviteRepository, InMemoryMailer
 from cis.bootstrap import build_service
-from cis.domain.model import Event, EventStatus, Invitee, InviteRequest, PartStat, Standing
+from cis.domain.model import (
+    Event,
+    EventStatus,
+    Invitee,
+    InviteRequest,
+    PartStat,
+    Role,
+    Standing,
+)
 from cis.domain.rendering import invitation_template
 from cis.domain.rendering.imip import compose_invitation
 from cis.domain.rendering.invitation_template import InvitationTemplate
@@ -32,6 +40,12 @@ from cis.messages.invite_format import parse_body
 from cis.ports.queue import QueueRecord
 from cis.services import template_cache as service_module
 from cis.services.invites import InviteService, Outcome
+from tests.property.test_invitation_properties import (
+    all_day_times,
+    links,
+    reminders,
+    series_for,
+)
 from tests.support import FROZEN_NOW, RSVP_EMAIL, SENDER, Clock, body, counter_ids, sample_event
 from tests.unit.test_invitation import berlin_event
 
@@ -76,7 +90,8 @@ addresses = st.builds(
     dot_atoms | st.sampled_from(["example.org", "mail.example.co.uk", "[127.0.0.1]", "bücher.de"]),
 )
 names = st.none() | st.just("") | ascii_text | any_text
-invitees = st.builds(Invitee, email=addresses, name=names, partstat=st.sampled_from(PartStat))
+invitees = st.builds(Invitee, email=addresses, name=names, partstat=st.sampled_from(PartStat),
+                     role=st.sampled_from(Role))
 
 uuid_hex = st.uuids().map(lambda u: u.hex)
 email_ids = st.one_of(
@@ -109,20 +124,27 @@ def events(draw: st.DrawFn) -> Event:
     zone = zoneinfo.ZoneInfo(zone_name) if zone_name else dt.UTC
     start = draw(st.datetimes(min_value=dt.datetime(1971, 1, 1),
                               max_value=dt.datetime(2100, 1, 1))).replace(tzinfo=zone)
-    return Event(
+    times = {"start": start, "timezone": zone_name,
+             "end": start + draw(st.timedeltas(dt.timedelta(minutes=1), dt.timedelta(days=3)))}
+    if draw(st.integers(0, 3)) == 0:
+        times = draw(all_day_times())
+    event = Event(
         uid=draw(dot_atoms | text),
         summary=draw(text),
-        start=start,
-        end=start + draw(st.timedeltas(dt.timedelta(minutes=1), dt.timedelta(days=3))),
         organizer=draw(text),
         mailto="organiser@example.org",
-        timezone=zone_name,
+        **times,  # type: ignore[arg-type]
         description=draw(st.none() | text),
         description_html=draw(st.none() | text | st.just("<p>Hi <b>there</b></p>")),
         location=draw(st.none() | text),
         sequence=draw(st.integers(0, 1000)),
         status=draw(st.sampled_from(EventStatus)),
+        url=draw(st.none() | links),
+        reminder_minutes=draw(st.none() | reminders),
     )
+    if draw(st.integers(0, 2)) == 0:
+        event = replace(event, **series_for(draw, event))
+    return event
 
 
 def outcome(call: Callable[[], object]) -> object:
@@ -400,5 +422,21 @@ def test_render_bench_runs_on_a_tiny_list_and_prints_its_four_ways(
     assert status == 0
     for way in ("(a) naive", "(b) floor", "(c) compose_invitation", "(d) InvitationTemplate"):
         assert way in output
+    assert "byte-identical for 12 attendees" in output
+    assert "composed 0 of 12" in output
+
+
+def test_render_bench_runs_on_a_series_with_a_link_a_reminder_and_roles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import render as render_bench
+
+    series = Path(__file__).parents[2] / "examples" / "event-series.json"
+    status = render_bench.main(["--attendees", "12", "--slow-sample", "2", "--repeats", "1",
+                                "--names", "mixed", "--event", str(series)])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "One event (standup-2027@example.org)" in output
     assert "byte-identical for 12 attendees" in output
     assert "composed 0 of 12" in output

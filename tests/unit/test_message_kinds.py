@@ -249,8 +249,12 @@ def test_the_documented_examples_parse_to_what_the_documentation_says() -> None:
     text = (Path(__file__).parents[2] / "docs" / "message-format.md").read_text(encoding="utf-8")
     examples = [parse_message(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
     assert [type(example).__name__ for example in examples] == [
-        "InviteRequest", "InviteRequest", "FanOut", "Resend"]
-    invitation, removal, fan_out, resend = examples
+        "InviteRequest", "InviteRequest", "FanOut", "Resend", "InviteRequest"]
+    invitation, removal, fan_out, resend, series = examples
+    assert isinstance(series, InviteRequest)
+    assert series.event.rrule == "FREQ=WEEKLY;COUNT=10;BYDAY=MO"
+    assert [moment.isoformat() for moment in series.event.exdates] == [
+        "2027-03-29T10:00:00+02:00"]
     assert isinstance(invitation, InviteRequest) and isinstance(removal, InviteRequest)
     assert invitation.action is InviteAction.INVITE and invitation.invitee.name == "Ann Lee"
     assert removal.action is InviteAction.REMOVE and removal.event.sequence == 2

@@ -24,6 +24,7 @@ from cis.domain.model import (
     HistoryEntry,
     InviteState,
     PartStat,
+    Role,
     history_status,
 )
 from cis.errors import RepositoryError
@@ -57,6 +58,7 @@ _SCHEMA = (
         answer_sequence INTEGER NOT NULL DEFAULT 0,
         replies_dropped INTEGER NOT NULL DEFAULT 0,
         deliveries TEXT,
+        role TEXT,
         PRIMARY KEY (pk, sk)
     )
     """,
@@ -110,17 +112,18 @@ _ADDED_ATTENDEE_COLUMNS = (
     ("answer_sequence", "INTEGER NOT NULL DEFAULT 0"),
     ("replies_dropped", "INTEGER NOT NULL DEFAULT 0"),
     ("deliveries", "TEXT"),
+    ("role", "TEXT"),
 )
 
 _ATTENDEE_COLUMNS = (
     "event_uid, address, email, name, partstat, origin, state, claim_token, "
     "lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at, "
-    "sequence, standing, claim_sequence, answer_sequence, replies_dropped, deliveries"
+    "sequence, standing, claim_sequence, answer_sequence, replies_dropped, deliveries, role"
 )
 
 _UPSERT_ATTENDEE = (
     f"INSERT OR REPLACE INTO attendees (pk, sk, {_ATTENDEE_COLUMNS}) "  # noqa: S608 - constant
-    f"VALUES ({', '.join(['?'] * 22)})"
+    f"VALUES ({', '.join(['?'] * 23)})"
 )
 
 _SELECT_ATTENDEE = f"SELECT {_ATTENDEE_COLUMNS} FROM attendees"  # noqa: S608 - constant
@@ -268,6 +271,7 @@ class SqliteInviteRepository(
                 record.answer_sequence,
                 record.replies_dropped,
                 _deliveries_text(record.deliveries),
+                str(record.role),
             ),
         )
 
@@ -438,7 +442,8 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
 def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
     (event_uid, address, email, name, partstat, origin, state, claim_token,
      lease_expires_at, sent_at, message_id, failure_reason, history, last_reply_at,
-     sequence, standing, claim_sequence, answer_sequence, replies_dropped, deliveries) = row
+     sequence, standing, claim_sequence, answer_sequence, replies_dropped, deliveries,
+     role) = row
     sent_sequence, sent_standing = stored_version(InviteState(state), sequence, standing)
     return AttendeeRecord(
         key=AttendeeKey(event_uid, address),
@@ -464,6 +469,8 @@ def _record_from_row(row: tuple[Any, ...]) -> AttendeeRecord:
         answer_sequence=answer_sequence or 0,
         replies_dropped=replies_dropped or 0,
         deliveries=_deliveries_from_text(deliveries),
+        # A row written before roles were stored was invited as REQ-PARTICIPANT.
+        role=Role(role) if role else Role.REQ_PARTICIPANT,
     )
 
 

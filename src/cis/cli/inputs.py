@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS = ("email",)
-OPTIONAL_COLUMNS = ("name", "origin")
+OPTIONAL_COLUMNS = ("name", "origin", "role")
 MAX_ROWS = 1_000_000
 """Attendee rows one list may hold: ten times the longest list measured (docs/performance.md),
 and a bound on the time the check of the whole list takes before anything is sent."""
@@ -44,14 +44,16 @@ class AttendeeRow:
     problem: str | None = None
 
 
-def read_event(path: Path, *, default_status: EventStatus | None = None) -> Event:
+def read_event(path: Path, *, default_status: EventStatus | None = None,
+               err: TextIO | None = None) -> Event:
     """Read EVENT.json: the `event` object of message format v1 (or a whole v1 message).
 
     The event is checked as `parse_body` checks a message's event: at most `MAX_BODY_BYTES`
     (it must fit in a message), a key named twice counts with its last value, and every
     value must be text nested at most 200 deep. A problem names the file and the field
     (`event.timezone`). `default_status` stands for a `status` left out (`cis cancel` takes a
-    missing status as CANCELLED).
+    missing status as CANCELLED). A text longer than its limit is cut, and `err` is told
+    which.
     """
     try:
         with path.open("rb") as handle:
@@ -75,9 +77,13 @@ def read_event(path: Path, *, default_status: EventStatus | None = None) -> Even
     if default_status is not None and isinstance(data, dict) and "status" not in data:
         data["status"] = str(default_status)
     try:
-        return validate_event(data)
+        event = validate_event(data)
     except MessageProblems as exc:
         raise UsageError(f"{path}: {exc.field}: {exc.reason}") from None
+    if event.shortened and err is not None:
+        err.write(f"{path}: longer than cis sends, cut to its limit with a mark: "
+                  f"{', '.join('event.' + name for name in event.shortened)}\n")
+    return event
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +205,7 @@ def _columns(path: Path, header: Record | None) -> list[str]:
     if unknown:
         raise UsageError(
             f"{path}:1: unknown column(s) {', '.join(repr(c) for c in unknown)}; "
-            f"expected email, and optionally name and origin"
+            f"expected email, and optionally name, origin and role"
         )
     for position, column in enumerate(columns):
         if column in columns[:position]:

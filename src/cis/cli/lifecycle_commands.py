@@ -100,12 +100,12 @@ def _sending_options(parser: argparse.ArgumentParser) -> None:
 
 def run_update(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Fan the new version out; exit 1 when a message failed or is left to send."""
-    return _fan_out(args, out, err, read_event(args.event), "update")
+    return _fan_out(args, out, err, read_event(args.event, err=err), "update")
 
 
 def run_cancel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Fan the cancellation out; exit 1 when a message failed or is left to send."""
-    event = read_event(args.event, default_status=EventStatus.CANCELLED)
+    event = read_event(args.event, default_status=EventStatus.CANCELLED, err=err)
     if event.status is not EventStatus.CANCELLED:
         raise UsageError(f"{args.event}: status is {event.status}; a cancellation is "
                          "CANCELLED (or leave status out)")
@@ -128,7 +128,7 @@ def _fan_out(args: argparse.Namespace, out: TextIO, err: TextIO, event: Event,
 
 def run_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Send the attendee alone a CANCEL; exit 1 unless it was sent or had been."""
-    event = read_event(args.event)
+    event = read_event(args.event, err=err)
     email = _address(args.email)
     require_state(args.state, "send the invitations with `cis send` first")
     interruption = Interruption(err, command="cis remove")

@@ -103,7 +103,7 @@ _SEND_DESCRIPTION = (
     "outbox folder of .eml files, or to an SMTP server with --smtp.",
     f"EVENT.json is the `event` object of message format v1, at most {MAX_BODY_BYTES:,} "
     "bytes. ATTENDEES.csv is UTF-8 (a byte order mark is allowed), comma-separated, with a "
-    "first line naming the columns: email, and optionally name and origin, in any order and "
+    "first line naming the columns: email, and optionally name, origin and role, in any order and "
     "letter case, each at most once. A field holding a comma, a quote or a line break is "
     'quoted with ", and a " inside it is written twice ("").',
     "The whole list is checked before anything is sent: a byte that is not UTF-8, a quote "
@@ -171,7 +171,7 @@ def add_local_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 def run_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Invite the CSV's attendees; the exit status says what is left (see `exit_status`)."""
-    event = read_event(args.event)
+    event = read_event(args.event, err=err)
     try:
         attendees = read_attendees(args.attendees, event.uid)
     except UsageError as exc:
@@ -344,7 +344,8 @@ def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in COUNTERS_SHOWN:
         if name in _ALWAYS_SHOWN or data[name]:
             out.write(f"  {name.replace('_', ' '):<20} {data[name]}\n")
-    for title, bucket in (("RSVP", stats.rsvp), ("by origin", stats.by_origin)):
+    for title, bucket in (("RSVP", stats.rsvp), ("by origin", stats.by_origin),
+                          ("by role", stats.by_role)):
         if bucket:
             out.write(f"  {title}:\n")
             for key, amount in sorted(bucket.items()):
@@ -355,7 +356,7 @@ def run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 COUNTERS_SHOWN = (
     "invites_sent", "updates_sent", "cancellations_sent", "attendees_removed", "resends_sent",
     "invites_failed", "requests_rejected", "duplicates_skipped", "stale_requests",
-    "nothing_to_send", "delivered", "bounced", "complained", "suppressed",
+    "nothing_to_send", "delivered", "bounced", "complained", "suppressed", "texts_shortened",
 )
 """The counters `cis stats` prints; those of an invitation's later life only once non-zero."""
 _ALWAYS_SHOWN = frozenset(
@@ -391,7 +392,7 @@ def run_rsvp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print the invitation bytes exactly as they would be sent."""
-    event = read_event(args.event)
+    event = read_event(args.event, err=err)
     identity = resolve_identity(args.sender, args.rsvp_email, os.environ, err)
     row = attendee_row(1, {"email": args.to, "name": args.name}, event.uid)
     if row.invitee is None:

@@ -129,7 +129,7 @@ def run_enqueue(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """
     from cis.services.producer import enqueue_invites, enqueue_messages
 
-    event = read_event(args.event)
+    event = read_event(args.event, err=err)
     if args.attendees is None:
         enqueue_messages(local_queue(_aws_settings(args)), [FanOut(event)])
         out.write(f"Enqueued a fan-out of {event.uid} (version {event.sequence}, "

@@ -25,6 +25,7 @@ from cis.domain.model import (
     MarkSent,
     PartStat,
     ReplyChange,
+    Role,
     Settlement,
     Standing,
     resend_source,
@@ -116,12 +117,27 @@ def claim_counters(existing: AttendeeRecord | None, claim: Claim) -> Counters:
     """What a granted versioned claim moves in the statistics, decided on `existing`.
 
     An answer asked again leaves its bucket for NEEDS-ACTION; an attendee whose last attempt
-    failed for good is tried again, so is no longer counted failed.
+    failed for good is tried again, so is no longer counted failed; an invited attendee
+    given another role by this invitation moves to its bucket (see `claimed_role`).
     """
     moved = statistics.on_rsvp_change(existing.partstat, PartStat.NEEDS_ACTION) if (
         existing is not None and asks_again(existing, claim)) else {}
     failed = existing is not None and existing.state is InviteState.FAILED
-    return statistics.merge(moved, {statistics.INVITES_FAILED: -1} if failed else {})
+    role = statistics.on_role_change(existing.role, claimed_role(existing, claim)) if (
+        existing is not None and existing.sequence is not None) else {}
+    return statistics.merge(moved, role, {statistics.INVITES_FAILED: -1} if failed else {})
+
+
+def claimed_role(existing: AttendeeRecord | None, claim: Claim) -> Role:
+    """The role the attendee has once the claim is granted.
+
+    An invitation (or update) gives the role its request names, as it gives the name; a
+    removal, a cancellation or a resend keeps the one the attendee was invited in.
+    """
+    if existing is None or (claim.action is InviteAction.INVITE
+                            and claim.standing is Standing.INVITED):
+        return claim.invitee.role
+    return existing.role
 
 
 def claimed_record(existing: AttendeeRecord | None, claim: Claim) -> AttendeeRecord:
@@ -136,7 +152,7 @@ def claimed_record(existing: AttendeeRecord | None, claim: Claim) -> AttendeeRec
             key=claim.key, email=invitee.email, name=invitee.name, partstat=invitee.partstat,
             origin=invitee.origin, state=InviteState.CLAIMED, claim_token=claim.token,
             lease_expires_at=claim.lease_expires_at, claim_sequence=claim.sequence,
-            answer_sequence=claim.answers_from,
+            answer_sequence=claim.answers_from, role=invitee.role,
         )
     again = asks_again(existing, claim)
     return replace(
@@ -144,6 +160,7 @@ def claimed_record(existing: AttendeeRecord | None, claim: Claim) -> AttendeeRec
         email=invitee.email,
         name=invitee.name,
         origin=invitee.origin,
+        role=claimed_role(existing, claim),
         partstat=PartStat.NEEDS_ACTION if again else (
             existing.partstat if existing.sequence is not None else invitee.partstat),
         answer_sequence=claim.answers_from if again else existing.answer_sequence,

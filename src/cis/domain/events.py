@@ -50,13 +50,15 @@ def next_event_record(current: EventRecord | None, event: Event) -> EventRecord 
     """The record to store for `event`, or None when what is stored is as new or newer.
 
     The first version stored asks nobody again (its attendees answered no other time); a
-    newer one keeps the last time change, or becomes it when its start or end moved.
+    newer one keeps the last time change, or becomes it when its start or end moved (or it
+    became, or stopped being, an all-day event).
     """
     if current is None:
         return EventRecord(event)
     if event.sequence <= current.sequence:
         return None
-    moved = (event.start, event.end) != (current.event.start, current.event.end)
+    moved = (event.start, event.end, event.all_day) != (
+        current.event.start, current.event.end, current.event.all_day)
     return EventRecord(event, event.sequence if moved else current.times_changed_at)
 
 
@@ -99,4 +101,4 @@ def resend_request(attendee: AttendeeRecord, record: EventRecord) -> InviteReque
 
 def _invitee(attendee: AttendeeRecord, partstat: PartStat) -> Invitee:
     return Invitee(email=attendee.email, name=attendee.name, partstat=partstat,
-                   origin=attendee.origin)
+                   origin=attendee.origin, role=attendee.role)

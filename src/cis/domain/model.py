@@ -37,6 +37,15 @@ class ItipMethod(StrEnum):
     CANCEL = "CANCEL"
 
 
+class Role(StrEnum):
+    """An attendee's part in the event (RFC 5545 section 3.2.16, ROLE)."""
+
+    REQ_PARTICIPANT = "REQ-PARTICIPANT"
+    OPT_PARTICIPANT = "OPT-PARTICIPANT"
+    NON_PARTICIPANT = "NON-PARTICIPANT"
+    CHAIR = "CHAIR"
+
+
 class InviteAction(StrEnum):
     """What a request asks for its attendee (message format v1 `request.action`)."""
 
@@ -84,7 +93,11 @@ def normalise_address(address: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A calendar event as the organiser described it; times are timezone-aware."""
+    """A calendar event as the organiser described it; times are timezone-aware.
+
+    An all-day event (`all_day`) has no zone: `start` is midnight UTC of its first day and
+    `end` midnight UTC of the day after its last (RFC 5545 DATE values, the end exclusive).
+    """
 
     uid: str
     summary: str
@@ -98,6 +111,19 @@ class Event:
     location: str | None = None
     sequence: int = 0
     status: EventStatus = EventStatus.CONFIRMED
+    #: A link to the meeting (a video call, say), http or https: the calendar's URL.
+    url: str | None = None
+    #: Minutes before the start at which the attendee's calendar reminds them; None: no VALARM.
+    reminder_minutes: int | None = None
+    #: The event takes whole days, written as dates (DTSTART;VALUE=DATE), in no zone.
+    all_day: bool = False
+    #: The RRULE of a recurring event, as `cis.domain.recurrence` writes it; None: one time.
+    rrule: str | None = None
+    #: The starts of the occurrences left out (EXDATE), as `start` is written.
+    exdates: tuple[dt.datetime, ...] = ()
+    #: The texts cut to their limits when the event was read (`cis.domain.shortening`), to
+    #: be counted; not part of what the event is (a body written from it holds the cut text).
+    shortened: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +134,7 @@ class Invitee:
     name: str | None = None
     partstat: PartStat = PartStat.NEEDS_ACTION
     origin: str | None = None
+    role: Role = Role.REQ_PARTICIPANT
 
     @property
     def address_key(self) -> str:
@@ -248,6 +275,8 @@ class AttendeeRecord:
         """
         about_last = [event for event in self.deliveries if event.delivery_id == self.delivery_id]
         return max(about_last, key=lambda event: event.at).status if about_last else None
+    #: The attendee's ROLE, as the last invitation claimed for them gave it.
+    role: Role = Role.REQ_PARTICIPANT
 
     @property
     def message_id(self) -> str | None:

@@ -1,7 +1,7 @@
 """Statistics rules: which counters each outcome moves, and how to rebuild them from records.
 
-Counters are flat names (`invites_sent`, `rsvp:ACCEPTED`, `origin:web`) so that every store can
-add to them atomically in one write, without first creating nested maps.
+Counters are flat names (`invites_sent`, `rsvp:ACCEPTED`, `origin:web`, `role:CHAIR`) so that
+every store can add to them atomically in one write, without first creating nested maps.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from cis.domain.model import (
     InviteAction,
     InviteState,
     PartStat,
+    Role,
     Standing,
 )
 
@@ -44,16 +45,19 @@ COMPLAINED = "complained"
 """Attendees who marked a message as spam."""
 SUPPRESSED = "suppressed"
 """Requests not sent because their address is on the suppression list."""
+TEXTS_SHORTENED = "texts_shortened"
+"""Messages sent with a summary, location or description cis cut to its limit."""
 RSVP_PREFIX = "rsvp:"
 ORIGIN_PREFIX = "origin:"
 UNSPECIFIED_ORIGIN = "unspecified"
+ROLE_PREFIX = "role:"
 
 #: Counters that no attendee record can prove; a recount keeps their stored values.
 EVENT_ONLY_COUNTERS = frozenset({
     REQUESTS_REJECTED, DUPLICATES_SKIPPED,
     REPLIES_APPLIED, REPLIES_RECORDED, REPLIES_REJECTED, REPLIES_IGNORED, COUNTER_PROPOSALS,
     UPDATES_SENT, CANCELLATIONS_SENT, ATTENDEES_REMOVED, RESENDS_SENT, STALE_REQUESTS,
-    NOTHING_TO_SEND, SUPPRESSED,
+    NOTHING_TO_SEND, SUPPRESSED, TEXTS_SHORTENED,
 })
 
 _DELIVERY_COUNTERS = {
@@ -83,9 +87,23 @@ def origin_counter(origin: str | None) -> str:
     return ORIGIN_PREFIX + (origin or UNSPECIFIED_ORIGIN)
 
 
-def on_sent(partstat: PartStat, origin: str | None) -> Counters:
+def role_counter(role: Role | str) -> str:
+    """Name the counter of attendees invited in `role`."""
+    return ROLE_PREFIX + str(role)
+
+
+def on_sent(partstat: PartStat, origin: str | None,
+            role: Role = Role.REQ_PARTICIPANT) -> Counters:
     """Count one invitation handed to the mailer."""
-    return {INVITES_SENT: 1, rsvp_counter(partstat): 1, origin_counter(origin): 1}
+    return {INVITES_SENT: 1, rsvp_counter(partstat): 1, origin_counter(origin): 1,
+            role_counter(role): 1}
+
+
+def on_role_change(old: Role, new: Role) -> Counters:
+    """Move one attendee already invited from one role to another (a later invitation's)."""
+    if old == new:
+        return {}
+    return {role_counter(old): -1, role_counter(new): 1}
 
 
 def on_failed() -> Counters:
@@ -147,6 +165,11 @@ def on_delivery_event(earlier: Iterable[DeliveryEvent], event: DeliveryEvent) ->
     return {counter: 1}
 
 
+def on_shortened() -> Counters:
+    """Count one message sent with a text cut to its limit (see `cis.domain.shortening`)."""
+    return {TEXTS_SHORTENED: 1}
+
+
 def on_rsvp_change(old: PartStat, new: PartStat) -> Counters:
     """Move one attendee from one RSVP bucket to another."""
     if old == new:
@@ -166,18 +189,18 @@ def merge(*parts: Counters) -> dict[str, int]:
 def recount(records: Iterable[AttendeeRecord], stored: Counters) -> dict[str, int]:
     """Rebuild an event's counters from its attendee records.
 
-    Invitations sent (an attendee sent anything), their RSVP buckets and origins,
+    Invitations sent (an attendee sent anything), their RSVP buckets, origins and roles,
     attendees whose last attempt failed for good, and attendees delivered, bounced and
     complained are derived from the records; the counters no record can prove (rejected
-    requests, skipped duplicates, versions sent after the first, suppressed requests) keep
-    `stored` values.
+    requests, skipped duplicates, versions sent after the first, suppressed requests, texts
+    shortened) keep `stored` values.
     """
     rebuilt: dict[str, int] = {
         name: amount for name, amount in stored.items() if name in EVENT_ONLY_COUNTERS
     }
     for record in records:
         if record.sequence is not None:  # sent something: invited once, answering since
-            rebuilt = merge(rebuilt, on_sent(record.partstat, record.origin))
+            rebuilt = merge(rebuilt, on_sent(record.partstat, record.origin, record.role))
         if record.state is InviteState.FAILED:
             rebuilt = merge(rebuilt, on_failed())
         reached = {counter for event in record.deliveries
@@ -207,6 +230,8 @@ class EventStatistics:
     bounced: int = 0
     complained: int = 0
     suppressed: int = 0
+    by_role: Mapping[str, int] = field(default_factory=dict)
+    texts_shortened: int = 0
 
     @classmethod
     def from_counters(cls, event_uid: str, counters: Counters) -> EventStatistics:
@@ -229,6 +254,8 @@ class EventStatistics:
             bounced=counters.get(BOUNCED, 0),
             complained=counters.get(COMPLAINED, 0),
             suppressed=counters.get(SUPPRESSED, 0),
+            by_role=_bucket(counters, ROLE_PREFIX),
+            texts_shortened=counters.get(TEXTS_SHORTENED, 0),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -249,8 +276,10 @@ class EventStatistics:
             "bounced": self.bounced,
             "complained": self.complained,
             "suppressed": self.suppressed,
+            "texts_shortened": self.texts_shortened,
             "rsvp": dict(sorted(self.rsvp.items())),
             "by_origin": dict(sorted(self.by_origin.items())),
+            "by_role": dict(sorted(self.by_role.items())),
         }
 
 

@@ -19,7 +19,15 @@ import json
 from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo
 
-from cis.domain.model import Event, FanOut, InviteAction, InviteRequest, QueueMessage, Resend
+from cis.domain.model import (
+    Event,
+    FanOut,
+    InviteAction,
+    InviteRequest,
+    QueueMessage,
+    Resend,
+    Role,
+)
 from cis.errors import InvalidRequestError, UnknownVersionError
 from cis.messages.invite_rules import (
     MAX_BODY_BYTES,
@@ -213,12 +221,14 @@ def _encoding_problem(text: bytes) -> str | None:
 def encode_request(request: InviteRequest) -> str:
     """Write one attendee's request as a v1 body (used by producers); `parse_body` reads it back.
 
-    `action` is written only when it is not INVITE: an invitation's body holds no `action`
-    (held byte for byte by test_an_invitation_encodes_byte_for_byte).
+    `action` is written only when it is not INVITE, and `role` only when it is not
+    REQ-PARTICIPANT: an invitation's body holds neither, and reads the same to every reader
+    of v1 (held byte for byte by test_an_invitation_encodes_byte_for_byte).
     """
     event = request.event
     invitee = request.invitee
     action = None if request.action is InviteAction.INVITE else str(request.action)
+    role = None if invitee.role is Role.REQ_PARTICIPANT else str(invitee.role)
     return _dumps({
         "request": _drop_none({
             "uid": event.uid,
@@ -226,6 +236,7 @@ def encode_request(request: InviteRequest) -> str:
             "name": invitee.name,
             "partstat": str(invitee.partstat),
             "origin": invitee.origin,
+            "role": role,
             "action": action,
         }),
         "event": event_object(event),
@@ -258,15 +269,26 @@ def event_object(event: Event) -> dict[str, Any]:
         "summary": event.summary,
         "description": event.description,
         "description_html": event.description_html,
-        "dtstart": _iso(event.start, event.timezone),
-        "dtend": _iso(event.end, event.timezone),
+        "dtstart": _time_value(event.start, event),
+        "dtend": _time_value(event.end, event),
         "timezone": event.timezone,
         "location": event.location,
         "organizer": event.organizer,
         "mailto": event.mailto,
         "sequence": event.sequence,
         "status": str(event.status),
+        "url": event.url,
+        "reminder_minutes": event.reminder_minutes,
+        "rrule": event.rrule,
+        "exdates": [_time_value(moment, event) for moment in event.exdates] or None,
     })
+
+
+def _time_value(value: dt.datetime, event: Event) -> str:
+    """A time of the event as v1 writes it: a date alone for an all-day event, else `_iso`."""
+    if event.all_day:
+        return value.astimezone(dt.UTC).date().isoformat()
+    return _iso(value, event.timezone)
 
 
 def _iso(value: dt.datetime, timezone: str | None) -> str:

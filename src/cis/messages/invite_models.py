@@ -25,6 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from cis.domain.limits import (
+    MAX_DESCRIPTION_HTML_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_LINK_LENGTH,
+    MAX_LOCATION_LENGTH,
+    MAX_REMINDER_MINUTES,
+    MAX_SUMMARY_LENGTH,
+)
 from cis.domain.model import (
     Event,
     EventStatus,
@@ -34,18 +42,25 @@ from cis.domain.model import (
     PartStat,
     QueueMessage,
     Resend,
+    Role,
 )
+from cis.domain.recurrence import MAX_EXDATES
+from cis.domain.shortening import HTML_MARK, LINE_MARK, TEXT_MARK
 from cis.errors import InvalidRequestError
 from cis.messages.invite_rules import (
     ORIGIN_PATTERN,
     UID_PATTERN,
     BodyKind,
+    FieldProblem,
     Location,
     Problem,
     body_kind,
     check_address,
     check_event_times,
+    check_link,
+    check_rule,
     check_same_event,
+    check_series,
     check_time_value,
     check_timezone,
     describe,
@@ -55,7 +70,6 @@ from cis.messages.invite_rules import (
     event_uid_of,
     not_one_attendee,
     single_line,
-    to_datetime,
 )
 
 __all__ = [
@@ -90,6 +104,9 @@ class RequestV1(BaseModel):
                                description="The attendee's initial participation status.")
     origin: Annotated[str, StringConstraints(pattern=ORIGIN_PATTERN)] | None = Field(
         default=None, description="A free label such as `web` or `api`, counted in statistics.")
+    role: Role = Field(default=Role.REQ_PARTICIPANT,
+                       description="The attendee's ROLE, written in the ATTENDEE line, stored "
+                       "and counted by role.")
     action: Literal["invite", "remove"] = Field(
         default="invite",
         description="`invite`: send the event at its sequence (an invitation, an update, or the "
@@ -103,37 +120,60 @@ class EventV1(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     uid: Uid
-    summary: Annotated[str, StringConstraints(min_length=1, max_length=1000),
-                       AfterValidator(single_line)]
-    description: Annotated[str, StringConstraints(max_length=20_000)] | None = Field(
-        default=None, description="Plain text.")
-    description_html: Annotated[str, StringConstraints(max_length=100_000)] | None = Field(
-        default=None, description="HTML; sanitised to a safe subset before it is sent.")
+    summary: Annotated[str, StringConstraints(min_length=1), AfterValidator(single_line)] = (
+        Field(description=f"One line. Longer than {MAX_SUMMARY_LENGTH} characters, it is cut "
+              f"at a space and ends in '{LINE_MARK.strip()}'."))
+    description: str | None = Field(
+        default=None, description=f"Plain text. Longer than {MAX_DESCRIPTION_LENGTH} "
+        f"characters, it is cut at a paragraph, line or word and ends in "
+        f"'{TEXT_MARK.strip()}' on a line of its own.")
+    description_html: str | None = Field(
+        default=None, description="HTML; sanitised to a safe subset before it is sent. "
+        f"Longer than {MAX_DESCRIPTION_HTML_LENGTH} characters, it is cut between tags and "
+        f"ends in {HTML_MARK}.")
     dtstart: TimeValue
     dtend: TimeValue
     timezone: Annotated[str, StringConstraints(max_length=64),
                         AfterValidator(check_timezone)] | None = Field(
         default=None, description="IANA time zone name; the invitation then carries TZID.")
-    location: Annotated[str, StringConstraints(max_length=1000),
-                        AfterValidator(single_line)] | None = None
+    location: Annotated[str, AfterValidator(single_line)] | None = Field(
+        default=None, description=f"One line. Longer than {MAX_LOCATION_LENGTH} characters, "
+        f"it is cut at a space and ends in '{LINE_MARK.strip()}'.")
     organizer: Annotated[Name, AfterValidator(single_line)] = Field(
         description="The organiser's display name.")
     mailto: Address = Field(description="The organiser's address (ASCII).")
     sequence: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     status: EventStatus = EventStatus.CONFIRMED
+    url: Annotated[str, AfterValidator(check_link)] | None = Field(
+        default=None, description="A link to the meeting (a video call, say): an absolute "
+        f"http or https URL of at most {MAX_LINK_LENGTH} characters, in the characters RFC 3986 "
+        "allows, with no user name or password. Written as the calendar's URL and shown in "
+        "the invitation's bodies.")
+    reminder_minutes: Annotated[int, Field(ge=0, le=MAX_REMINDER_MINUTES)] | None = Field(
+        default=None, description="Minutes before the start at which the attendee's "
+        "calendar reminds them (a VALARM with ACTION:DISPLAY); absent: no reminder.")
+    rrule: Annotated[str, AfterValidator(check_rule)] | None = Field(
+        default=None, description="An RRULE value (RFC 5545 section 3.3.10) such as "
+        "`FREQ=WEEKLY;BYDAY=MO;COUNT=10`, of the forms Outlook, Gmail and Apple Calendar "
+        "expand alike, ending (COUNT or UNTIL) within ten years of dtstart, which must be its "
+        "first occurrence.")
+    exdates: Annotated[list[TimeValue], Field(max_length=MAX_EXDATES)] | None = Field(
+        default=None, description="Occurrences left out (EXDATE), each written the way "
+        "dtstart is: epoch seconds, ISO 8601 (read in `timezone` without an offset), or a "
+        "date for an all-day event. Each must start an occurrence of `rrule`.")
 
     @model_validator(mode="after")
     def _end_after_start(self) -> EventV1:
-        check_event_times(self.dtstart, self.dtend, self.timezone)
+        self.to_domain()
         return self
 
     def to_domain(self) -> Event:
         """The domain event, with aware datetimes in the event's zone (or UTC)."""
-        return domain_event(
-            self.__dict__,
-            start=to_datetime(self.dtstart, self.timezone, "dtstart"),
-            end=to_datetime(self.dtend, self.timezone, "dtend"),
-        )
+        start, end, whole_days = check_event_times(self.dtstart, self.dtend, self.timezone)
+        exdates = check_series(self.rrule, self.exdates, start=start, end=end,
+                               timezone=self.timezone, all_day=whole_days)
+        return domain_event(self.__dict__, start=start, end=end, all_day=whole_days,
+                            exdates=exdates)
 
 
 class InviteMessageV1(BaseModel):
@@ -275,7 +315,8 @@ def first_problem(exc: ValidationError) -> tuple[str, str]:
     field its message names first (`dtend must be after dtstart` on `event.dtend`), where the
     validator places it.
     """
-    problems = [_placed(_untagged(tuple(error["loc"])), error["msg"])
+    problems = [_placed(_untagged(tuple(error["loc"])), error["msg"],
+                        error.get("ctx", {}).get("error"))
                 for error in exc.errors(include_url=False)]
     return describe(problems)
 
@@ -288,8 +329,10 @@ def _untagged(location: Location) -> Location:
     return location[1:] if location and location[0] in _TAGS else location
 
 
-def _placed(location: Location, message: str) -> Problem:
+def _placed(location: Location, message: str, error: object = None) -> Problem:
     reason = message.removeprefix("Value error, ")
+    if isinstance(error, FieldProblem):  # a check across fields names the field it concerns
+        return (*location, *error.location), str(error)
     named = reason.split(" ", 1)[0]
     if location == ("event",) and named in ("dtstart", "dtend"):
         return ("event", named), reason

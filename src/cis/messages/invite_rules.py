@@ -14,7 +14,10 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cis.domain.links import link_problem
 from cis.domain.model import Event, Invitee, Resend
+from cis.domain.recurrence import SeriesError, parse_rule, series
+from cis.domain.shortening import shorten_event
 from cis.domain.zones import iana_zone
 
 MAX_BODY_BYTES = 256 * 1024
@@ -114,6 +117,53 @@ def check_address(value: str) -> str:
     return value
 
 
+def check_link(value: str) -> str:
+    """The meeting link itself, when an invitation may carry it (`link_problem`)."""
+    problem = link_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def check_rule(value: str) -> str:
+    """The RRULE as cis writes it, when it is a rule cis sends (`parse_rule`)."""
+    return parse_rule(value).text()
+
+
+def check_series(rrule: str | None, exdates: Sequence[Any] | None, *, start: dt.datetime,
+                 end: dt.datetime, timezone: str | None,
+                 all_day: bool) -> tuple[dt.datetime, ...]:
+    """The starts of the occurrences left out, when the rule and its exceptions make a series.
+
+    Each of `exdates` is written the way dtstart is (a date for an all-day event), and must
+    start an occurrence; the rule must suit the event's times (see `cis.domain.recurrence`).
+
+    Raises:
+        FieldProblem: placed on `rrule`, `dtend`, `exdates` or one of them.
+
+    """
+    if rrule is None:
+        if exdates:
+            raise FieldProblem(("exdates",), "are only for a recurring event: give rrule too")
+        return ()
+    moments: list[dt.datetime] = []
+    for index, value in enumerate(exdates or ()):
+        if all_day and not is_date(value):
+            raise FieldProblem(("exdates", index),
+                               "must be a date (2027-05-08), as dtstart is: an all-day event")
+        try:
+            moments.append(to_datetime(value, timezone, "exdate", all_day=all_day))
+        except ValueError as exc:
+            raise FieldProblem(("exdates", index), str(exc)) from None
+    try:
+        series(rrule, start, end, timezone, all_day, moments)
+    except SeriesError as exc:
+        raise FieldProblem(exc.location, str(exc)) from None
+    except ValueError as exc:
+        raise FieldProblem(("rrule",), str(exc)) from None
+    return tuple(moments)
+
+
 def check_timezone(value: str) -> str:
     """The zone name itself, when the IANA database names a zone so."""
     iana_zone(value)
@@ -143,25 +193,79 @@ def check_time_value(value: Any) -> Any:
     return value
 
 
+class FieldProblem(ValueError):
+    """Raised by a check across an object's fields, for the field it places the problem on.
+
+    `location` is relative to the object checked: `("dtstart",)`, `("exdates", 2)`.
+    """
+
+    def __init__(self, location: Location, reason: str) -> None:
+        super().__init__(reason)
+        self.location = location
+
+
+def is_date(value: object) -> bool:
+    """Whether a checked time value is a date alone (`2027-05-01`), with no time of day."""
+    if not isinstance(value, str):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def all_day(dtstart: object, dtend: object, timezone: str | None) -> bool:
+    """Whether the event's times make it an all-day event: both dates, and no `timezone`.
+
+    A date with a `timezone` keeps the meaning it has had in v1, midnight in that zone; so an
+    all-day event names no zone, as RFC 5545 writes one (DATE values).
+
+    Raises:
+        FieldProblem: one time is a date and the other a time, without a zone: an all-day
+            or a timed event, it cannot be told which.
+
+    """
+    start_date, end_date = is_date(dtstart), is_date(dtend)
+    if timezone is None and start_date != end_date:
+        field, other = ("dtstart", "dtend") if start_date else ("dtend", "dtstart")
+        raise FieldProblem((field,), (
+            f"{field} is a date and {other} a time: give both as dates (an all-day event, "
+            "with no timezone) or both as times"))
+    return timezone is None and start_date and end_date
+
+
 def check_event_times(dtstart: int | float | str, dtend: int | float | str,
-                      timezone: str | None) -> tuple[dt.datetime, dt.datetime]:
-    """The event's start and end, when the end comes after the start."""
-    start = to_datetime(dtstart, timezone, "dtstart")
-    end = to_datetime(dtend, timezone, "dtend")
-    check_order(start, end)
-    return start, end
+                      timezone: str | None) -> tuple[dt.datetime, dt.datetime, bool]:
+    """The event's start and end, and whether it is all-day, when the end comes after the start.
+
+    Raises:
+        FieldProblem: see `all_day`.
+        ValueError: a time needs a zone it lacks, or the event ends before it starts; the
+            reason names the field first.
+
+    """
+    whole_days = all_day(dtstart, dtend, timezone)
+    start = to_datetime(dtstart, timezone, "dtstart", all_day=whole_days)
+    end = to_datetime(dtend, timezone, "dtend", all_day=whole_days)
+    check_order(start, end, all_day=whole_days)
+    return start, end, whole_days
 
 
-def check_order(start: dt.datetime, end: dt.datetime) -> None:
+def check_order(start: dt.datetime, end: dt.datetime, *, all_day: bool = False) -> None:
     """Pass when the event ends after it starts (both resolved by `to_datetime`), as instants.
 
     Two times in one zone compare by their wall-clock readings in Python, so the comparison
     is made in UTC: a wall time in the hour the clocks skip is read with the offset before
     the jump (02:30 on a spring-forward day as 03:30), and 02:30 to 03:00 is no time at all.
-    The reason then says which time was skipped and how it was read.
+    The reason then says which time was skipped and how it was read. An all-day event ends
+    on the day after its last (RFC 5545), so a one-day event's dtend is the next day.
     """
     if end.astimezone(dt.UTC) > start.astimezone(dt.UTC):
         return
+    if all_day:
+        raise ValueError("dtend must be after dtstart: an all-day event's dtend is the day "
+                         "after its last day (2027-05-02 for a day on 2027-05-01)")
     skipped = [_skipped(name, moment) for name, moment in (("dtstart", start), ("dtend", end))
                if _in_gap(moment)]
     if skipped:
@@ -181,11 +285,15 @@ def _skipped(name: str, moment: dt.datetime) -> str:
             f"{moment.tzinfo} (its clocks skip it) and is read as {shown.isoformat()}")
 
 
-def to_datetime(value: int | float | str, timezone: str | None, field: str) -> dt.datetime:
+def to_datetime(value: int | float | str, timezone: str | None, field: str, *,
+                all_day: bool = False) -> dt.datetime:
     """Resolve a checked time value to whole seconds (iCalendar's resolution).
 
-    `field` names the value in the one error left to find here.
+    `field` names the value in the one error left to find here. The date of an all-day
+    event (see `all_day`) is midnight UTC of that day.
     """
+    if all_day:
+        return dt.datetime.combine(dt.date.fromisoformat(str(value)), dt.time(), dt.UTC)
     zone = ZoneInfo(timezone) if timezone else dt.UTC
     if isinstance(value, int | float):
         moment = dt.datetime.fromtimestamp(value, dt.UTC).astimezone(zone)
@@ -280,12 +388,14 @@ def event_uid_of(data: Any) -> str | None:
     return None
 
 
-def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datetime) -> Event:
+def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datetime,
+                 all_day: bool = False, exdates: tuple[dt.datetime, ...] = ()) -> Event:
     """The domain event from a checked v1 `event` object, its times already resolved.
 
     The one mapping from wire fields to the domain, for the validator and the models alike.
+    A text longer than its limit is cut there (`shorten_event`), and named in `shortened`.
     """
-    return Event(
+    return shorten_event(Event(
         uid=fields["uid"],
         summary=fields["summary"],
         start=start,
@@ -298,7 +408,12 @@ def domain_event(fields: Mapping[str, Any], *, start: dt.datetime, end: dt.datet
         location=fields["location"],
         sequence=fields["sequence"],
         status=fields["status"],
-    )
+        url=fields["url"],
+        reminder_minutes=fields["reminder_minutes"],
+        all_day=all_day,
+        rrule=fields["rrule"],
+        exdates=exdates,
+    ))
 
 
 def domain_invitee(fields: Mapping[str, Any]) -> Invitee:
@@ -308,6 +423,7 @@ def domain_invitee(fields: Mapping[str, Any]) -> Invitee:
         name=fields["name"],
         partstat=fields["partstat"],
         origin=fields["origin"],
+        role=fields["role"],
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
+from cis.domain.limits import MAX_REMINDER_MINUTES
 from cis.domain.model import (
     Event,
     EventStatus,
@@ -26,7 +27,9 @@ from cis.domain.model import (
     InviteRequest,
     PartStat,
     QueueMessage,
+    Role,
 )
+from cis.domain.recurrence import MAX_EXDATES
 from cis.messages.invite_rules import (
     MAX_NESTING,
     ORIGIN_PATTERN,
@@ -35,12 +38,17 @@ from cis.messages.invite_rules import (
     UID_WORDS,
     WHITE_SPACE,
     BodyKind,
+    FieldProblem,
     Location,
     Problem,
+    all_day,
     body_kind,
     check_address,
+    check_link,
     check_order,
+    check_rule,
     check_same_event,
+    check_series,
     check_time_value,
     check_timezone,
     describe,
@@ -157,6 +165,28 @@ def _integer(*, ge: int, le: int) -> Check:
     return check
 
 
+def _array(check: Check, *, max_items: int, items: str) -> Check:
+    """A JSON array of at most `max_items` values, each held to `check` at its index."""
+
+    def checked(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise _one("must be an array")
+        if len(value) > max_items:
+            raise _one(f"must hold at most {max_items} {items}")
+        problems: list[Problem] = []
+        result = []
+        for index, item in enumerate(value):
+            try:
+                result.append(check(item))
+            except _Bad as bad:
+                problems.extend(((index, *where), message) for where, message in bad.problems)
+        if problems:
+            raise _Bad(*problems)
+        return result
+
+    return checked
+
+
 def _version(value: Any) -> int:
     # 1, 1.0 and true all mean version 1: JSON writers differ in how they spell a number.
     if isinstance(value, int | float) and value == 1:
@@ -212,19 +242,33 @@ def _object(fields: Fields, across: Callable[[dict[str, Any]], None] | None = No
 
 
 def _event_times(event: dict[str, Any]) -> None:
-    """Resolve the times in the event's zone (as `start` and `end`); the end comes after."""
+    """Resolve the times in the event's zone (as `start` and `end`); the end comes after.
+
+    Dates alone, with no zone, make an all-day event (`all_day`).
+    """
+    try:
+        event["all_day"] = all_day(event["dtstart"], event["dtend"], event["timezone"])
+    except FieldProblem as exc:
+        raise _Bad((exc.location, str(exc))) from None
     problems: list[Problem] = []
     for name, key in (("dtstart", "start"), ("dtend", "end")):
         try:
-            event[key] = to_datetime(event[name], event["timezone"], name)
+            event[key] = to_datetime(event[name], event["timezone"], name,
+                                     all_day=event["all_day"])
         except ValueError as exc:
             problems.append(((name,), str(exc)))
     if problems:
         raise _Bad(*problems)
     try:
-        check_order(event["start"], event["end"])
+        check_order(event["start"], event["end"], all_day=event["all_day"])
     except ValueError as exc:
         raise _Bad((("dtend",), str(exc))) from None
+    try:
+        event["exdate_moments"] = check_series(
+            event["rrule"], event["exdates"], start=event["start"], end=event["end"],
+            timezone=event["timezone"], all_day=event["all_day"])
+    except FieldProblem as exc:
+        raise _Bad((exc.location, str(exc))) from None
 
 
 def _same_event(message: dict[str, Any]) -> None:
@@ -245,6 +289,7 @@ _INVITEE: Fields = {
     "name": (_optional(_NAME), None),
     "partstat": (_choice(PartStat), PartStat.NEEDS_ACTION),
     "origin": (_optional(_text(pattern=(ORIGIN_PATTERN, ORIGIN_WORDS))), None),
+    "role": (_choice(Role), Role.REQ_PARTICIPANT),
 }
 _REQUEST = _object({**_INVITEE, "action": (_choice(InviteAction), InviteAction.INVITE)})
 # The `cis` command's CSV row names an invitee to invite and nothing more.
@@ -255,22 +300,27 @@ _RESEND_REQUEST = _object({
     "email": (_ADDRESS, _REQUIRED),
     "action": (_choice(InviteAction), _REQUIRED),
 }, refused=dict.fromkeys(
-    ("name", "partstat", "origin"),
+    ("name", "partstat", "origin", "role"),
     "is not a field of a resend, which takes only uid, email and action"))
 _EVENT = _object({
     "uid": (_UID, _REQUIRED),
-    "summary": (_text(non_empty=True, max_length=1000, then=single_line), _REQUIRED),
-    "description": (_optional(_text(max_length=20_000)), None),
-    "description_html": (_optional(_text(max_length=100_000)), None),
+    # Texts longer than their limits are cut when the event is built (`shorten_event`).
+    "summary": (_text(non_empty=True, then=single_line), _REQUIRED),
+    "description": (_optional(_text()), None),
+    "description_html": (_optional(_text()), None),
     "dtstart": (_TIME, _REQUIRED),
     "dtend": (_TIME, _REQUIRED),
     "timezone": (_optional(_text(max_length=64, then=check_timezone)), None),
-    "location": (_optional(_text(max_length=1000, then=single_line)), None),
+    "location": (_optional(_text(then=single_line)), None),
     "organizer": (_text(strip=True, non_empty=True, max_length=256, then=single_line),
                   _REQUIRED),
     "mailto": (_ADDRESS, _REQUIRED),
     "sequence": (_integer(ge=0, le=2**31 - 1), 0),
     "status": (_choice(EventStatus), EventStatus.CONFIRMED),
+    "url": (_optional(_text(then=check_link)), None),
+    "reminder_minutes": (_optional(_integer(ge=0, le=MAX_REMINDER_MINUTES)), None),
+    "rrule": (_optional(_text(then=check_rule)), None),
+    "exdates": (_optional(_array(_TIME, max_items=MAX_EXDATES, items="dates")), None),
 }, across=_event_times)
 _ATTENDEE_MESSAGE = _object({
     "version": (_version, 1),
@@ -322,7 +372,8 @@ def _one_attendee(data: Any) -> InviteRequest:
 
 
 def _domain_event(event: dict[str, Any]) -> Event:
-    return domain_event(event, start=event["start"], end=event["end"])
+    return domain_event(event, start=event["start"], end=event["end"], all_day=event["all_day"],
+                        exdates=event["exdate_moments"])
 
 
 class _Repeated(dict[str, Any]):

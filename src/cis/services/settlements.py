@@ -39,18 +39,21 @@ def first_invitation(request: InviteRequest) -> bool:
 def sent_settlement(claimed: Claimed, request: InviteRequest, delivery_id: str) -> MarkSent:
     """How an accepted message settles its claim: the version it carried, what it counts.
 
-    The first message to an attendee counts the invitation (its answer and origin), and is
-    fenced by its version (see `MarkSent.fence`); a later one counts what it was: an
-    update, a cancellation, a removal or a resend.
+    The first message to an attendee counts the invitation (its answer, origin and role),
+    and is fenced by its version (see `MarkSent.fence`); a later one counts what it was: an
+    update, a cancellation, a removal or a resend. A message whose event had a text cut
+    when its body was read counts that too (`texts_shortened`).
     """
     claim, invitee = claimed.claim, request.invitee
     if claimed.first:
         entry = HistoryEntry(status=invitee.partstat, at=claim.now, source=HISTORY_SOURCE)
-        counters = statistics.on_sent(invitee.partstat, invitee.origin)
+        counters = statistics.on_sent(invitee.partstat, invitee.origin, invitee.role)
     else:
         entry = HistoryEntry(status=request.standing.method, at=claim.now,
                              source=_source(request, claim))
         counters = statistics.on_later_message(request.action, request.standing)
+    if request.event.shortened:
+        counters = statistics.merge(counters, statistics.on_shortened())
     return MarkSent(claim.key, claim.token, delivery_id=delivery_id, at=claim.now,
                     history=entry, counters=counters, sequence=request.event.sequence,
                     standing=request.standing,

@@ -18,6 +18,7 @@ from cis.adapters.dynamodb.items import (
     history_entry,
     key_attributes,
     number,
+    role_attribute,
     string,
     suppression_item,
     timestamp,
@@ -124,6 +125,7 @@ def claim_update(table_name: str, claim: Claim) -> UpdateTypeDef:
     expression.values[":empty"] = {"L": []}
     expression.set_or_remove("name", invitee.name)
     expression.set_or_remove("origin", invitee.origin)
+    expression.set_or_remove("role", role_attribute(invitee.role))
     expression.remove("sent_at", "message_id", "failure_reason", "last_reply_at")
     expression.values[":released"] = string(InviteState.RELEASED.value)
     expression.values[":now"] = number(epoch(claim.now))
@@ -150,6 +152,7 @@ def _versioned_claim_update(table_name: str, claim: Claim, basis: ClaimBasis) ->
     expression.values[":empty"] = {"L": []}
     expression.set_or_remove("name", record.name)
     expression.set_or_remove("origin", record.origin)
+    expression.set_or_remove("role", role_attribute(record.role))
     expression.remove("failure_reason")
     condition = _as_seen(expression, basis)
     update = expression.conditional_update(table_name, claim.key, condition)

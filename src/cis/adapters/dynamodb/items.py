@@ -15,6 +15,7 @@ from cis.domain.model import (
     HistoryEntry,
     InviteState,
     PartStat,
+    Role,
     history_status,
 )
 from cis.errors import RepositoryError
@@ -46,6 +47,7 @@ ATTENDEE_ATTRIBUTES = (
     "answer_sequence",
     "replies_dropped",
     "deliveries",
+    "role",
 )
 
 MARKER_EXPIRY_ATTRIBUTE = "expires_at"
@@ -183,6 +185,7 @@ def attendee_record(event_uid: str, item: Item) -> AttendeeRecord:
         replies_dropped=_whole(item, "replies_dropped") or 0,
         deliveries=tuple(_delivery_event(entry["M"])
                          for entry in item.get("deliveries", {}).get("L", [])),
+        role=role_of(item),
     )
 
 
@@ -195,6 +198,21 @@ def _delivery_event(entry: Item) -> DeliveryEvent:
         delivery_id=_required_text(entry, "delivery_id"),
         feedback_id=_required_text(entry, "feedback_id"),
         detail=_text(entry, "detail"), diagnostic=_text(entry, "diagnostic"))
+
+
+def role_attribute(role: Role) -> str | None:
+    """The `role` attribute of an attendee item; none for REQ-PARTICIPANT, the default.
+
+    So an item of a default attendee is the size it was before roles were stored, and an
+    item written before then reads as what its invitation said.
+    """
+    return None if role is Role.REQ_PARTICIPANT else str(role)
+
+
+def role_of(item: Item) -> Role:
+    """The role an attendee item records (see `role_attribute`)."""
+    text = _text(item, "role")
+    return Role.REQ_PARTICIPANT if text is None else Role(text)
 
 
 FENCE_ATTRIBUTE = "version_fence"

@@ -5,18 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from cis.domain.limits import reminder_problem
+from cis.domain.links import link_problem
 from cis.domain.model import Event, EventStatus, Invitee, Standing
+from cis.domain.recurrence import event_series, parse_rule
 from cis.domain.rendering.ical_lines import (
     cal_address,
     content_line,
     date_time,
+    date_value,
+    duration,
     integer,
     serialise,
     text,
     uid_text,
+    uri,
 )
 from cis.domain.rendering.text import common_name, plain_text
 from cis.domain.rendering.vtimezone import vtimezone_for, wall_clock
+from cis.domain.zones import iana_zone
 
 PRODID = "-//cis//Calendar Invite Server//EN"
 
@@ -70,8 +77,12 @@ def render_calendar(
         "CALSCALE:GREGORIAN",
         content_line("METHOD", str(standing.method)),
     ]
-    if event.timezone:
-        lines += vtimezone_for(event.timezone, event.start).content_lines()
+    recurrence = event_series(event)
+    if event.all_day:
+        _check_all_day(event, start, end)
+    elif event.timezone:
+        through = recurrence.last_end if recurrence else None
+        lines += vtimezone_for(event.timezone, event.start, through).content_lines()
     lines += _vevent(event, invitee, rsvp_email, dtstamp, start, end, standing)
     lines.append("END:VCALENDAR")
     return serialise(lines)
@@ -104,13 +115,17 @@ def _vevent(
     for the same one every time; the byte-for-byte tests in test_ical_equivalence.py hold
     both orders.
     """
+    _check_link_and_reminder(event)
     stamp = _date_time_line("DTSTAMP", dtstamp.astimezone(dt.UTC))
-    starts = _date_time_line("DTSTART", _when(start, event))
-    ends = _date_time_line("DTEND", _when(end, event))
+    if event.all_day:
+        starts, ends = _date_line("DTSTART", start), _date_line("DTEND", end)
+    else:
+        starts = _date_time_line("DTSTART", _when(start, event))
+        ends = _date_time_line("DTEND", _when(end, event))
     sequence = integer(event.sequence)
     organizer = _address("ORGANIZER", rsvp_email, event.organizer)
     attendee = _address(
-        "ATTENDEE", invitee.email, invitee.name, CUTYPE="INDIVIDUAL", ROLE="REQ-PARTICIPANT",
+        "ATTENDEE", invitee.email, invitee.name, CUTYPE="INDIVIDUAL", ROLE=str(invitee.role),
         PARTSTAT=str(invitee.partstat), RSVP=rsvp(standing),
     )
     lines = [
@@ -121,6 +136,7 @@ def _vevent(
         stamp,
         content_line("UID", uid_text(event.uid)),
         content_line("SEQUENCE", sequence),
+        *_recurrence_lines(event),
         attendee,
     ]
     if event.description:
@@ -131,8 +147,42 @@ def _vevent(
     status = written_status(event, standing)
     if status is not None:
         lines.append(content_line("STATUS", text(str(status))))
-    lines += ["TRANSP:OPAQUE", "END:VEVENT"]
+    lines.append("TRANSP:OPAQUE")
+    if event.url:
+        lines.append(content_line("URL", uri(event.url)))
+    if event.reminder_minutes is not None and standing is Standing.INVITED:
+        lines += _alarm(event.reminder_minutes)
+    lines.append("END:VEVENT")
     return lines
+
+
+def _check_link_and_reminder(event: Event) -> None:
+    """Refuse a link or reminder the validator would refuse (a library caller's own Event)."""
+    problem = link_problem(event.url) if event.url is not None else None
+    if problem is not None:
+        raise ValueError(f"event url {problem}")
+    if event.reminder_minutes is not None:
+        problem = reminder_problem(event.reminder_minutes)
+        if problem is not None:
+            raise ValueError(f"event reminder_minutes {problem}")
+
+
+REMINDER_TEXT = "Reminder"
+"""The VALARM's DESCRIPTION, which RFC 5545 requires of a DISPLAY alarm."""
+
+
+def _alarm(minutes: int) -> list[str]:
+    """A DISPLAY alarm `minutes` before the start (RFC 5545 section 3.6.6).
+
+    Only a REQUEST carries one: RFC 5546 section 3.2.5 allows no VALARM in a CANCEL.
+    """
+    return [
+        "BEGIN:VALARM",
+        "ACTION:DISPLAY",
+        content_line("DESCRIPTION", text(REMINDER_TEXT)),
+        content_line("TRIGGER", duration(-dt.timedelta(minutes=minutes))),
+        "END:VALARM",
+    ]
 
 
 def rsvp(standing: Standing) -> str:
@@ -161,6 +211,41 @@ def _date_time_line(name: str, moment: dt.datetime) -> str:
     # Converted, not relabelled: some of those zones were not on UTC before 1970 (Accra,
     # Reykjavik), where icalendar wrote their wall clock with a Z.
     return content_line(name, date_time(moment.astimezone(dt.UTC), utc=True))
+
+
+def _recurrence_lines(event: Event) -> list[str]:
+    """RRULE and one EXDATE line per occurrence left out, each written as DTSTART is.
+
+    `render_calendar` has checked the series (`event_series`): each EXDATE is an
+    occurrence, a wall-clock time the zone shows once, within the years the VTIMEZONE
+    describes; Google Calendar writes EXDATEs one a line too.
+    """
+    if event.rrule is None:
+        return []
+    lines = [content_line("RRULE", parse_rule(event.rrule).text())]
+    for moment in event.exdates:
+        if event.all_day:
+            lines.append(_date_line("EXDATE", moment.astimezone(dt.UTC)))
+        elif event.timezone:
+            lines.append(_date_time_line("EXDATE", moment.astimezone(iana_zone(event.timezone))))
+        else:
+            lines.append(_date_time_line("EXDATE", moment.astimezone(dt.UTC)))
+    return lines
+
+
+def _check_all_day(event: Event, start: dt.datetime, end: dt.datetime) -> None:
+    """Refuse an all-day event whose times are not whole days in no zone (see `Event`)."""
+    if event.timezone is not None:
+        raise ValueError(f"all-day event {event.uid!r} names a time zone; its dates have none")
+    for name, moment in (("start", start), ("end", end)):
+        if moment.time() != dt.time():
+            raise ValueError(f"all-day event {event.uid!r} must {name} at midnight UTC, "
+                             f"the first moment of a date ({moment.isoformat()})")
+
+
+def _date_line(name: str, moment: dt.datetime) -> str:
+    """A DATE line: the day `moment` (midnight UTC) begins, ``;VALUE=DATE``."""
+    return content_line(name, date_value(moment.date()), {"VALUE": "DATE"})
 
 
 def _address(name: str, email: str, common: str | None, **parameters: str) -> str:

@@ -18,6 +18,8 @@ __all__ = [
     "cal_address",
     "content_line",
     "date_time",
+    "date_value",
+    "duration",
     "fold",
     "integer",
     "parameter",
@@ -26,6 +28,7 @@ __all__ = [
     "serialise",
     "text",
     "uid_text",
+    "uri",
     "utc_offset",
 ]
 
@@ -172,6 +175,11 @@ def date_time(moment: dt.datetime, *, utc: bool) -> str:
     return written + "Z" if utc else written
 
 
+def date_value(day: dt.date) -> str:
+    """A DATE: ``20270501``."""
+    return f"{day.year:04}{day.month:02}{day.day:02}"
+
+
 def utc_offset(offset: dt.timedelta) -> str:
     """A UTC-OFFSET: ``+0200``, ``-0330``, with seconds only when there are some (``-001730``)."""
     sign = "-" if offset < dt.timedelta(0) else "+"
@@ -181,6 +189,43 @@ def utc_offset(offset: dt.timedelta) -> str:
     if seconds:
         return f"{sign}{hours:02}{minutes:02}{seconds:02}"
     return f"{sign}{hours:02}{minutes:02}"
+
+
+def duration(delta: dt.timedelta) -> str:
+    """A DURATION, as icalendar writes one: ``-PT15M``, ``-PT1H30M``, ``-P1D``, ``P0D``.
+
+    Whole days as ``D`` (never weeks), the rest as hours, minutes and seconds, each only when
+    there is some (minutes also between hours and seconds).
+    """
+    sign = ""
+    if delta.days < 0:
+        sign, delta = "-", -delta
+    time = ""
+    if delta.seconds:
+        hours, rest = divmod(delta.seconds, 3600)
+        minutes, seconds = divmod(rest, 60)
+        time = "T"
+        if hours:
+            time += f"{hours}H"
+        if minutes or (hours and seconds):
+            time += f"{minutes}M"
+        if seconds:
+            time += f"{seconds}S"
+    if delta.days == 0 and time:
+        return f"{sign}P{time}"
+    return f"{sign}P{delta.days}D{time}"
+
+
+def uri(value: str) -> str:
+    """A URI value, written as it is (no TEXT escaping: commas and semicolons are the URI's).
+
+    Raises:
+        ValueError: the value holds a CR or LF, which would start a line of its own.
+
+    """
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"A URI value may not contain CR or LF characters: {value!r}")
+    return value
 
 
 def integer(value: int) -> str:

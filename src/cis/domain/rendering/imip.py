@@ -3,13 +3,14 @@
 Layout, as Gmail itself sends invitations: `multipart/mixed` holding a `multipart/alternative`
 (text/plain, text/html, text/calendar with the calendar's method, REQUEST or CANCEL) and the
 same calendar attached as `invite.ics`. Serialised with CRLF everywhere, so DKIM signatures
-hold.
+hold. Reply-To names the organiser, while the calendar's ORGANIZER is the RSVP address.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import Address
@@ -18,6 +19,7 @@ from email.utils import format_datetime, parseaddr
 
 from cis.domain.model import Event, Invitee, Standing
 from cis.domain.rendering.ical import render_calendar
+from cis.domain.rendering.recurrence_text import repeats_text
 from cis.domain.rendering.text import (
     DISPLAY_NAME_WIDTH,
     display_name,
@@ -106,14 +108,18 @@ def compose_invitation(
 
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = from_address
+    message["Reply-To"] = organiser_address(event)
     message["To"] = _recipient(invitee)
     message["Subject"] = _subject(event, wording)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     message["Message-ID"] = f"<{email_id}@{from_address.domain}>"
     message["MIME-Version"] = "1.0"
 
-    message.set_content(_text_body(event, wording), subtype="plain", charset="utf-8")
-    message.add_alternative(_html_body(event, wording), subtype="html", charset="utf-8")
+    # A cancellation or a removal shows no link: nobody should join what they are not in.
+    # render_calendar has refused a link that is not http or https (`link_problem`).
+    link = event.url if standing is Standing.INVITED else None
+    message.set_content(_text_body(event, wording, link), subtype="plain", charset="utf-8")
+    message.add_alternative(_html_body(event, wording, link), subtype="html", charset="utf-8")
     message.add_alternative(
         calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
         cte="7bit" if calendar.isascii() else "quoted-printable",
@@ -128,6 +134,23 @@ def compose_invitation(
         recipient=invitee.email,
         data=message.as_bytes(policy=policy.SMTP),
     )
+
+
+def organiser_address(event: Event) -> Address:
+    """The Reply-To address: the organiser, named as the calendar names them.
+
+    A reply written by hand goes to the organiser; the calendar's ORGANIZER stays the RSVP
+    address, so the Accept and Decline buttons still answer cis.
+
+    Raises:
+        ValueError: the event's `mailto` is not an address (no `@`, or a line break).
+
+    """
+    username, at, domain = event.mailto.rpartition("@")
+    if not at or not username or not domain:
+        raise ValueError(f"event mailto is not an email address: {event.mailto!r}")
+    return Address(display_name=display_name(event.organizer), username=username,
+                   domain=domain)
 
 
 def _one_email_id(email_id: str | None, message_id: str | None) -> str:
@@ -161,40 +184,73 @@ def _tidy_parts(message: EmailMessage, email_id: str) -> None:
             part.set_boundary(f"=_cis_{digest}_{depth}")
 
 
+LINK_LABEL = "Meeting link"
+"""The words before the event's link in the bodies."""
+
+
+def _html_link(link: str | None) -> str:
+    """The link as a paragraph of its own, its address shown as it opens."""
+    if not link:
+        return ""
+    escaped = html.escape(link, quote=True)
+    return (f'<p><strong>{LINK_LABEL}:</strong> <a href="{escaped}" '
+            f'rel="noopener noreferrer">{escaped}</a></p>\n')
+
+
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+def day_text(day: dt.date) -> str:
+    """A date for people, independent of the machine's locale: ``Sat 1 May 2027``."""
+    weekday, month = _WEEKDAYS[day.weekday()], _MONTHS[day.month - 1]
+    return f"{weekday} {day.day} {month} {day.year}"
+
+
 def when_text(event: Event) -> str:
-    """The event's time for people, in its own zone, independent of the machine's locale."""
+    """The event's time for people, in its own zone, independent of the machine's locale.
+
+    An all-day event says its dates alone, its last day the one before its (exclusive) end.
+    """
     start, end = event.start, event.end
+    if event.all_day:
+        last = (end - dt.timedelta(days=1)).date()
+        if last <= start.date():
+            return f"{day_text(start.date())} (all day)"
+        return f"{day_text(start.date())} to {day_text(last)} (all day)"
     zone = event.timezone or "UTC"
 
     def day(moment: dt.datetime) -> str:
-        weekday, month = _WEEKDAYS[moment.weekday()], _MONTHS[moment.month - 1]
-        return f"{weekday} {moment.day} {month} {moment.year}"
+        return day_text(moment.date())
 
     if start.date() == end.date():
         return f"{day(start)}, {start:%H:%M} to {end:%H:%M} ({zone})"
     return f"{day(start)}, {start:%H:%M} to {day(end)}, {end:%H:%M} ({zone})"
 
 
-def _text_body(event: Event, wording: Wording) -> str:
+
+
+def _text_body(event: Event, wording: Wording, link: str | None) -> str:
     lines = [
         f"{one_line(event.organizer)} {wording.headline}: {one_line(event.summary)}",
         "",
         f"When: {when_text(event)}",
     ]
+    repeats = repeats_text(event)
+    if repeats:
+        lines.append(f"Repeats: {repeats}")
     if event.location:
         lines.append(f"Where: {one_line(event.location)}")
+    if link:
+        lines.append(f"{LINK_LABEL}: {link}")
     if event.description:
         lines += ["", plain_text(event.description)]
     lines += ["", wording.closing]
     return "\n".join(lines) + "\n"
 
 
-def _html_body(event: Event, wording: Wording) -> str:
+def _html_body(event: Event, wording: Wording, link: str | None) -> str:
     """The HTML part: the caller's text escaped or sanitised, cis's own words as they are."""
     if event.description_html:
         description = sanitise_html(event.description_html)
@@ -206,12 +262,16 @@ def _html_body(event: Event, wording: Wording) -> str:
         f"<p><strong>Where:</strong> {escape_html(one_line(event.location))}</p>\n"
         if event.location else ""
     )
+    repeats = repeats_text(event)
+    if repeats:
+        where = f"<p><strong>Repeats:</strong> {escape_html(repeats)}</p>\n{where}"
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n"
         f"<p>{escape_html(one_line(event.organizer))} {wording.headline}:</p>\n"
         f"<h2>{escape_html(one_line(event.summary))}</h2>\n"
         f"<p><strong>When:</strong> {escape_html(when_text(event))}</p>\n"
         f"{where}"
+        f"{_html_link(link)}"
         f"{description}\n"
         f"<p>{wording.closing}</p>\n"
         "</body></html>\n"

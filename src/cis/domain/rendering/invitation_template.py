@@ -28,7 +28,7 @@ _REFERENCE_NOW = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _REFERENCE_IDS = ("cis-template-1", "cis-template-2", "cis-template-3")
 
 # What compose_invitation writes, given the layout in cis.domain.rendering.imip.
-_HEADER_ORDER = (b"From", b"To", b"Subject", b"Date", b"Message-ID")
+_HEADER_ORDER = (b"From", b"Reply-To", b"To", b"Subject", b"Date", b"Message-ID")
 _BOUNDARY = b"=_cis_"
 _BOUNDARY_COUNT = 9  # two Content-Type parameters, four delimiters, three closing ones
 # The message split at its boundaries: piece 6 is the text/calendar part, 8 the attachment.
@@ -82,8 +82,8 @@ class InvitationTemplate:
 
     Building one renders a reference invitation (for a placeholder attendee) with
     `compose_invitation`, which does the event's expensive work once: the calendar (VTIMEZONE
-    included), the text and HTML bodies and their transfer encodings, the From and Subject
-    headers. `render` then assembles one attendee's message from those bytes and the few
+    included), the text and HTML bodies and their transfer encodings, the From, Reply-To and
+    Subject headers. `render` then assembles one attendee's message from those bytes and the few
     parts that differ per attendee (To, Date, Message-ID, the MIME boundaries, DTSTAMP and
     ATTENDEE, the calendar's transfer encoding and the base64 attachment), with string and
     bytes operations only. So does every message of the event's life (`standing`): an
@@ -179,8 +179,8 @@ class InvitationTemplate:
             f"DTSTAMP:{utc.year:04}{utc.month:02}{utc.day:02}"
             f"T{utc.hour:02}{utc.minute:02}{utc.second:02}Z\r\n"
         ).encode("ascii")
-        attendee = _attendee_line(calendar_name, str(invitee.partstat), invitee.email,
-                                  rsvp(self.standing))
+        attendee = _attendee_line(calendar_name, str(invitee.partstat), str(invitee.role),
+                                  invitee.email, rsvp(self.standing))
         is_ascii = calendar.is_ascii and attendee.isascii()
         if is_ascii:
             body = (calendar.head_7bit, stamp, calendar.middle_7bit, attendee,
@@ -215,7 +215,8 @@ class _MessageCut:
     """The reference message's bytes that are the same for every attendee.
 
     `before_calendar` and `before_attachment_body` are the pieces between MIME boundaries,
-    to be joined with each message's own boundary.
+    to be joined with each message's own boundary; `from_line` holds From and Reply-To, which
+    the event alone decides.
     """
 
     from_line: bytes
@@ -245,8 +246,8 @@ class _MessageCut:
         if not calendar.startswith(_PART_START) or attachment_head_end < 4:
             return None
         cut = cls(
-            from_line=fields[0],
-            subject_line=fields[2],
+            from_line=fields[0] + fields[1],
+            subject_line=fields[3],
             before_calendar=(*pieces[:_CALENDAR_PART], _PART_START),
             before_attachment_body=(
                 *pieces[_CALENDAR_PART + 1: _ATTACHMENT_PART], attachment[:attachment_head_end]
@@ -333,12 +334,12 @@ def _base64_lines(data: bytes) -> bytes:
     return b"\r\n".join(_BASE64_LINE.findall(encoded)) + b"\r\n" if encoded else b""
 
 
-def _attendee_line(name: str, partstat: str, email: str, rsvp: str) -> bytes:
+def _attendee_line(name: str, partstat: str, role: str, email: str, rsvp: str) -> bytes:
     """The folded ATTENDEE content line with its CRLF, as `render_calendar` writes it."""
     params = parameter("CN", name) + ";" if name else ""
     line = (
         f"ATTENDEE;{params}CUTYPE=INDIVIDUAL;PARTSTAT={parameter_value(partstat)}"
-        f";ROLE=REQ-PARTICIPANT;RSVP={rsvp}:mailto:{email}"
+        f";ROLE={parameter_value(role)};RSVP={rsvp}:mailto:{email}"
     ).encode()
     return _fold(line) + b"\r\n"
 

@@ -156,14 +156,17 @@ class _MonthDayRule:
         return recur({"FREQ": "YEARLY", "BYMONTH": self.month, "BYMONTHDAY": self.day})
 
 
-def vtimezone_for(tzid: str, around: dt.datetime) -> VTimezone:
+def vtimezone_for(tzid: str, around: dt.datetime,
+                  through: dt.datetime | None = None) -> VTimezone:
     """Describe ``tzid`` as a VTIMEZONE that Outlook accepts, for an event at ``around``.
 
     icalendar's own generator lists every transition since 1970 as RDATEs, which Outlook
     rejects; clients expect one STANDARD and one DAYLIGHT rule repeating yearly. The rules
     are taken from the transitions in the event's local year and confirmed against the
     following year, so the description is exact for both years (for an event in 9999, the
-    year before and 9999). Where no yearly rule reproduces both years, the two years'
+    year before and 9999). A recurring event's series lasts until ``through``: the rules are
+    then confirmed against every year up to its local year too, so that each occurrence
+    reads as the instant it is. Where no yearly rule reproduces every year described, their
     transitions are listed one by one instead. A naive ``around`` is read as wall-clock time
     in ``tzid``.
 
@@ -173,15 +176,55 @@ def vtimezone_for(tzid: str, around: dt.datetime) -> VTimezone:
     """
     zone = _load_zone(tzid)
     year = _first_described_year(around, zone)
-    transitions = _transitions_in_years(zone, year)
+    last = max(year + 1, _last_described_year(through, zone)) if through else year + 1
+    transitions = _transitions_in_years(zone, year, last)
     if not transitions:
         observances = [_fixed_offset_observance(zone, year)]
     else:
         this_year = [t for t in transitions if t.wall.year == year]
         next_year = [t for t in transitions if t.wall.year == year + 1]
         recurring = _recurring_observances(this_year, next_year, year)
+        if recurring is not None and not _rules_hold(recurring, transitions, year + 2, last):
+            recurring = None
         observances = recurring or _one_off_observances(zone, year, transitions)
     return VTimezone(tzid, tuple(observances))
+
+
+def _last_described_year(through: dt.datetime, zone: ZoneInfo) -> int:
+    """The local year of a series' end, the last a VTIMEZONE for it describes."""
+    try:
+        year = through.astimezone(zone).year
+    except OverflowError:  # past 9999 on this zone's clocks
+        year = dt.MAXYEAR
+    return min(year, dt.MAXYEAR)
+
+
+def _rules_hold(observances: list[Observance], transitions: list[_Transition],
+                from_year: int, last: int) -> bool:
+    """Whether the yearly rules give exactly the transitions of `from_year` to `last`.
+
+    A year without a transition the rules give (a zone that stopped changing its clocks)
+    fails as much as one with another.
+    """
+    expected = [
+        (dt.datetime.combine(_rule_of(observance).date_in(year), observance.onset.time()),
+         observance.offset_from, observance.offset_to)
+        for year in range(from_year, last + 1) for observance in observances
+    ]
+    found = [(t.wall, t.offset_from, t.offset_to) for t in transitions
+             if t.wall.year >= from_year]
+    return sorted(expected) == sorted(found)
+
+
+def _rule_of(observance: Observance) -> _YearlyRule:
+    """The yearly rule an observance written by `_recurring_observances` repeats on."""
+    assert observance.rule is not None  # recurring observances all have one
+    parts = dict(part.split("=") for part in observance.rule.split(";"))
+    month = int(parts["BYMONTH"])
+    if "BYMONTHDAY" in parts:
+        return _MonthDayRule(month, int(parts["BYMONTHDAY"]))
+    week, weekday = parts["BYDAY"][:-2], parts["BYDAY"][-2:]
+    return _NthWeekdayRule(month, int(week), _WEEKDAY_CODES.index(weekday))
 
 
 def _load_zone(tzid: str) -> ZoneInfo:
@@ -238,15 +281,16 @@ def _offset_at(zone: ZoneInfo, instant: dt.datetime) -> dt.timedelta:
     return offset
 
 
-def _transitions_in_years(zone: ZoneInfo, year: int) -> list[_Transition]:
-    """Find the offset changes of ``year`` and ``year + 1`` by sampling zoneinfo.
+def _transitions_in_years(zone: ZoneInfo, year: int, last: int | None = None) -> list[_Transition]:
+    """Find the offset changes of ``year`` to ``last`` (``year + 1``) by sampling zoneinfo.
 
     zoneinfo exposes no transition list, and reading TZif files ourselves would tie us to
     one tzdata layout; sampling needs only ``utcoffset``.
     """
+    last = year + 1 if last is None else last
     start = dt.datetime(year, 1, 1, tzinfo=_UTC) - 2 * _SCAN_STEP
-    end = (dt.datetime(year + 2, 1, 1, tzinfo=_UTC) + 2 * _SCAN_STEP
-           if year < _LAST_FIRST_YEAR else _LAST_SCANNED)
+    end = (dt.datetime(last + 1, 1, 1, tzinfo=_UTC) + 2 * _SCAN_STEP
+           if last < dt.MAXYEAR else _LAST_SCANNED)
     found: list[_Transition] = []
     before, offset_before = start, _offset_at(zone, start)
     while before < end:
@@ -255,7 +299,7 @@ def _transitions_in_years(zone: ZoneInfo, year: int) -> list[_Transition]:
         if offset_after != offset_before:
             found.append(_pinpoint_transition(zone, before, after))
         before, offset_before = after, offset_after
-    return [t for t in found if t.wall.year in (year, year + 1)]
+    return [t for t in found if year <= t.wall.year <= last]
 
 
 def _pinpoint_transition(zone: ZoneInfo, before: dt.datetime, after: dt.datetime) -> _Transition:
@@ -357,7 +401,7 @@ def _candidate_rules(day: dt.date) -> list[_YearlyRule]:
 def _one_off_observances(
     zone: ZoneInfo, year: int, transitions: list[_Transition]
 ) -> list[Observance]:
-    """List each transition of the two years, after the offset in force before the first.
+    """List each transition of the years described, after the offset in force before the first.
 
     Without that opening observance a client would have no offset for the weeks before the
     first listed change.
