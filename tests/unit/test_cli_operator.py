@@ -85,6 +85,7 @@ def test_attendee_shows_the_record_with_its_history(
         "  origin       web",
         "  sent at      2026-11-28T09:30:00+00:00",
         "  delivery id  ses-1",
+        "  role         REQ-PARTICIPANT",
         "  history (1):",
         "    2026-11-28T09:30:00+00:00  NEEDS-ACTION  cis:invite",
     ]
