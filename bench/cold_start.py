@@ -38,6 +38,11 @@ clients = [session.client(name, endpoint_url={endpoint!r}) for name in ("dynamod
 print(time.perf_counter() - started)
 """
 
+FIRST_BATCH_CALLS = 5
+FIRST_BATCH_CALLS_ARE = ("the event's stored version read, then stored with its fences; the claim "
+                         "with its suppression check; the send; the record")
+"""What a first batch of one invite asks of AWS in a new container."""
+
 CIS = """
 import time
 started = time.perf_counter()
@@ -55,7 +60,7 @@ botocore.client.BaseClient._make_api_call = timed_call
 response = cis.lambda_handler.lambda_handler({event!r}, None)
 elapsed = time.perf_counter() - started
 assert response == {{"batchItemFailures": []}}, response
-assert len(waited) == 3, waited
+assert len(waited) == {calls}, waited
 print(sum(waited))
 print(elapsed)
 """
@@ -106,7 +111,8 @@ def main() -> None:
         for number in range(-1, args.runs):
             [floor_time] = run_child(BASELINE.format(region=REGION, endpoint=endpoint),
                                      baseline_env)
-            calls_time, cis_time = run_child(CIS.format(event=one_record(number + 1)),
+            calls_time, cis_time = run_child(CIS.format(event=one_record(number + 1),
+                                                        calls=FIRST_BATCH_CALLS),
                                              function_env)
             if number >= 0:  # the first pair only warms the caches
                 baseline.append(floor_time)
@@ -128,14 +134,16 @@ def main() -> None:
     calls = statistics.median(in_calls)
     own = statistics.median((mine - waited) / base
                             for base, mine, waited in zip(baseline, cis, in_calls, strict=True))
-    print(f"of cis's time, {calls * 1000:.0f} ms is waiting on its 3 AWS calls (claim, send, "
-          f"record), which the baseline does not make; without them the ratio is {own:.2f}")
+    print(f"of cis's time, {calls * 1000:.0f} ms is waiting on its {FIRST_BATCH_CALLS} AWS calls "
+          f"({FIRST_BATCH_CALLS_ARE}), which the baseline does not make; without them the "
+          f"ratio is {own:.2f}")
     print(f"target: at most 1.30 -> {'met' if ratio <= 1.3 else 'NOT met'}")
     headlines.write(args.headlines, [
         Headline("cold_start", "import + first 1-record batch, x import boto3 + 3 clients",
                  f"{ratio:.2f} ({ours * 1000:.0f} / {floor * 1000:.0f} ms)", "<= 1.3",
                  ratio <= 1.3),
-        Headline("cold_start", "the same without the time in its 3 AWS calls (moto)",
+        Headline("cold_start",
+                 f"the same without the time in its {FIRST_BATCH_CALLS} AWS calls (moto)",
                  f"{own:.2f} ({calls * 1000:.0f} ms in calls)"),
     ])
 
