@@ -67,9 +67,10 @@ print(elapsed)
 
 
 def one_record(number: int) -> dict[str, object]:
+    uid = f"cold-start-{number}"  # a new event each time: its version is read and stored
     body = {
-        "request": {"uid": "cold-start", "email": f"attendee{number}@example.org"},
-        "event": {"uid": "cold-start", "summary": "Cold start", "dtstart": 1796115600,
+        "request": {"uid": uid, "email": f"attendee{number}@example.org"},
+        "event": {"uid": uid, "summary": "Cold start", "dtstart": 1796115600,
                   "dtend": 1796119200, "organizer": "Ann", "mailto": "ann@example.org"},
     }
     return {"Records": [{"messageId": f"m{number}", "receiptHandle": f"r{number}",

@@ -1,8 +1,9 @@
 """AWS Lambda entrypoints: thin wiring from the SQS event to the service `cis.bootstrap` built.
 
 Nothing is read or built at import: the environment is checked and the AWS clients are made
-on the first invocation, then reused by every later invocation of the same container. Each
-batch writes one metric line (CloudWatch embedded metric format) on stdout.
+on the first invocation, then reused by every later invocation of the same container. On
+Lambda each invite and reply batch writes one metric line (CloudWatch embedded metric format)
+on stdout.
 """
 
 from __future__ import annotations
