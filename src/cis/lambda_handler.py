@@ -80,7 +80,8 @@ def make_handler(runtime_factory: Callable[[], LambdaRuntime]) -> Handler:
                         event_uid=None, address=None, reason=reason, level=logging.WARNING)
         started = time.perf_counter()
         report = runtime.service.process_batch(batch.records, time_left=_time_left(context))
-        _publish(invite_metrics(report, duration_ms=_elapsed_ms(started)))
+        _publish(invite_metrics(report, duration_ms=_elapsed_ms(started),
+                                refused=len(batch.refused)))
         if report.halted and runtime.intake is not None:
             _pause(runtime.intake, report.halted)
         if runtime.batch_failure_mode is BatchFailureMode.RAISE:
@@ -110,7 +111,7 @@ def make_rsvp_handler(runtime_factory: Callable[[], RsvpRuntime]) -> Handler:
         started = time.perf_counter()
         report = runtime.service.process_batch(batch.records)
         _publish(reply_metrics((result.outcome for result in report.results),
-                               duration_ms=_elapsed_ms(started)))
+                               duration_ms=_elapsed_ms(started), refused=len(batch.refused)))
         return report.batch_item_failures()
 
     return handler

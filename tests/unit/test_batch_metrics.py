@@ -174,3 +174,18 @@ def test_the_rsvp_handler_writes_one_metric_line_per_batch(
     counted: dict[str, Any] = values(document)
     assert counted["Replies"] == 1
     assert counted["RepliesRejected"] + counted["RepliesIgnored"] == 1
+
+
+def test_records_without_a_body_count_as_received_and_rejected(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "cis-InviteFunction-1")
+    event = sqs_event(body("ann@example.org"))
+    event["Records"].append({"messageId": "m-no-body", "receiptHandle": "r"})
+    make_handler(lambda: memory_runtime(InMemoryMailer()))(event, None)
+    make_rsvp_handler(lambda: RsvpRuntime(build_rsvp_service()))(
+        {"Records": [{"messageId": "m-no-body", "receiptHandle": "r"}]}, None)
+    invite, reply = metric_lines(capsys.readouterr().out)
+    assert (values(invite)["Records"], values(invite)["Sent"], values(invite)["Rejected"]) == (
+        2, 1, 1)
+    assert (values(reply)["Replies"], values(reply)["RepliesRejected"]) == (1, 1)

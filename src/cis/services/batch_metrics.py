@@ -48,8 +48,11 @@ class Metric:
     unit: str = COUNT
 
 
-def invite_metrics(report: BatchReport, *, duration_ms: float) -> list[Metric]:
+def invite_metrics(report: BatchReport, *, duration_ms: float, refused: int = 0) -> list[Metric]:
     """The invite function's metrics of one batch.
+
+    `refused` records of the SQS event never reached the service (no body to read): they are
+    received and rejected all the same.
 
     `Records`; one count per outcome, by its name (`Sent`, `Duplicate`, `Stale`, `Skipped`,
     `Expanded`, `Rejected`, `Failed`, `Retried`, and `Suppressed`); what the sent messages were
@@ -58,8 +61,9 @@ def invite_metrics(report: BatchReport, *, duration_ms: float) -> list[Metric]:
     system refused every send (the batch was halted); and `BatchDuration` in milliseconds.
     """
     outcomes = Counter(result.outcome for result in report.results)
+    outcomes[Outcome.REJECTED] += refused
     sent_as = Counter(result.sent_as for result in report.results if result.sent_as)
-    metrics = [Metric("Records", len(report.results))]
+    metrics = [Metric("Records", len(report.results) + refused)]
     metrics += _by_name({_OUTCOME_NAMES.get(o.value, o.value.capitalize()): outcomes[o]
                          for o in Outcome})
     metrics += [Metric(_SENT_AS_NAMES.get(kind, kind.value.capitalize()), sent_as[kind])
@@ -74,13 +78,16 @@ def invite_metrics(report: BatchReport, *, duration_ms: float) -> list[Metric]:
     return metrics
 
 
-def reply_metrics(outcomes: Iterable[ReplyOutcome], *, duration_ms: float) -> list[Metric]:
+def reply_metrics(outcomes: Iterable[ReplyOutcome], *, duration_ms: float,
+                  refused: int = 0) -> list[Metric]:
     """The reply function's metrics of one batch: `Replies`, one count per outcome.
 
     `RepliesApplied`, `RepliesRecorded`, `RepliesDuplicate`, `RepliesRejected`,
-    `RepliesIgnored`, `RepliesRetried`, and `ReplyBatchDuration` in milliseconds.
+    `RepliesIgnored`, `RepliesRetried`, and `ReplyBatchDuration` in milliseconds. `refused`
+    records of the SQS event had no body to read, and count as rejected.
     """
     counted = Counter(outcomes)
+    counted[ReplyOutcome.REJECTED] += refused
     metrics = [Metric("Replies", sum(counted.values()))]
     metrics += [Metric("Replies" + _OUTCOME_NAMES.get(o.value, o.value.capitalize()), counted[o])
                 for o in ReplyOutcome]
