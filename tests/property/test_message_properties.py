@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -138,8 +139,10 @@ def _parent(root: Any, path: tuple[Any, ...]) -> Any:
 def mutated_bodies(draw: st.DrawFn) -> Any:
     """A valid body after a few deletions, replacements and additions, maybe in an envelope."""
     data: Any = _valid_body()
+    # Drawn values are copied: a sampled list is the same object every time it is drawn, and
+    # the mutations below append to lists, which would change what later examples draw.
     for section, name in draw(st.lists(st.sampled_from(sorted(FIELD_VALUES)), max_size=3)):
-        data[section][name] = draw(FIELD_VALUES[section, name])
+        data[section][name] = copy.deepcopy(draw(FIELD_VALUES[section, name]))
     for _ in range(draw(st.integers(0, 3))):
         paths = _paths(data)
         if not paths:
@@ -150,11 +153,11 @@ def mutated_bodies(draw: st.DrawFn) -> Any:
         if action == "delete":
             del parent[path[-1]]
         elif action == "replace":
-            parent[path[-1]] = draw(replacement_values)
+            parent[path[-1]] = copy.deepcopy(draw(replacement_values))
         elif isinstance(parent, dict):
-            parent[draw(st.text(max_size=12))] = draw(json_values)
+            parent[draw(st.text(max_size=12))] = copy.deepcopy(draw(json_values))
         else:
-            parent.append(draw(json_values))
+            parent.append(copy.deepcopy(draw(json_values)))
     wrapping = draw(st.sampled_from(["bare", "sns", "sns around junk"]))
     if wrapping == "bare":
         return data
