@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from cis.domain import statistics
 from cis.domain.claims import DEFAULT_LEASE, claim_counters, decide
-from cis.domain.events import EventRecord, resend_request
+from cis.domain.events import EventRecord
 from cis.domain.model import (
     Applied,
     AttendeeKey,
@@ -41,7 +41,6 @@ from cis.domain.rendering.invitation_template import InvitationTemplate
 from cis.errors import (
     InvalidRequestError,
     MailerError,
-    QueueError,
     RepositoryError,
     UnknownVersionError,
 )
@@ -52,10 +51,9 @@ from cis.ports.queue import InviteQueue, QueueRecord
 from cis.ports.repository import InviteRepository
 from cis.services.batch_ledger import BatchLedger, Entry, Unwritten
 from cis.services.event_versions import EventVersions
-from cis.services.fan_out import Deliver, FanOutProgress, expand, relay_to
+from cis.services.lifecycle_steps import LifecycleSteps, TimeLeft
 from cis.services.outcome_log import LOGGER_NAME, log_outcome, mask_addresses
 from cis.services.pacing import SendPacer
-from cis.services.producer import outgoing_message
 from cis.services.pushback import Pushback
 from cis.services.reports import BatchReport, Outcome, RecordResult
 from cis.services.retrying import Backoff
@@ -89,8 +87,6 @@ SUPPRESSED_REASON = ("the address is on the suppression list (a permanent bounce
 """Why a request to a suppressed address is not sent: the same for every one of them, so the
 invite path reads nothing more than its claim."""
 
-TimeLeft = Callable[[], float]
-"""Seconds left before the consumer is stopped (a Lambda's remaining time)."""
 StopRequested = Callable[[], str | None]
 """Why the consumer was asked to stop (a signal to the `cis` command), or None to go on."""
 
@@ -153,6 +149,10 @@ class InviteService:
         #: What pushed back so far (throttled sends, store conflicts, newer formats); each
         #: batch reports what it grew by. A service runs one batch at a time.
         self._pushback = Pushback()
+        self._steps = LifecycleSteps(
+            repository=repository, versions=self._versions, relay=relay,
+            attempt=self._with_retries, new_id=new_id, run_batch=self._run,
+            may_start=lambda time_left: self._why_not_start(time_left) is None)
 
     def process_batch(
         self, records: Sequence[QueueRecord], *, time_left: TimeLeft | None = None
@@ -248,9 +248,9 @@ class InviteService:
         """One record's way, by what its body asks: a fan-out, a resend, or one request."""
         message = self._message(batch, entry)
         if isinstance(message, FanOut):
-            self._fan_out(batch, entry, message, time_left, sent)
+            self._steps.fan_out(batch, entry, message, time_left, sent)
             return
-        request = (self._resend(batch, entry, message) if isinstance(message, Resend)
+        request = (self._steps.resend(batch, entry, message) if isinstance(message, Resend)
                    else message)
         if request is not None:
             self._invite(batch, entry, request)
@@ -329,103 +329,6 @@ class InviteService:
             extra={"message_id": entry.record.message_id, "event_uid": exc.event_uid,
                    "format_version": repr(exc.version)})
         batch.retry(entry, str(exc))
-
-    def _resend(self, batch: BatchLedger, entry: Entry, resend: Resend) -> InviteRequest | None:
-        """The request that sends the attendee the stored version again, if there is one.
-
-        The resend is named by the queue's id of its message (a redelivery finds it done),
-        or by a new id when it came without a queue.
-        """
-        try:
-            stored = self._with_retries(lambda: self.repository.get_event(resend.event_uid))
-            attendee = (None if stored is None else self._with_retries(
-                lambda: self.repository.get_attendee(resend.event_uid, resend.email)))
-        except RepositoryError as exc:
-            batch.retry(entry, f"could not read what to resend: {exc}")
-            return None
-        if stored is None:
-            batch.nothing_to_send(entry, f"no version of event {resend.event_uid!r} was "
-                                         "recorded: nothing was sent to resend")
-            return None
-        if attendee is None or attendee.sequence is None:
-            batch.nothing_to_send(entry, "the attendee was never sent anything to resend")
-            return None
-        if attendee.standing is Standing.REMOVED:
-            batch.nothing_to_send(entry, "the attendee was taken off the event; invite them "
-                                         "again with a higher sequence")
-            return None
-        request = resend_request(attendee, stored)
-        entry.resend_id = (entry.record.message_id if batch.from_queue else self._new_id())
-        batch.parsed(entry, request)
-        return request
-
-    def _fan_out(
-        self, batch: BatchLedger, entry: Entry, fan_out: FanOut, time_left: TimeLeft | None,
-        sent: list[RecordResult] | None,
-    ) -> None:
-        """Expand a fan-out: onto the relay queue, or (without one) sent here page by page.
-
-        Out of time with a relay, the rest goes on in a new fan-out message (the one noted
-        progress tells it where to start); without one, the record is retried.
-        """
-        event = fan_out.event
-        try:
-            stored = self._with_retries(lambda: self._versions.recorded(event))
-        except RepositoryError as exc:
-            batch.retry(entry, f"event version not recorded: {exc}")
-            return
-        if stored.sequence > event.sequence:
-            batch.stale(entry, f"version {stored.sequence} of the event was recorded; this "
-                               f"fan-out is for version {event.sequence}")
-            return
-        if stored.fan_out_done:
-            batch.fanned_out_before(entry, f"the fan-out of version {event.sequence} is done")
-            return
-        deliver = (relay_to(self._relay) if self._relay is not None
-                   else self._sender(batch, time_left, sent))
-        try:
-            progress = expand(self.repository, stored, deliver,
-                              more_time=lambda: self._why_not_start(time_left) is None,
-                              attempt=self._with_retries)
-        except (RepositoryError, QueueError) as exc:
-            batch.retry(entry, f"fan-out stopped, goes on from where it was noted: {exc}")
-            return
-        self._fanned_out(batch, entry, fan_out, progress)
-
-    def _sender(
-        self, batch: BatchLedger, time_left: TimeLeft | None, sent: list[RecordResult] | None,
-    ) -> Deliver:
-        """Deliver a fan-out's groups by sending them here, as batches of their own."""
-        def deliver(requests: Sequence[InviteRequest]) -> bool:
-            report = self._run(BatchLedger.of_requests(requests), time_left)
-            if sent is not None:
-                sent.extend(report.results)
-            if report.halted:
-                batch.stop(f"mailer: {report.halted}", halt=True)
-            return all(result.outcome.acknowledged for result in report.results)
-
-        return deliver
-
-    def _fanned_out(
-        self, batch: BatchLedger, entry: Entry, fan_out: FanOut, progress: FanOutProgress,
-    ) -> None:
-        sequence = fan_out.event.sequence
-        if progress.superseded:
-            batch.stale(entry, f"a version after {sequence} was recorded during the fan-out")
-        elif progress.done:
-            batch.expanded(entry, f"version {sequence}: {progress.handed_on} attendee "
-                                  "messages handed on")
-        elif self._relay is None or not progress.out_of_time:
-            batch.retry(entry, f"fan-out stopped after {progress.handed_on} attendee "
-                               f"messages: {progress.stopped}")
-        else:
-            try:
-                self._relay.enqueue([outgoing_message(fan_out, part=entry.record.message_id)])
-            except QueueError as exc:
-                batch.retry(entry, f"fan-out could not go on in a new message: {exc}")
-                return
-            batch.expanded(entry, f"version {sequence}: {progress.handed_on} attendee "
-                                  "messages handed on; the rest goes on in a new message")
 
     def _template(
         self, batch: BatchLedger, entry: Entry, request: InviteRequest
