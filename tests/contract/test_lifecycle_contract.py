@@ -17,11 +17,22 @@ from typing import Any
 
 import pytest
 
-from cis.adapters.memory import InMemoryMailer
+from cis.adapters.memory import InMemoryInviteQueue, InMemoryMailer
 from cis.bootstrap import build_rsvp_service, build_service
-from cis.domain.model import Event, Invitee, InviteRequest, InviteState, PartStat
+from cis.domain.model import (
+    Event,
+    FanOut,
+    InviteAction,
+    Invitee,
+    InviteRequest,
+    InviteState,
+    PartStat,
+    Standing,
+)
 from cis.domain.rsvp import ReplyOutcome
+from cis.messages.invite_format import encode_message
 from cis.ports.mailer import RawEmail
+from cis.ports.queue import QueueRecord
 from cis.services.invites import InviteService, Outcome
 from tests.replies import reply_calendar, reply_email
 from tests.support import RSVP_EMAIL, SENDER, Clock, counter_ids, sample_event
@@ -181,4 +192,35 @@ def test_a_reply_to_a_version_before_the_time_moved_is_history_only(repository: 
     assert reply("ACCEPTED", "1", minutes_before=10) is ReplyOutcome.APPLIED
     assert repository.get_attendee(UID, ANN.email).partstat is PartStat.ACCEPTED
     assert repository.get_statistics(UID).rsvp["ACCEPTED"] == 1
+    assert_statistics_equal_recount(repository)
+
+
+def test_a_removal_that_lands_after_a_fan_out_read_the_attendee_still_stands(
+    repository: Any,
+) -> None:
+    # The event moves at version 2 and, a moment later, Ann is taken off at version 3. The
+    # fan-out of version 2 reads Ann (still invited) before her removal is recorded; its
+    # message for her then finds her removed at a later version, and is stale.
+    mailer, relay = InMemoryMailer(), InMemoryInviteQueue()
+    svc = service(repository, mailer)
+    first = sample_event(UID)
+    send(svc, first, ANN, BOB)
+    fanning = build_service(repository=repository, mailer=mailer, sender=SENDER,
+                            rsvp_email=RSVP_EMAIL, clock=Clock(), relay=relay,
+                            new_id=counter_ids(f"s{next(SERVICES)}"), sleep=lambda _: None)
+    fan_out = encode_message(FanOut(moved(first, 2)))
+    assert fanning.process_batch([QueueRecord("fan-out", fan_out, "r")]).count(
+        Outcome.EXPANDED) == 1
+    removal = InviteRequest(moved(first, 3), ANN, InviteAction.REMOVE)
+    assert [r.outcome for r in svc.send_invites([removal]).results] == [Outcome.SENT]
+
+    relayed = [QueueRecord(f"m{n}", message.body, f"r{n}")
+               for n, message in enumerate(relay.enqueued)]
+    outcomes = {r.address: r.outcome for r in svc.process_batch(relayed).results}
+
+    assert outcomes == {ANN.email: Outcome.STALE, BOB.email: Outcome.SENT}
+    assert sequences_sent(mailer, ANN.email) == [0, 3]  # the invitation, then the removal
+    # Bob's message of version 2 brings him to the version stored now, the removal's 3.
+    assert sequences_sent(mailer, BOB.email) == [0, 3]
+    assert repository.get_attendee(UID, ANN.email).standing is Standing.REMOVED
     assert_statistics_equal_recount(repository)
