@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any, assert_never
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, assert_never
 from zoneinfo import ZoneInfo
 
 from cis.domain.model import (
@@ -63,6 +64,8 @@ __all__ = [
     "parse_body", "parse_body_with_models", "parse_message", "parse_message_with_models",
 ]
 
+_M = TypeVar("_M")
+
 VERSION = 1
 """The message format version this code reads (a body says so with `"version": 1`, or not)."""
 
@@ -93,12 +96,7 @@ def parse_message(body: str | bytes) -> QueueMessage:
         UnknownVersionError: the body is of a later message format: hand it back.
 
     """
-    data = _read_checked(body)
-    try:
-        return validate_message(data)
-    except MessageProblems as exc:
-        raise InvalidRequestError(exc.reason, field=exc.field,
-                                  event_uid=event_uid_of(data)) from None
+    return _validated(body, validate_message)
 
 
 def parse_body(body: str | bytes) -> InviteRequest:
@@ -112,9 +110,14 @@ def parse_body(body: str | bytes) -> InviteRequest:
         UnknownVersionError: the body is of a later message format: hand it back.
 
     """
+    return _validated(body, validate_attendee_message)
+
+
+def _validated(body: str | bytes, validate: Callable[[Any], _M]) -> _M:
+    """`body` read and checked by `validate`; a problem names its field and the event uid."""
     data = _read_checked(body)
     try:
-        return validate_attendee_message(data)
+        return validate(data)
     except MessageProblems as exc:
         raise InvalidRequestError(exc.reason, field=exc.field,
                                   event_uid=event_uid_of(data)) from None
