@@ -75,9 +75,7 @@ def make_handler(runtime_factory: Callable[[], LambdaRuntime]) -> Handler:
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         batch = _read_sqs_batch(event)
         runtime = get_runtime()
-        for record, reason in batch.refused:
-            log_outcome(_log, outcome="rejected", message_id=record.message_id,
-                        event_uid=None, address=None, reason=reason, level=logging.WARNING)
+        batch.log_refused("invite")
         started = time.perf_counter()
         report = runtime.service.process_batch(batch.records, time_left=_time_left(context))
         _publish(invite_metrics(report, duration_ms=_elapsed_ms(started),
@@ -103,10 +101,7 @@ def make_rsvp_handler(runtime_factory: Callable[[], RsvpRuntime]) -> Handler:
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         batch = _read_sqs_batch(event)
-        for record, reason in batch.refused:
-            log_outcome(_log, outcome="rejected", message_id=record.message_id,
-                        event_uid=None, address=None, reason=reason, level=logging.WARNING,
-                        flow="reply")
+        batch.log_refused("reply")
         runtime = get_runtime()
         started = time.perf_counter()
         report = runtime.service.process_batch(batch.records)
@@ -147,10 +142,7 @@ def make_feedback_handler(runtime_factory: Callable[[], FeedbackRuntime]) -> Han
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         batch = _read_sqs_batch(event)
-        for record, reason in batch.refused:
-            log_outcome(_log, outcome="rejected", message_id=record.message_id,
-                        event_uid=None, address=None, reason=reason, level=logging.WARNING,
-                        flow="feedback")
+        batch.log_refused("feedback")
         return get_runtime().service.process_batch(batch.records).batch_item_failures()
 
     return handler
@@ -182,6 +174,13 @@ class _SqsBatch:
 
     records: list[QueueRecord] = field(default_factory=list)
     refused: list[tuple[QueueRecord, str]] = field(default_factory=list)
+
+    def log_refused(self, flow: str) -> None:
+        """One rejected outcome record for each refused record, as the service logs its own."""
+        for record, reason in self.refused:
+            log_outcome(_log, outcome="rejected", message_id=record.message_id,
+                        event_uid=None, address=None, reason=reason, level=logging.WARNING,
+                        flow=flow)
 
 
 def _read_sqs_batch(event: object) -> _SqsBatch:
