@@ -7,14 +7,14 @@ pydantic. A body's kind (one attendee, a fan-out, a resend) is told by its shape
 first (a misspelt key is the likeliest cause of what follows), then every field in the order
 of the tables in docs/message-format.md, then the checks across fields once the fields are all
 valid. A property test holds it to the pydantic models in `cis.messages.invite_models`: the
-same bodies accepted, the same message built, the same field named first.
+same bodies accepted, the same message built, the same field named first. The tables are built
+from the generic checks of `cis.messages.json_checks`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from enum import StrEnum
+from collections.abc import Sequence
 from typing import Any
 
 from cis.domain.limits import MAX_REMINDER_MINUTES
@@ -36,7 +36,6 @@ from cis.messages.invite_rules import (
     ORIGIN_WORDS,
     UID_PATTERN,
     UID_WORDS,
-    WHITE_SPACE,
     BodyKind,
     FieldProblem,
     Location,
@@ -59,14 +58,26 @@ from cis.messages.invite_rules import (
     single_line,
     to_datetime,
 )
+from cis.messages.json_checks import (
+    REQUIRED,
+    BadValue,
+    Check,
+    Fields,
+    Required,
+    array,
+    choice,
+    from_rule,
+    integer,
+    object_of,
+    optional,
+    text,
+    version,
+)
 
 __all__ = [
     "MessageProblems", "json_object", "validate_attendee_message", "validate_event",
     "validate_message", "validate_request",
 ]
-
-Check = Callable[[Any], Any]
-"""Turns a decoded JSON value into a field's value, or raises `_Bad`."""
 
 
 class MessageProblems(Exception):
@@ -82,165 +93,6 @@ class MessageProblems(Exception):
         super().__init__(f"{self.field}: {self.reason}")
 
 
-class _Bad(Exception):
-    """Raised by a check, with each problem placed relative to the value it checked."""
-
-    def __init__(self, *problems: Problem) -> None:
-        super().__init__(problems)
-        self.problems = problems
-
-
-def _one(message: str) -> _Bad:
-    return _Bad(((), message))
-
-
-def _text(*, strip: bool = False, non_empty: bool = False, max_length: int | None = None,
-          pattern: tuple[str, str] | None = None,
-          then: Callable[[str], str] | None = None) -> Check:
-    """A string, stripped of white space at both ends when `strip`, then held to its limits.
-
-    `pattern` is a regular expression and the words that say what it allows; `then` is a rule
-    from `cis.messages.invite_rules`, applied last.
-    """
-    compiled = re.compile(pattern[0]) if pattern else None
-    allowed = f"must be {pattern[1]}" if pattern else ""
-    after = _rule(then) if then else None
-    empty = "must not be empty or only white space" if strip else "must not be empty"
-
-    def check(value: Any) -> Any:
-        if not isinstance(value, str):
-            raise _one("must be a string")
-        if strip:
-            value = value.strip(WHITE_SPACE)
-        if non_empty and not value:
-            raise _one(empty)
-        if max_length is not None and len(value) > max_length:
-            raise _one(f"must be at most {max_length} characters")
-        # fullmatch: a final newline fails too (a pattern's `$` alone lets one through).
-        if compiled and not compiled.fullmatch(value):
-            raise _one(allowed)
-        return after(value) if after else value
-
-    return check
-
-
-def _rule(rule: Callable[[Any], Any]) -> Check:
-    """A rule from `cis.messages.invite_rules`; its ValueError is the problem, word for word."""
-
-    def check(value: Any) -> Any:
-        try:
-            return rule(value)
-        except ValueError as exc:
-            raise _one(str(exc)) from None
-
-    return check
-
-
-def _optional(check: Check) -> Check:
-    return lambda value: None if value is None else check(value)
-
-
-def _choice(enum: type[StrEnum]) -> Check:
-    members = {member.value: member for member in enum}
-    expected = f"must be one of {', '.join(members)}"
-
-    def check(value: Any) -> StrEnum:
-        if isinstance(value, str) and value in members:
-            return members[value]
-        raise _one(expected)
-
-    return check
-
-
-def _integer(*, ge: int, le: int) -> Check:
-    def check(value: Any) -> int:
-        if type(value) is not int:  # neither a bool nor a number with a fraction or exponent
-            raise _one("must be an integer")
-        if value < ge:
-            raise _one(f"must be at least {ge}")
-        if value > le:
-            raise _one(f"must be at most {le}")
-        return value
-
-    return check
-
-
-def _array(check: Check, *, max_items: int, items: str) -> Check:
-    """A JSON array of at most `max_items` values, each held to `check` at its index."""
-
-    def checked(value: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise _one("must be an array")
-        if len(value) > max_items:
-            raise _one(f"must hold at most {max_items} {items}")
-        problems: list[Problem] = []
-        result = []
-        for index, item in enumerate(value):
-            try:
-                result.append(check(item))
-            except _Bad as bad:
-                problems.extend(((index, *where), message) for where, message in bad.problems)
-        if problems:
-            raise _Bad(*problems)
-        return result
-
-    return checked
-
-
-def _version(value: Any) -> int:
-    # 1, 1.0 and true all mean version 1: JSON writers differ in how they spell a number.
-    if isinstance(value, int | float) and value == 1:
-        return 1
-    raise _one("must be 1")
-
-
-class _Required:
-    """The default of a field that has none: its absence is a problem, in these words."""
-
-    def __init__(self, words: str = "is required") -> None:
-        self.words = words
-
-
-_REQUIRED = _Required()
-Fields = dict[str, tuple[Check, Any]]
-"""Each field's check and its default (a `_Required` when it has none), in the documented order."""
-
-
-def _object(fields: Fields, across: Callable[[dict[str, Any]], None] | None = None,
-            refused: dict[str, str] | None = None) -> Check:
-    """A JSON object holding `fields` and nothing else; `across` checks the fields together.
-
-    `refused` words the problem of a key that is a field of v1 elsewhere but not here.
-    """
-    words = refused or {}
-
-    def check(data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise _one("must be an object")
-        problems: list[Problem] = [
-            ((key,), words.get(key, "is not a field of message format v1"))
-            for key in data if key not in fields
-        ]
-        values: dict[str, Any] = {}
-        for name, (check_field, default) in fields.items():
-            if name in data:
-                try:
-                    values[name] = check_field(data[name])
-                except _Bad as bad:
-                    problems.extend(((name, *where), message) for where, message in bad.problems)
-            elif isinstance(default, _Required):
-                problems.append(((name,), default.words))
-            else:
-                values[name] = default
-        if problems:
-            raise _Bad(*problems)
-        if across:
-            across(values)
-        return values
-
-    return check
-
-
 def _event_times(event: dict[str, Any]) -> None:
     """Resolve the times in the event's zone (as `start` and `end`); the end comes after.
 
@@ -249,7 +101,7 @@ def _event_times(event: dict[str, Any]) -> None:
     try:
         event["all_day"] = all_day(event["dtstart"], event["dtend"], event["timezone"])
     except FieldProblem as exc:
-        raise _Bad((exc.location, str(exc))) from None
+        raise BadValue((exc.location, str(exc))) from None
     problems: list[Problem] = []
     for name, key in (("dtstart", "start"), ("dtend", "end")):
         try:
@@ -258,88 +110,88 @@ def _event_times(event: dict[str, Any]) -> None:
         except ValueError as exc:
             problems.append(((name,), str(exc)))
     if problems:
-        raise _Bad(*problems)
+        raise BadValue(*problems)
     try:
         check_order(event["start"], event["end"], all_day=event["all_day"])
     except ValueError as exc:
-        raise _Bad((("dtend",), str(exc))) from None
+        raise BadValue((("dtend",), str(exc))) from None
     try:
         event["exdate_moments"] = check_series(
             event["rrule"], event["exdates"], start=event["start"], end=event["end"],
             timezone=event["timezone"], all_day=event["all_day"])
     except FieldProblem as exc:
-        raise _Bad((exc.location, str(exc))) from None
+        raise BadValue((exc.location, str(exc))) from None
 
 
 def _same_event(message: dict[str, Any]) -> None:
     try:
         check_same_event(message["request"]["uid"], message["event"]["uid"])
     except ValueError as exc:
-        raise _Bad((("request", "uid"), str(exc))) from None
+        raise BadValue((("request", "uid"), str(exc))) from None
 
 
-_UID = _text(pattern=(UID_PATTERN, UID_WORDS))
-_ADDRESS = _text(strip=True, max_length=254, then=check_address)
-_NAME = _text(strip=True, non_empty=True, max_length=256)
-_TIME = _rule(check_time_value)
+_UID = text(pattern=(UID_PATTERN, UID_WORDS))
+_ADDRESS = text(strip=True, max_length=254, then=check_address)
+_NAME = text(strip=True, non_empty=True, max_length=256)
+_TIME = from_rule(check_time_value)
 
 _INVITEE: Fields = {
-    "uid": (_UID, _REQUIRED),
-    "email": (_ADDRESS, _REQUIRED),
-    "name": (_optional(_NAME), None),
-    "partstat": (_choice(PartStat), PartStat.NEEDS_ACTION),
-    "origin": (_optional(_text(pattern=(ORIGIN_PATTERN, ORIGIN_WORDS))), None),
-    "role": (_choice(Role), Role.REQ_PARTICIPANT),
+    "uid": (_UID, REQUIRED),
+    "email": (_ADDRESS, REQUIRED),
+    "name": (optional(_NAME), None),
+    "partstat": (choice(PartStat), PartStat.NEEDS_ACTION),
+    "origin": (optional(text(pattern=(ORIGIN_PATTERN, ORIGIN_WORDS))), None),
+    "role": (choice(Role), Role.REQ_PARTICIPANT),
 }
-_REQUEST = _object({**_INVITEE, "action": (_choice(InviteAction), InviteAction.INVITE)})
+_REQUEST = object_of({**_INVITEE, "action": (choice(InviteAction), InviteAction.INVITE)})
 # The `cis` command's CSV row names an invitee to invite and nothing more.
-_REQUEST_ALONE = _object(_INVITEE, refused={
+_REQUEST_ALONE = object_of(_INVITEE, refused={
     "action": "is not read from a request alone, which names only the invitee"})
-_RESEND_REQUEST = _object({
-    "uid": (_UID, _REQUIRED),
-    "email": (_ADDRESS, _REQUIRED),
-    "action": (_choice(InviteAction), _REQUIRED),
+_RESEND_REQUEST = object_of({
+    "uid": (_UID, REQUIRED),
+    "email": (_ADDRESS, REQUIRED),
+    "action": (choice(InviteAction), REQUIRED),
 }, refused=dict.fromkeys(
     ("name", "partstat", "origin", "role"),
     "is not a field of a resend, which takes only uid, email and action"))
-_EVENT = _object({
-    "uid": (_UID, _REQUIRED),
+_EVENT = object_of({
+    "uid": (_UID, REQUIRED),
     # Texts longer than their limits are cut when the event is built (`shorten_event`).
-    "summary": (_text(non_empty=True, then=single_line), _REQUIRED),
-    "description": (_optional(_text()), None),
-    "description_html": (_optional(_text()), None),
-    "dtstart": (_TIME, _REQUIRED),
-    "dtend": (_TIME, _REQUIRED),
-    "timezone": (_optional(_text(max_length=64, then=check_timezone)), None),
-    "location": (_optional(_text(then=single_line)), None),
-    "organizer": (_text(strip=True, non_empty=True, max_length=256, then=single_line),
-                  _REQUIRED),
-    "mailto": (_ADDRESS, _REQUIRED),
-    "sequence": (_integer(ge=0, le=2**31 - 1), 0),
-    "status": (_choice(EventStatus), EventStatus.CONFIRMED),
-    "url": (_optional(_text(then=check_link)), None),
-    "reminder_minutes": (_optional(_integer(ge=0, le=MAX_REMINDER_MINUTES)), None),
-    "rrule": (_optional(_text(then=check_rule)), None),
-    "exdates": (_optional(_array(_TIME, max_items=MAX_EXDATES, items="dates")), None),
+    "summary": (text(non_empty=True, then=single_line), REQUIRED),
+    "description": (optional(text()), None),
+    "description_html": (optional(text()), None),
+    "dtstart": (_TIME, REQUIRED),
+    "dtend": (_TIME, REQUIRED),
+    "timezone": (optional(text(max_length=64, then=check_timezone)), None),
+    "location": (optional(text(then=single_line)), None),
+    "organizer": (text(strip=True, non_empty=True, max_length=256, then=single_line),
+                  REQUIRED),
+    "mailto": (_ADDRESS, REQUIRED),
+    "sequence": (integer(ge=0, le=2**31 - 1), 0),
+    "status": (choice(EventStatus), EventStatus.CONFIRMED),
+    "url": (optional(text(then=check_link)), None),
+    "reminder_minutes": (optional(integer(ge=0, le=MAX_REMINDER_MINUTES)), None),
+    "rrule": (optional(text(then=check_rule)), None),
+    "exdates": (optional(array(_TIME, max_items=MAX_EXDATES, items="dates")), None),
 }, across=_event_times)
-_ATTENDEE_MESSAGE = _object({
-    "version": (_version, 1),
-    "request": (_REQUEST, _REQUIRED),
-    "event": (_EVENT, _REQUIRED),
+_ATTENDEE_MESSAGE = object_of({
+    "version": (version, 1),
+    "request": (_REQUEST, REQUIRED),
+    "event": (_EVENT, REQUIRED),
 }, across=_same_event)
-_REMOVAL_MESSAGE = _object({
-    "version": (_version, 1),
-    "request": (_REQUEST, _REQUIRED),
-    "event": (_EVENT, _Required(
+_REMOVAL_MESSAGE = object_of({
+    "version": (version, 1),
+    "request": (_REQUEST, REQUIRED),
+    "event": (_EVENT, Required(
         "is required for a removal, which carries the event at the SEQUENCE of the removal")),
 }, across=_same_event)
-_FAN_OUT_MESSAGE = _object({
-    "version": (_version, 1),
-    "event": (_EVENT, _REQUIRED),
+_FAN_OUT_MESSAGE = object_of({
+    "version": (version, 1),
+    "event": (_EVENT, REQUIRED),
 })
-_RESEND_MESSAGE = _object({
-    "version": (_version, 1),
-    "request": (_RESEND_REQUEST, _REQUIRED),
+_RESEND_MESSAGE = object_of({
+    "version": (version, 1),
+    "request": (_RESEND_REQUEST, REQUIRED),
 }, refused={"event": "is ambiguous in a resend, which sends the event's current version as "
             "stored: leave out event to resend that, or leave out request.action to send "
             "this event"})
@@ -367,7 +219,7 @@ def _any_message(data: Any) -> QueueMessage:
 def _one_attendee(data: Any) -> InviteRequest:
     problem = not_one_attendee(data)
     if problem:
-        raise _Bad(problem)
+        raise BadValue(problem)
     return _attendee(data)
 
 
@@ -434,7 +286,7 @@ def _checked(check: Check, data: Any, within: Location) -> Any:
         raise MessageProblems(((within, problem),))
     try:
         return check(data)
-    except _Bad as bad:
+    except BadValue as bad:
         raise MessageProblems(tuple(((*within, *where), message)
                                     for where, message in bad.problems)) from None
 
