@@ -17,8 +17,9 @@ from cis.domain.feedback import FeedbackChange, FeedbackOutcome
 from cis.domain.model import Event, EventStatus, FanOut, InviteAction, Invitee, InviteRequest
 from cis.errors import RepositoryError
 from cis.ports.queue import QueueRecord
+from cis.services.claim_steps import SUPPRESSED_REASON
 from cis.services.feedback import APPLY_ATTEMPTS, FeedbackService
-from cis.services.invites import SUPPRESSED_REASON, InviteService, Outcome
+from cis.services.invites import InviteService, Outcome
 from tests.feedback import fixture_text, in_sns, report
 from tests.support import RSVP_EMAIL, SENDER, Clock, counter_ids, sample_event
 

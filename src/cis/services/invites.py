@@ -3,31 +3,23 @@
 Each record is processed on its own: one failure never stops the others. What failed for a
 passing reason is marked RETRY (the queue redelivers it); what can never succeed is
 REJECTED or FAILED with its reason, counted, and acknowledged. What each record came to is
-kept in a `BatchLedger`; this module only decides.
+kept in a `BatchLedger`, claimed through `ClaimSteps` and written through `BatchWrites`; this
+module only decides.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from functools import partial
-from typing import TypeVar
 
 from cis.domain import statistics
-from cis.domain.claims import DEFAULT_LEASE, claim_counters, decide
-from cis.domain.events import EventRecord
+from cis.domain.claims import DEFAULT_LEASE
 from cis.domain.model import (
-    Applied,
     AttendeeKey,
-    AttendeeRecord,
-    Claim,
-    ClaimBasis,
-    ClaimOutcome,
     Event,
     FanOut,
     InviteAction,
@@ -49,7 +41,9 @@ from cis.messages.invite_rules import address_problem
 from cis.ports.mailer import Mailer, RawEmail
 from cis.ports.queue import InviteQueue, QueueRecord
 from cis.ports.repository import InviteRepository
-from cis.services.batch_ledger import BatchLedger, Entry, Unwritten
+from cis.services.batch_ledger import BatchLedger, Entry
+from cis.services.batch_writes import REPOSITORY_ATTEMPTS, BatchWrites
+from cis.services.claim_steps import ClaimSteps
 from cis.services.event_versions import EventVersions
 from cis.services.lifecycle_steps import LifecycleSteps, TimeLeft
 from cis.services.outcome_log import LOGGER_NAME, log_outcome, mask_addresses
@@ -71,21 +65,9 @@ __all__ = [
     "utc_now",
 ]
 
-_T = TypeVar("_T")
-
-REPOSITORY_ATTEMPTS = 5
-"""Tries of a claim or a count that the store pushed back (a conflict, throttling) before the
-record is handed back to the queue."""
-RECORDING_PATIENCE = 60.0
-"""Seconds a batch keeps trying to record what it sent when no deadline says otherwise."""
 DEADLINE_RESERVE = 10.0
 """Seconds before the deadline at which a batch takes no more records: what it sent is then
 recorded, and the rest handed back untouched, before the invocation is stopped."""
-
-SUPPRESSED_REASON = ("the address is on the suppression list (a permanent bounce or a "
-                     "complaint); `cis suppressions list` says why, `lift` sends again")
-"""Why a request to a suppressed address is not sent: the same for every one of them, so the
-invite path reads nothing more than its claim."""
 
 StopRequested = Callable[[], str | None]
 """Why the consumer was asked to stop (a signal to the `cis` command), or None to go on."""
@@ -135,23 +117,25 @@ class InviteService:
         self.rsvp_email = rsvp_email
         self.claim_lease = claim_lease
         self.pacer = pacer
-        self._clock = clock
         self._new_id = new_id
-        self._sleep = sleep
         self._log = logger or logging.getLogger(LOGGER_NAME)
         self._templates = TemplateCache()
         self._versions = EventVersions(repository)
-        self._backoff = backoff or Backoff()
-        self._random = random.Random()  # noqa: S311 - spreads retries, guards nothing
         self._deadline_reserve = deadline_reserve
         self._relay = relay
         self._stop_requested = stop_requested
         #: What pushed back so far (throttled sends, store conflicts, newer formats); each
         #: batch reports what it grew by. A service runs one batch at a time.
         self._pushback = Pushback()
+        self._writes = BatchWrites(
+            repository=repository, versions=self._versions, pushback=self._pushback,
+            sleep=sleep, backoff=backoff or Backoff(), deadline_reserve=deadline_reserve,
+            logger=self._log)
+        self._claims = ClaimSteps(repository=repository, writes=self._writes, clock=clock,
+                                  new_id=new_id, claim_lease=claim_lease)
         self._steps = LifecycleSteps(
             repository=repository, versions=self._versions, relay=relay,
-            attempt=self._with_retries, new_id=new_id, run_batch=self._run,
+            attempt=self._writes.with_retries, new_id=new_id, run_batch=self._run,
             may_start=lambda time_left: self._why_not_start(time_left) is None)
 
     def process_batch(
@@ -207,10 +191,10 @@ class InviteService:
                 batch.handed_back(entry, reason)
                 continue
             self._handle_guarded(batch, entry, time_left, sent)
-        self._write_the_rest(batch, time_left)
-        self._catch_up(batch)
+        self._writes.write_the_rest(batch, time_left)
+        self._writes.catch_up(batch)
         batch.resolve_repeats()
-        self._count(batch)
+        self._writes.count(batch)
         report = self._pushback.on(batch.report(), since=before)
         for result in report.results:
             self._log_result(result)
@@ -268,7 +252,7 @@ class InviteService:
         if not batch.first_of_its_attendee(entry, (key, request.event.sequence, request.action)):
             return  # decided with the first one, once the batch is written
         try:
-            stored = self._with_retries(lambda: self._versions.stored(request.event))
+            stored = self._writes.with_retries(lambda: self._versions.stored(request.event))
         except RepositoryError as exc:
             batch.retry(entry, f"event version not recorded: {exc}")
             return
@@ -277,7 +261,7 @@ class InviteService:
                 batch.stale(entry, _superseded(stored.sequence, request))
                 return
             # An invitation to an older version invites an attendee sent nothing yet to the
-            # current one; for anyone else it is stale (see `_granted`).
+            # current one; for anyone else it is stale (see `ClaimSteps`).
             entry.older_version = request.event.sequence
             request = replace(request, event=stored.event)
             batch.parsed(entry, request)
@@ -285,9 +269,9 @@ class InviteService:
         if template is None:
             return
         if first_invitation(request):
-            claimed = self._claim(batch, entry, key, request)
+            claimed = self._claims.claim(batch, entry, key, request)
         else:
-            claimed = self._versioned_claim(batch, entry, key, request, stored)
+            claimed = self._claims.versioned_claim(batch, entry, key, request, stored)
         if claimed is None:
             return
         if claimed.first and request.event.sequence > 0:
@@ -343,91 +327,6 @@ class InviteService:
             batch.reject(entry, f"cannot render the event: {exc}")
             return None
 
-    def _claim(
-        self, batch: BatchLedger, entry: Entry, key: AttendeeKey, request: InviteRequest
-    ) -> Claimed | None:
-        """Own the attendee's first invitation without reading it first; None if not ours."""
-        claim = self._new_claim(entry, key, request)
-        try:
-            granted = self._write_then_claim(batch, entry, claim)
-        except RepositoryError as exc:
-            batch.retry(entry, f"claim failed: {exc}")
-            return None
-        return self._granted(batch, entry, granted, claim, first=True)
-
-    def _versioned_claim(
-        self, batch: BatchLedger, entry: Entry, key: AttendeeKey, request: InviteRequest,
-        stored: EventRecord,
-    ) -> Claimed | None:
-        """Own the sending of a later version: read the attendee, decide, claim if unchanged.
-
-        An attendee that changed between the read and the claim (a reply, another consumer)
-        is read again; one that keeps changing is retried by the queue.
-        """
-        try:
-            for _ in range(REPOSITORY_ATTEMPTS):
-                seen = self._with_retries(
-                    lambda: self.repository.get_attendee(key.event_uid, key.address))
-                claim = self._new_claim(entry, key, request,
-                                        answers_from=stored.times_changed_at, seen=seen)
-                planned = decide(seen, claim)
-                if not planned.granted and planned is not ClaimOutcome.NEVER_SENT:
-                    return self._granted(batch, entry, planned, claim, first=False)
-                granted = self._write_then_claim(batch, entry, claim)
-                if granted is not ClaimOutcome.CHANGED:
-                    return self._granted(batch, entry, granted, claim,
-                                         first=seen is None or seen.sequence is None)
-        except RepositoryError as exc:
-            batch.retry(entry, f"claim failed: {exc}")
-            return None
-        batch.retry(entry, "the attendee kept changing while the claim was written")
-        return None
-
-    def _new_claim(
-        self, entry: Entry, key: AttendeeKey, request: InviteRequest, *, answers_from: int = 0,
-        seen: AttendeeRecord | None = None,
-    ) -> Claim:
-        now = self._clock()
-        claim = Claim(key=key, invitee=request.invitee, token=self._new_id(), now=now,
-                      lease_expires_at=now + self.claim_lease,
-                      sequence=request.event.sequence, action=request.action,
-                      standing=request.standing, answers_from=answers_from,
-                      resend_id=entry.resend_id)
-        if first_invitation(request):
-            return claim
-        return replace(claim, basis=ClaimBasis(seen), counters=claim_counters(seen, claim))
-
-    @staticmethod
-    def _granted(
-        batch: BatchLedger, entry: Entry, outcome: ClaimOutcome, claim: Claim, *, first: bool
-    ) -> Claimed | None:
-        """The claim to send under, or None with the record's outcome decided."""
-        if entry.older_version is not None and outcome in (
-                ClaimOutcome.ALREADY_SENT, ClaimOutcome.ALREADY_FAILED, ClaimOutcome.STALE):
-            batch.stale(entry, f"version {claim.sequence} of the event was recorded; this "
-                               f"request is for version {entry.older_version}")
-            return None
-        if outcome in (ClaimOutcome.ALREADY_SENT, ClaimOutcome.ALREADY_FAILED):
-            batch.duplicate(entry, f"invitation {outcome.value}")
-            return None
-        if outcome is ClaimOutcome.STALE:
-            batch.stale(entry, "the attendee was sent, or is being sent, a later version")
-            return None
-        if outcome is ClaimOutcome.NEVER_SENT:
-            batch.nothing_to_send(entry, "the attendee was never sent anything to change")
-            return None
-        if outcome is ClaimOutcome.IN_PROGRESS:
-            batch.retry(entry, "another consumer holds the claim")
-            return None
-        if outcome is ClaimOutcome.CHANGED:
-            batch.retry(entry, "the attendee changed while the claim was written")
-            return None
-        if outcome is ClaimOutcome.SUPPRESSED:
-            batch.suppressed(entry, SUPPRESSED_REASON)
-            return None
-        batch.claimed(entry, claim)
-        return Claimed(claim, first=first)
-
     def _send(
         self, batch: BatchLedger, entry: Entry, request: InviteRequest,
         template: InvitationTemplate, claimed: Claimed,
@@ -463,113 +362,6 @@ class InviteService:
             return
         batch.settled(entry, sent_settlement(claimed, request, delivery_id), Outcome.SENT,
                       delivery_id=delivery_id, first=claimed.first)
-
-    def _write_then_claim(self, batch: BatchLedger, entry: Entry, claim: Claim) -> ClaimOutcome:
-        """Claim the next attendee in the same write that records what was settled so far.
-
-        Every send is thus recorded before the next one starts: a crash leaves at most one
-        accepted send unrecorded, and a batch still costs one write per invite. If the write
-        fails, the earlier settlements stay unwritten for the next claim or the batch's end.
-        """
-        unwritten = batch.unwritten(before=entry)
-        if not unwritten:
-            return self._with_retries(lambda: self.repository.claim(claim))
-        settlements = [settlement for _, settlement in unwritten]
-        applied, granted = self._with_retries(
-            lambda: self.repository.settle_then_claim(settlements, claim))
-        self._written(batch, unwritten, applied)
-        return granted
-
-    def _write_the_rest(self, batch: BatchLedger, time_left: TimeLeft | None) -> None:
-        """Write what no claim carried, in one call, trying again while there is time.
-
-        Each unwritten send keeps its attendee claimed until the lease ends, after which a
-        redelivery sends it again: so a passing failure (a conflict, throttling) is retried
-        until the write lands, the invocation's time runs short, or `RECORDING_PATIENCE`
-        passes. What still cannot be written is retried by the queue.
-        """
-        unwritten = batch.unwritten()
-        if not unwritten:
-            return
-        settlements = [settlement for _, settlement in unwritten]
-        try:
-            applied = self._until_written(lambda: self.repository.settle(settlements), time_left)
-        except RepositoryError as exc:
-            batch.not_written(unwritten, str(exc))
-            return
-        self._written(batch, unwritten, applied)
-
-    def _catch_up(self, batch: BatchLedger) -> None:
-        """Retry the first messages a newer version overtook while they were being sent.
-
-        A fan-out reaches every attendee recorded (or being sent something) when it pages
-        them; an attendee first claimed after it passed them, by a consumer that did not yet
-        know the new version, is sent the older one. The store checks each first message's
-        settlement against the stored version in the same write (`MarkSent.fence`) and
-        reports those overtaken: each is retried, and its redelivery sends the attendee the
-        newer version. A version stored after that write finds the attendee's record when
-        its fan-out pages them.
-        """
-        reached = batch.versions_in_hand()
-        for event_uid, entries in batch.first_messages().items():
-            latest = batch.overtaken_by.get(event_uid)
-            if latest is None:
-                continue
-            self._versions.saw(event_uid, latest)
-            for entry in entries:
-                attendee, request = entry.attendee, entry.request
-                if attendee is None or request is None:
-                    continue
-                sent = request.event.sequence
-                if reached.get(attendee, sent) < latest:
-                    batch.overtaken(entry, f"sent version {sent}; version {latest} was "
-                                           "recorded meanwhile, and is sent on redelivery")
-
-    def _written(self, batch: BatchLedger, unwritten: Unwritten, applied: Applied) -> None:
-        for entry in batch.written(unwritten, applied):
-            self._log.warning(
-                "claim for message %s was taken over before it was recorded; "
-                "the attendee may receive a second invitation", entry.record.message_id,
-                extra={"message_id": entry.record.message_id, "event_uid": entry.event_uid},
-            )
-
-    def _count(self, batch: BatchLedger) -> None:
-        """Add each event's rejected and duplicate counts in one write per event."""
-        for event_uid, (counters, entries) in batch.contributions().items():
-            try:
-                self._with_retries(partial(self.repository.apply_statistics, event_uid, counters))
-            except RepositoryError as exc:
-                batch.not_counted(entries, str(exc))
-
-    def _with_retries(self, action: Callable[[], _T]) -> _T:
-        """`action`, tried again after a passing store failure, a few times, with jitter."""
-        for attempt in range(REPOSITORY_ATTEMPTS):
-            try:
-                return action()
-            except RepositoryError as exc:
-                self._pushback.conflicts += exc.conflict
-                if not exc.transient or attempt == REPOSITORY_ATTEMPTS - 1:
-                    raise
-                self._sleep(self._backoff.delay(attempt, self._random))
-        raise AssertionError("unreachable")
-
-    def _until_written(self, action: Callable[[], _T], time_left: TimeLeft | None) -> _T:
-        """`action`, tried again after a passing store failure while there is time for it."""
-        waited = 0.0
-        attempt = 0
-        while True:
-            try:
-                return action()
-            except RepositoryError as exc:
-                self._pushback.conflicts += exc.conflict
-                delay = self._backoff.delay(attempt, self._random)
-                room = (RECORDING_PATIENCE - waited if time_left is None
-                        else time_left() - self._deadline_reserve / 2)
-                if not exc.transient or delay >= room:
-                    raise
-                self._sleep(delay)
-                waited += delay
-                attempt += 1
 
     def _log_result(self, result: RecordResult) -> None:
         level = logging.WARNING if result.outcome in (Outcome.REJECTED, Outcome.FAILED) else (
