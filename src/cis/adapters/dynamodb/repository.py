@@ -14,6 +14,12 @@ from botocore.exceptions import ClientError
 
 from cis.adapters import keys
 from cis.adapters.aws_errors import error_code
+from cis.adapters.dynamodb.counter_expressions import (
+    counter_updates,
+    fences_of,
+    marker_put,
+    statistics_update,
+)
 from cis.adapters.dynamodb.errors import (
     CONDITION_FAILED,
     CONDITION_FAILED_REASON,
@@ -27,14 +33,10 @@ from cis.adapters.dynamodb.errors import (
 from cis.adapters.dynamodb.event_items import EventItems
 from cis.adapters.dynamodb.expressions import (
     claim_update,
-    counter_updates,
     feedback_update,
-    fences_of,
     lift_update,
-    marker_put,
     reply_update,
     settlement_update,
-    statistics_update,
     suppression_check,
     suppression_put,
     unchanged_check,
