@@ -3,7 +3,7 @@
 A newer version is written in one transaction with its SEQUENCE on each of the event's
 statistics shards (`FENCE_ATTRIBUTE`): every settlement adds its counters to a shard, so a
 first message settled after the newer version was stored finds it there, at no extra call
-(see `cis.adapters.dynamodb.expressions.counter_updates`).
+(see `cis.adapters.dynamodb.counter_expressions.counter_updates`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from botocore.exceptions import ClientError
 
 from cis.adapters import keys
 from cis.adapters.aws_errors import error_code
+from cis.adapters.dynamodb.counter_expressions import fence_update
 from cis.adapters.dynamodb.errors import (
     CONDITION_FAILED,
     cancellation_error,
     first_condition_failed,
     translated_errors,
 )
-from cis.adapters.dynamodb.expressions import fence_update
 from cis.adapters.dynamodb.items import attendee_record, key_attributes, number, string
 from cis.domain.events import EventRecord, next_event_record
 from cis.domain.model import AttendeeRecord, Event

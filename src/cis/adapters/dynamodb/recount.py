@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from cis.adapters import keys
+from cis.adapters.dynamodb.counter_expressions import COUNTER_WRITES, statistics_update
 from cis.adapters.dynamodb.errors import (
     CONDITION_FAILED_REASON,
     cancellation_codes,
     cancellation_error,
     translated_errors,
 )
-from cis.adapters.dynamodb.expressions import COUNTER_WRITES, statistics_update
 from cis.adapters.dynamodb.items import (
     COUNTER_WRITES_ATTRIBUTE,
     attendee_record,
