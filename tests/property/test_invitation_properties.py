@@ -23,7 +23,8 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from cis.domain.model import Event, Invitee, Role, Standing
-from cis.domain.recurrence import WEEKDAY_CODES, event_series
+from cis.domain.recurrence import event_series
+from cis.domain.recurrence_rule import WEEKDAY_CODES
 from cis.domain.rendering.ical import render_calendar
 from cis.domain.rendering.imip import Invitation, compose_invitation
 from cis.domain.rendering.text import (

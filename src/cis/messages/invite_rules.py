@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from cis.domain.links import link_problem
 from cis.domain.model import Event, Invitee, Resend
-from cis.domain.recurrence import SeriesError, parse_rule, series
+from cis.domain.recurrence import SeriesError, series
+from cis.domain.recurrence_rule import parse_rule
 from cis.domain.shortening import shorten_event
 from cis.domain.zones import iana_zone
 

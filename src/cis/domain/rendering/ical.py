@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from cis.domain.limits import reminder_problem
 from cis.domain.links import link_problem
 from cis.domain.model import Event, EventStatus, Invitee, Standing
-from cis.domain.recurrence import event_series, parse_rule
+from cis.domain.recurrence import event_series
+from cis.domain.recurrence_rule import parse_rule
 from cis.domain.rendering.ical_lines import (
     cal_address,
     content_line,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cis.domain.model import Event
-from cis.domain.recurrence import Frequency, Rule, parse_rule
+from cis.domain.recurrence_rule import Frequency, Rule, parse_rule
 from cis.domain.zones import iana_zone
 
 __all__ = ["SHOWN_EXCEPTIONS", "repeats_text"]

@@ -1,20 +1,31 @@
-"""VTIMEZONE components written with yearly rules, the way Outlook and Google write them."""
+"""VTIMEZONE components written with yearly rules, the way Outlook and Google write them.
+
+Which offsets a zone changes between, and when, is `cis.domain.rendering.zone_transitions`'s;
+this module chooses the years described and writes the STANDARD and DAYLIGHT blocks.
+"""
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from dataclasses import dataclass
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from cis.domain.rendering.ical_lines import (
     content_line,
     date_time,
-    recur,
     serialise,
     text,
     utc_offset,
+)
+from cis.domain.rendering.zone_transitions import (
+    WEEKDAY_CODES,
+    MonthDayRule,
+    NthWeekdayRule,
+    Transition,
+    YearlyRule,
+    offset_at,
+    rule_reproducing,
+    transitions_in_years,
 )
 from cis.domain.zones import iana_zone
 
@@ -27,17 +38,10 @@ __all__ = ["Observance", "VTimezone", "vtimezone_for", "wall_clock"]
 # date a receiving client will ask about (an event before 1970 uses its own year instead).
 _REFERENCE_YEAR = 1970
 
-_WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-
 _UTC = dt.UTC
 _ONE_SECOND = dt.timedelta(seconds=1)
-# Offset changes are weeks apart even in the busiest zones (Casablanca's Ramadan break),
-# so one sample a day cannot step over a change and its reversal.
-_SCAN_STEP = dt.timedelta(days=1)
 # The last year a VTIMEZONE describes is the year after the first: 9999 at most.
 _LAST_FIRST_YEAR = dt.MAXYEAR - 1
-# Where the scan of 9999 stops: any zone still reads this instant in 9999.
-_LAST_SCANNED = dt.datetime(dt.MAXYEAR, 12, 30, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,72 +94,6 @@ class VTimezone:
         """The component alone, folded, with CRLF line endings."""
         return serialise(self.content_lines())
 
-
-@dataclass(frozen=True)
-class _Transition:
-    """One change of UTC offset, as RFC 5545 describes it in a DTSTART.
-
-    ``wall`` is the local clock reading at the moment of change, read in the offset that was
-    in force before it (RFC 5545 3.6.5: DTSTART is "local time ... in TZOFFSETFROM").
-    With equal offsets it stands for the state a zone is in when a period begins.
-    """
-
-    wall: dt.datetime
-    offset_from: dt.timedelta
-    offset_to: dt.timedelta
-    name: str
-    saving: dt.timedelta
-
-    @property
-    def springs_forward(self) -> bool:
-        return self.offset_to > self.offset_from
-
-
-class _YearlyRule(Protocol):
-    def date_in(self, year: int) -> dt.date: ...
-
-    def as_recur(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class _NthWeekdayRule:
-    """``BYDAY=<week><WD>`` in one month; week -1 means the last one of the month."""
-
-    month: int
-    week: int
-    weekday: int
-
-    def date_in(self, year: int) -> dt.date:
-        first_weekday, days_in_month = calendar.monthrange(year, self.month)
-        if self.week > 0:
-            day = 1 + (self.weekday - first_weekday) % 7 + 7 * (self.week - 1)
-        else:
-            last_weekday = (first_weekday + days_in_month - 1) % 7
-            day = days_in_month - (last_weekday - self.weekday) % 7
-        return dt.date(year, self.month, day)
-
-    def as_recur(self) -> str:
-        return recur({
-            "FREQ": "YEARLY",
-            "BYMONTH": self.month,
-            "BYDAY": f"{self.week}{_WEEKDAY_CODES[self.weekday]}",
-        })
-
-
-@dataclass(frozen=True)
-class _MonthDayRule:
-    """A fixed calendar date each year, for zones (like Tehran until 2022) that use one."""
-
-    month: int
-    day: int
-
-    def date_in(self, year: int) -> dt.date:
-        return dt.date(year, self.month, self.day)
-
-    def as_recur(self) -> str:
-        return recur({"FREQ": "YEARLY", "BYMONTH": self.month, "BYMONTHDAY": self.day})
-
-
 def vtimezone_for(tzid: str, around: dt.datetime,
                   through: dt.datetime | None = None) -> VTimezone:
     """Describe ``tzid`` as a VTIMEZONE that Outlook accepts, for an event at ``around``.
@@ -177,7 +115,7 @@ def vtimezone_for(tzid: str, around: dt.datetime,
     zone = _load_zone(tzid)
     year = _first_described_year(around, zone)
     last = max(year + 1, _last_described_year(through, zone)) if through else year + 1
-    transitions = _transitions_in_years(zone, year, last)
+    transitions = transitions_in_years(zone, year, last)
     if not transitions:
         observances = [_fixed_offset_observance(zone, year)]
     else:
@@ -199,7 +137,7 @@ def _last_described_year(through: dt.datetime, zone: ZoneInfo) -> int:
     return min(year, dt.MAXYEAR)
 
 
-def _rules_hold(observances: list[Observance], transitions: list[_Transition],
+def _rules_hold(observances: list[Observance], transitions: list[Transition],
                 from_year: int, last: int) -> bool:
     """Whether the yearly rules give exactly the transitions of `from_year` to `last`.
 
@@ -216,15 +154,15 @@ def _rules_hold(observances: list[Observance], transitions: list[_Transition],
     return sorted(expected) == sorted(found)
 
 
-def _rule_of(observance: Observance) -> _YearlyRule:
+def _rule_of(observance: Observance) -> YearlyRule:
     """The yearly rule an observance written by `_recurring_observances` repeats on."""
     assert observance.rule is not None  # recurring observances all have one
     parts = dict(part.split("=") for part in observance.rule.split(";"))
     month = int(parts["BYMONTH"])
     if "BYMONTHDAY" in parts:
-        return _MonthDayRule(month, int(parts["BYMONTHDAY"]))
+        return MonthDayRule(month, int(parts["BYMONTHDAY"]))
     week, weekday = parts["BYDAY"][:-2], parts["BYDAY"][-2:]
-    return _NthWeekdayRule(month, int(week), _WEEKDAY_CODES.index(weekday))
+    return NthWeekdayRule(month, int(week), WEEKDAY_CODES.index(weekday))
 
 
 def _load_zone(tzid: str) -> ZoneInfo:
@@ -274,57 +212,8 @@ def _first_described_year(around: dt.datetime, zone: ZoneInfo) -> int:
     return min(year, _LAST_FIRST_YEAR)
 
 
-def _offset_at(zone: ZoneInfo, instant: dt.datetime) -> dt.timedelta:
-    offset = instant.astimezone(zone).utcoffset()
-    if offset is None:  # ZoneInfo always has an offset; this guards the Optional type.
-        raise ValueError(f"time zone {zone.key!r} has no UTC offset at {instant.isoformat()}")
-    return offset
-
-
-def _transitions_in_years(zone: ZoneInfo, year: int, last: int | None = None) -> list[_Transition]:
-    """Find the offset changes of ``year`` to ``last`` (``year + 1``) by sampling zoneinfo.
-
-    zoneinfo exposes no transition list, and reading TZif files ourselves would tie us to
-    one tzdata layout; sampling needs only ``utcoffset``.
-    """
-    last = year + 1 if last is None else last
-    start = dt.datetime(year, 1, 1, tzinfo=_UTC) - 2 * _SCAN_STEP
-    end = (dt.datetime(last + 1, 1, 1, tzinfo=_UTC) + 2 * _SCAN_STEP
-           if last < dt.MAXYEAR else _LAST_SCANNED)
-    found: list[_Transition] = []
-    before, offset_before = start, _offset_at(zone, start)
-    while before < end:
-        after = before + _SCAN_STEP
-        offset_after = _offset_at(zone, after)
-        if offset_after != offset_before:
-            found.append(_pinpoint_transition(zone, before, after))
-        before, offset_before = after, offset_after
-    return [t for t in found if year <= t.wall.year <= last]
-
-
-def _pinpoint_transition(zone: ZoneInfo, before: dt.datetime, after: dt.datetime) -> _Transition:
-    """Bisect to the first second of the new offset; tzdata transitions fall on whole seconds."""
-    offset_from = _offset_at(zone, before)
-    low, high = 0, int((after - before) / _ONE_SECOND)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if _offset_at(zone, before + middle * _ONE_SECOND) == offset_from:
-            low = middle
-        else:
-            high = middle
-    moment = (before + high * _ONE_SECOND).astimezone(zone)
-    offset_to = _offset_at(zone, moment)
-    return _Transition(
-        wall=(moment.astimezone(_UTC) + offset_from).replace(tzinfo=None),
-        offset_from=offset_from,
-        offset_to=offset_to,
-        name=moment.tzname() or "",
-        saving=moment.dst() or dt.timedelta(0),
-    )
-
-
 def _recurring_observances(
-    this_year: list[_Transition], next_year: list[_Transition], year: int
+    this_year: list[Transition], next_year: list[Transition], year: int
 ) -> list[Observance] | None:
     """Build the STANDARD/DAYLIGHT pair, or None when the two years do not share rules.
 
@@ -348,7 +237,7 @@ def _recurring_observances(
         ]
         if len(same_change_next_year) != 1:
             return None
-        rule = _rule_reproducing(transition, same_change_next_year[0])
+        rule = rule_reproducing(transition, same_change_next_year[0])
         if rule is None:
             return None
         first_onset = dt.datetime.combine(
@@ -367,39 +256,8 @@ def _recurring_observances(
     return observances
 
 
-def _rule_reproducing(transition: _Transition, a_year_later: _Transition) -> _YearlyRule | None:
-    """Pick the first candidate rule that lands on both years' dates, at the same clock time."""
-    if transition.wall.time() != a_year_later.wall.time():
-        return None
-    for rule in _candidate_rules(transition.wall.date()):
-        try:
-            if rule.date_in(a_year_later.wall.year) == a_year_later.wall.date():
-                return rule
-        except ValueError:  # 29 February in a common year
-            continue
-    return None
-
-
-def _candidate_rules(day: dt.date) -> list[_YearlyRule]:
-    """List the yearly rules that produce ``day``, in the order clients should prefer them.
-
-    A date in days 22-28 is both "4th" and (maybe) "last" weekday; "last" comes first
-    because that is how tzdata states most such rules (EU: last Sunday), and the next
-    year's date then decides. Days 29-31 can only be "last".
-    """
-    _, days_in_month = calendar.monthrange(day.year, day.month)
-    week = (day.day - 1) // 7 + 1
-    candidates: list[_YearlyRule] = []
-    if day.day + 7 > days_in_month:
-        candidates.append(_NthWeekdayRule(day.month, -1, day.weekday()))
-    if week <= 4:
-        candidates.append(_NthWeekdayRule(day.month, week, day.weekday()))
-    candidates.append(_MonthDayRule(day.month, day.day))
-    return candidates
-
-
 def _one_off_observances(
-    zone: ZoneInfo, year: int, transitions: list[_Transition]
+    zone: ZoneInfo, year: int, transitions: list[Transition]
 ) -> list[Observance]:
     """List each transition of the years described, after the offset in force before the first.
 
@@ -433,7 +291,7 @@ def _one_off_observances(
     return observances
 
 
-def _counts_as_daylight(change: _Transition, negative_saving_offsets: list[dt.timedelta]) -> bool:
+def _counts_as_daylight(change: Transition, negative_saving_offsets: list[dt.timedelta]) -> bool:
     """Call the higher side DAYLIGHT even where tzdata records negative saving.
 
     tzdata writes Casablanca's Ramadan hour (and Dublin's winter) as daylight saving of
@@ -456,15 +314,14 @@ def _fixed_offset_observance(zone: ZoneInfo, year: int) -> Observance:
     )
 
 
-def _state_since_reference_year(zone: ZoneInfo, instant: dt.datetime, year: int) -> _Transition:
+def _state_since_reference_year(zone: ZoneInfo, instant: dt.datetime, year: int) -> Transition:
     """Describe the offset at ``instant`` as if it had held since 1970 (or ``year``)."""
     local = instant.astimezone(zone)
-    offset = _offset_at(zone, local)
-    return _Transition(
+    offset = offset_at(zone, local)
+    return Transition(
         wall=dt.datetime(min(_REFERENCE_YEAR, year), 1, 1),
         offset_from=offset,
         offset_to=offset,
         name=local.tzname() or "",
         saving=local.dst() or dt.timedelta(0),
     )
-
