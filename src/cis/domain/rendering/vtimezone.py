@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from cis.domain.recurrence_rule import WEEKDAY_CODES
 from cis.domain.rendering.ical_lines import (
     content_line,
     date_time,
@@ -18,7 +19,6 @@ from cis.domain.rendering.ical_lines import (
     utc_offset,
 )
 from cis.domain.rendering.zone_transitions import (
-    WEEKDAY_CODES,
     MonthDayRule,
     NthWeekdayRule,
     Transition,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from cis.domain.recurrence_rule import WEEKDAY_CODES
 from cis.domain.rendering.ical_lines import recur
 
 __all__ = [
-    "WEEKDAY_CODES",
     "MonthDayRule",
     "NthWeekdayRule",
     "Transition",
@@ -27,7 +27,6 @@ __all__ = [
     "transitions_in_years",
 ]
 
-WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 _UTC = dt.UTC
 _ONE_SECOND = dt.timedelta(seconds=1)
