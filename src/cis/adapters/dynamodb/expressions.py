@@ -32,7 +32,9 @@ from cis.domain.model import (
     InviteState,
     MarkFailed,
     MarkSent,
+    PartStat,
     ReplyChange,
+    Role,
     Settlement,
 )
 
@@ -105,18 +107,8 @@ def claim_update(table_name: str, claim: Claim) -> UpdateTypeDef:
         return _versioned_claim_update(table_name, claim, claim.basis)
     expression = _Expression()
     invitee = claim.invitee
-    expression.set("email", string(invitee.email))
-    expression.set("status", string(invitee.partstat.value))
-    expression.set("state", string(InviteState.CLAIMED.value), placeholder=":claimed")
-    expression.set("claim_token", string(claim.token))
-    expression.set("lease_expires_at", string(timestamp(claim.lease_expires_at)))
-    expression.set("lease_expires_epoch", number(epoch(claim.lease_expires_at)))
-    expression.set("claim_sequence", number(str(claim.sequence)))
-    expression.set_expression("#history = if_not_exists(#history, :empty)")
-    expression.values[":empty"] = {"L": []}
-    expression.set_or_remove("name", invitee.name)
-    expression.set_or_remove("origin", invitee.origin)
-    expression.set_or_remove("role", role_attribute(invitee.role))
+    _set_claimed(expression, claim, email=invitee.email, partstat=invitee.partstat,
+                 name=invitee.name, origin=invitee.origin, role=invitee.role)
     expression.remove("sent_at", "message_id", "failure_reason", "last_reply_at")
     expression.values[":released"] = string(InviteState.RELEASED.value)
     expression.values[":now"] = number(epoch(claim.now))
@@ -126,24 +118,36 @@ def claim_update(table_name: str, claim: Claim) -> UpdateTypeDef:
     return update
 
 
-def _versioned_claim_update(table_name: str, claim: Claim, basis: ClaimBasis) -> UpdateTypeDef:
-    """Write the claimed record over the attendee as read, while it still is so."""
-    seen = basis.record
-    record = claimed_record(seen, claim)
-    expression = _Expression()
-    expression.set("email", string(record.email))
-    expression.set("status", string(record.partstat.value))
+def _set_claimed(
+    expression: _Expression, claim: Claim, *, email: str, partstat: PartStat,
+    name: str | None, origin: str | None, role: Role,
+) -> None:
+    """What every claim writes: the attendee as the claim names them, held by its token.
+
+    A history from earlier attempts is kept (set only where there is none).
+    """
+    expression.set("email", string(email))
+    expression.set("status", string(partstat.value))
     expression.set("state", string(InviteState.CLAIMED.value), placeholder=":claimed")
     expression.set("claim_token", string(claim.token))
     expression.set("lease_expires_at", string(timestamp(claim.lease_expires_at)))
     expression.set("lease_expires_epoch", number(epoch(claim.lease_expires_at)))
     expression.set("claim_sequence", number(str(claim.sequence)))
-    expression.set("answer_sequence", number(str(record.answer_sequence)))
     expression.set_expression("#history = if_not_exists(#history, :empty)")
     expression.values[":empty"] = {"L": []}
-    expression.set_or_remove("name", record.name)
-    expression.set_or_remove("origin", record.origin)
-    expression.set_or_remove("role", role_attribute(record.role))
+    expression.set_or_remove("name", name)
+    expression.set_or_remove("origin", origin)
+    expression.set_or_remove("role", role_attribute(role))
+
+
+def _versioned_claim_update(table_name: str, claim: Claim, basis: ClaimBasis) -> UpdateTypeDef:
+    """Write the claimed record over the attendee as read, while it still is so."""
+    seen = basis.record
+    record = claimed_record(seen, claim)
+    expression = _Expression()
+    _set_claimed(expression, claim, email=record.email, partstat=record.partstat,
+                 name=record.name, origin=record.origin, role=record.role)
+    expression.set("answer_sequence", number(str(record.answer_sequence)))
     expression.remove("failure_reason")
     condition = _as_seen(expression, basis)
     update = expression.conditional_update(table_name, claim.key, condition)
